@@ -1,0 +1,27 @@
+# The two commands (CONTRACTS 1): `make demo` and `make test`, each from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo clean
+
+# torch is installed first and pinned: 2.13.0 is the CPU wheel on this machine, and any
+# unpinned resolve would pull the newest CUDA build (several GB). A GPU user installs the CUDA
+# build of torch 2.13.0 into .venv before `make install`; the pin keeps it.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/sweeps run sweeps/presets/demo.yaml --restart
+
+clean:
+	rm -rf runs mlflow.db mlartifacts

@@ -1,0 +1,1 @@
+"""Tasks injected into a pretraining token stream at exact frequencies (CONTRACTS 6)."""

@@ -1,0 +1,1 @@
+"""Sweep specs, grids, the Tune driver and the `sweeps` command line."""

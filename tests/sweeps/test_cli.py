@@ -1,0 +1,72 @@
+"""The command line through a real subprocess: exit codes, messages, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import tiny_spec
+
+
+def sweeps(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "sweeps", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def written(path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.name != "spec.yaml")
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_invalid_spec_exits_2_naming_the_field_and_writes_nothing(command, tmp_path,
+                                                                  write_spec):
+    spec = write_spec(tiny_spec(grid__width=[0, 4]))
+    result = sweeps(command, spec, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "grid.width[0]" in result.stderr and "Traceback" not in result.stderr
+    assert written(tmp_path) == []
+
+
+def test_invalid_set_exits_2_before_anything_starts(tmp_path, write_spec):
+    spec = write_spec(tiny_spec())
+    result = sweeps("run", spec, "--set", "synthetic.lr=-1", cwd=tmp_path)
+    assert result.returncode == 2 and "synthetic.lr" in result.stderr
+    result = sweeps("run", spec, "--set", "synthetic.lr", cwd=tmp_path)
+    assert result.returncode == 2 and "expected key=value" in result.stderr
+    assert written(tmp_path) == []
+
+
+def test_unknown_flag_exits_2(tmp_path):
+    result = sweeps("run", "x.yaml", "--colour", "red", cwd=tmp_path)
+    assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+
+
+def test_gpu_spec_on_a_machine_without_gpus_exits_2(tmp_path, write_spec):
+    spec = write_spec(tiny_spec(resources={"gpu": 1}))
+    result = sweeps("run", spec, cwd=tmp_path)
+    assert result.returncode == 2 and "resources.gpu=1" in result.stderr
+    assert written(tmp_path) == []
+
+
+def test_unreachable_tracking_uri_exits_2(tmp_path, write_spec):
+    spec = write_spec(tiny_spec())
+    result = sweeps("run", spec, "--tracking-uri", "http://127.0.0.1:9", cwd=tmp_path)
+    assert result.returncode == 2 and "cannot be reached" in result.stderr
+    assert written(tmp_path) == []
+
+
+def test_validate_prints_grid_size_and_resources(tmp_path, write_spec):
+    spec = write_spec(tiny_spec(grid__seed=[0, 1, 2]))
+    result = sweeps("validate", spec, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "12 points = 2 width x 2 frequency x 1 task x 3 seed" in result.stdout
+    assert "trials    2" in result.stdout and "1 CPU" in result.stdout
+    assert written(tmp_path) == []
+
+
+def test_status_of_unknown_sweep_exits_2(tmp_path):
+    result = sweeps("status", "nope", "--tracking-uri", f"sqlite:///{tmp_path}/m.db",
+                    cwd=tmp_path)
+    assert result.returncode == 2 and "no sweep named 'nope'" in result.stderr

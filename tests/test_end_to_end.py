@@ -1,0 +1,86 @@
+"""`sweeps run` end to end: real Ray Tune and Train, real MLflow on a temporary sqlite."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from sweeps.cli import main
+from tests.conftest import tiny_spec
+
+CONTRACT_METRICS = ["loss", "rare/loss", "rare/alignment", "interference/cos", "rare/learned"]
+
+
+def run_sweep(spec_path, tmp_path, tracking_uri, *extra):
+    return main(["run", str(spec_path), "--storage", str(tmp_path / "runs"),
+                 "--tracking-uri", tracking_uri, *extra])
+
+
+def trial_runs(tracking_uri, name):
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, "the experiment is named after the sweep"
+    return client, client.search_runs([experiment.experiment_id], "tags.kind = 'trial'")
+
+
+@pytest.mark.slow
+def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_spec,
+                                                  tracking_uri, capsys):
+    spec = write_spec(tiny_spec(grid__seed=[0, 1]))
+    assert run_sweep(spec, tmp_path, tracking_uri) == 0
+    client, runs = trial_runs(tracking_uri, "tiny")
+    keys = sorted(r.data.tags["trial_key"] for r in runs)
+    assert keys == sorted(f"width={w},frequency={f},task=complex,seed={s}"
+                          for w in (2, 12) for f in (0.2, 0.02) for s in (0, 1))
+    for run in runs:
+        tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+        assert run.info.status == "FINISHED"
+        assert tags["sweep"] == "tiny" and tags["trainable"] == "synthetic"
+        assert tags["trial_key"] == ",".join(f"{a}={params[a]}"
+                                             for a in ("width", "frequency", "task", "seed"))
+        assert params["tasks"] == "4" and params["complexity.complex"] == "0.5"
+        assert params["mode"] == "population" and int(params["steps"]) > 0
+        for name in CONTRACT_METRICS + [f"task/{k}/loss" for k in range(4)]:
+            history = client.get_metric_history(run.info.run_id, name)
+            steps = [m.step for m in history]
+            assert steps[0] == 0 and max(steps) == int(params["steps"]), name
+            assert len(set(steps)) == len(steps), f"{name} logged a step twice"
+        assert metrics["rare/loss"] == metrics["task/3/loss"]
+        assert metrics["rare/learned"] == float(metrics["rare/loss"] <= 0.5)
+        assert metrics["rare/learned"] == metrics["theory/rare/learned"], tags["trial_key"]
+    learned = {r.data.tags["trial_key"]: r.data.metrics["rare/learned"] for r in runs}
+    assert learned["width=2,frequency=0.02,task=complex,seed=0"] == 0.0
+    assert learned["width=12,frequency=0.2,task=complex,seed=0"] == 1.0
+    capsys.readouterr()
+
+    assert main(["status", "tiny", "--tracking-uri", tracking_uri]) == 0
+    status = capsys.readouterr().out
+    assert status.count("FINISHED") == 8 and runs[0].info.run_id in status
+
+    assert main(["curves", "tiny", "--tracking-uri", tracking_uri, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 8 and all(set(CONTRACT_METRICS) <= set(r["metrics"]) for r in rows)
+    assert main(["curves", "tiny", "--tracking-uri", tracking_uri, "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(table) == 8 and {"rare/loss", "width", "state"} <= set(table[0])
+
+    # Running the same name again would mix two sweeps' runs: refused unless restarted.
+    assert run_sweep(spec, tmp_path, tracking_uri) == 2
+    assert "sweeps resume tiny" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_workers_fit_on_the_two_core_default(ray_cluster, tmp_path, write_spec,
+                                                 tracking_uri):
+    spec = write_spec(tiny_spec(grid__width=[6], resources={"workers": 2, "cpu": 1},
+                                synthetic__pack=["frequency", "task", "seed"]))
+    assert run_sweep(spec, tmp_path, tracking_uri) == 0
+    client, runs = trial_runs(tracking_uri, "tiny")
+    assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    for run in runs:  # one point per worker, each logged by the worker that trained it
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
+        assert steps[0] == 0 and max(steps) == int(run.data.params["steps"])

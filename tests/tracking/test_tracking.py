@@ -1,0 +1,87 @@
+"""MLflow layout on a real sqlite store: one run per point, histories without duplicates."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+
+from tracking.curves import UnknownSweep, read_rows
+from tracking.logger import RunLogger
+from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs, experiment_id
+from tracking.runs import run_ids
+
+
+def plan(keys):
+    return [PlannedRun(key=k, params={"width": k[-1], "frequency": "0.1", "task": "simple",
+                                      "seed": "0"}, tags={"sweep": "s", "trainable": "synthetic"})
+            for k in keys]
+
+
+@pytest.fixture
+def client(tracking_uri):
+    return connect(tracking_uri)
+
+
+def test_ensure_runs_is_idempotent(client):
+    experiment = experiment_id(client, "s", create=True)
+    first = ensure_runs(client, experiment, plan(["w=1", "w=2"]))
+    again = ensure_runs(client, experiment, plan(["w=1", "w=2", "w=3"]))
+    assert {k: again[k] for k in first} == first
+    assert len(client.search_runs([experiment])) == 3
+    run = client.get_run(first["w=1"])
+    assert run.info.status == "SCHEDULED"
+    assert run.data.tags["trial_key"] == "w=1" and run.data.tags["sweep"] == "s"
+    assert run_ids(client, experiment, ["w=2"]) == {"w=2": first["w=2"]}
+    with pytest.raises(TrackingError, match="no MLflow run"):
+        run_ids(client, experiment, ["w=9"])
+
+
+def test_replayed_steps_are_logged_once(client):
+    experiment = experiment_id(client, "s", create=True)
+    run = ensure_runs(client, experiment, plan(["w=1"]))["w=1"]
+    logger = RunLogger(client, [run])
+    for step in (0, 10, 20):
+        logger.log(run, step, {"loss": 1.0 / (step + 1)})
+    logger.flush()
+    logger.log(run, 30, {"loss": 0.1})  # buffered, then "lost" with its process
+    restarted = RunLogger(client, [run])  # a restart from the checkpoint at step 10
+    for step in (20, 30, 40):
+        restarted.log(run, step, {"loss": 1.0 / (step + 1)})
+    restarted.flush()
+    history = client.get_metric_history(run, "loss")
+    assert sorted(m.step for m in history) == [0, 10, 20, 30, 40]
+    restarted.set_status(RunStatus.FINISHED)
+    assert client.get_run(run).info.status == "FINISHED"
+
+
+def test_large_flushes_are_split_into_mlflow_batches(client):
+    experiment = experiment_id(client, "s", create=True)
+    run = ensure_runs(client, experiment, plan(["w=1"]))["w=1"]
+    logger = RunLogger(client, [run])
+    for step in range(30):
+        logger.log(run, step, {f"task/{k}/loss": 0.5 for k in range(40)})  # 1200 metrics
+    logger.flush()
+    assert len(client.get_metric_history(run, "task/39/loss")) == 30
+    assert client.get_run(run).data.tags["last_step"] == "29"
+
+
+def test_rows_read_back_final_metrics(client):
+    experiment = experiment_id(client, "s", create=True)
+    runs = ensure_runs(client, experiment, plan(["w=1", "w=2"]))
+    logger = RunLogger(client, list(runs.values()))
+    for step in (0, 5):
+        logger.log(runs["w=2"], step, {"rare/loss": 1.0 - step / 10})
+    logger.flush()
+    rows = read_rows(client, "s")
+    assert [r.key for r in rows] == ["w=1", "w=2"]  # sorted by width
+    assert rows[1].metrics == {"rare/loss": 0.5} and rows[1].step == 5
+    with pytest.raises(UnknownSweep):
+        read_rows(client, "nope")
+
+
+def test_unreachable_store_is_a_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    for uri in (f"sqlite:///{tmp_path}/a-file/mlflow.db", "http://127.0.0.1:9"):
+        with pytest.raises(TrackingError, match="cannot be reached"):
+            connect(uri)

@@ -1,0 +1,62 @@
+"""The closed-form optimum of the synthetic student."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainables import theory
+
+
+def make(frequency=0.05, rare_decay=0.5, tasks=8, r=8):
+    return theory.Spectrum.build(tasks, r, 1.0, 2.0, rare_decay, frequency)
+
+
+def test_frequencies_and_spectra_are_normalised():
+    spec = make(frequency=0.01)
+    assert spec.pi.sum() == pytest.approx(1.0) and spec.pi[-1] == 0.01
+    assert np.all(np.diff(spec.pi[:-1]) < 0)  # Zipf: background tasks ever rarer
+    assert np.allclose(spec.lam.sum(axis=1), 1.0)
+    assert spec.lam[0, 0] / spec.lam[0, 1] == pytest.approx(2.0 ** 2.0)
+
+
+@pytest.mark.parametrize("width", [1, 5, 17, 63, 64])
+def test_optimum_keeps_the_largest_utilities(width):
+    spec = make()
+    best = theory.optimum(spec, width)
+    top = np.sort(spec.utilities.ravel())[::-1][:width].sum()
+    assert best.loss == pytest.approx(1.0 - top)
+    assert np.all((best.task_losses >= -1e-12) & (best.task_losses <= 1 + 1e-12))
+
+
+def test_optimum_loss_falls_with_width_and_vanishes_at_d():
+    spec = make()
+    losses = [theory.optimum(spec, n).loss for n in range(1, spec.dim + 1)]
+    assert all(a >= b for a, b in zip(losses, losses[1:]))
+    assert losses[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("frequency", [0.2, 0.05, 0.01, 1e-4])
+@pytest.mark.parametrize("rare_decay", [2.0, 0.5])
+def test_critical_width_is_where_the_rare_task_becomes_learned(frequency, rare_decay):
+    spec = make(frequency, rare_decay)
+    n_star = theory.critical_width(spec, 0.5)
+    assert theory.optimum(spec, n_star).rare_loss <= 0.5
+    if n_star > 1:
+        assert theory.optimum(spec, n_star - 1).rare_loss > 0.5
+
+
+def test_rarer_and_more_complex_tasks_need_wider_models():
+    widths = {(f, a): theory.critical_width(make(f, a), 0.5)
+              for f in (0.1, 0.01) for a in (2.0, 0.5)}
+    assert widths[(0.01, 2.0)] > widths[(0.1, 2.0)]
+    assert widths[(0.01, 0.5)] > widths[(0.1, 0.5)]
+    assert widths[(0.1, 0.5)] > widths[(0.1, 2.0)]  # complex needs more than simple
+
+
+def test_steps_grow_as_the_boundary_gap_shrinks():
+    spec = make()
+    lr = theory.default_lr(spec)
+    assert theory.steps_to_converge(spec, spec.dim, lr, 0.5) == 1
+    assert (theory.steps_to_converge(spec, 8, lr, 0.5)
+            < theory.steps_to_converge(spec, 8, lr / 10, 0.5))

@@ -1,0 +1,107 @@
+"""The sweep's MLflow layout (CONTRACTS 4): experiment = sweep name, one run per grid point.
+
+Runs are created by the sweep driver before any trial starts, found again by their
+`trial_key` tag, and never created anywhere else: that is what keeps one run per grid point
+through retries and resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+from mlflow import MlflowClient
+from mlflow.entities import Param, Run, RunStatus, RunTag
+
+KIND_TRIAL = "trial"
+SEARCH_PAGE = 1000
+
+
+class TrackingError(Exception):
+    """The tracking store cannot be used: unreachable, or holding something unexpected."""
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What a grid point's run is created with."""
+
+    key: str
+    params: dict
+    tags: dict
+
+
+def connect(uri: str) -> MlflowClient:
+    """A client whose store answered one query, so a wrong URI fails before work starts.
+
+    The probe gets one try with a short timeout: MLflow's default retries would keep a user
+    waiting minutes to learn that a server is not there."""
+    probe_env = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    saved = {k: os.environ.get(k) for k in probe_env}
+    os.environ.update(probe_env)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+    except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
+        raise TrackingError(f"MLflow tracking store {uri!r} cannot be reached: {err}") from err
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return client
+
+
+def experiment_id(client: MlflowClient, name: str, create: bool = False) -> str | None:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    return client.create_experiment(name) if create else None
+
+
+def trial_runs(client: MlflowClient, experiment: str) -> list[Run]:
+    """Every grid point's run in the experiment, oldest first."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment], filter_string=f"tags.kind = '{KIND_TRIAL}'",
+            max_results=SEARCH_PAGE, page_token=token, order_by=["attributes.start_time ASC"])
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def run_ids(client: MlflowClient, experiment: str, keys: Iterable[str]) -> dict[str, str]:
+    """key -> run id for the given grid points; every key must already have its run."""
+    found = {run.data.tags["trial_key"]: run.info.run_id
+             for run in trial_runs(client, experiment)}
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise TrackingError(f"no MLflow run for grid point(s) {missing[:3]} in experiment "
+                            f"{experiment}: runs are created by `sweeps run` before trials")
+    return {key: found[key] for key in keys}
+
+
+def ensure_runs(client: MlflowClient, experiment: str, planned: list[PlannedRun]) -> dict:
+    """Create the runs that do not exist yet (status SCHEDULED); return key -> run id."""
+    existing = {run.data.tags["trial_key"]: run.info.run_id
+                for run in trial_runs(client, experiment)}
+    for plan in planned:
+        if plan.key in existing:
+            continue
+        run = client.create_run(experiment, run_name=plan.key,
+                                tags={**plan.tags, "trial_key": plan.key, "kind": KIND_TRIAL})
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in plan.params.items()],
+                         tags=[RunTag("last_step", "-1")])
+        client.update_run(run.info.run_id, status=RunStatus.to_string(RunStatus.SCHEDULED))
+        existing[plan.key] = run.info.run_id
+    return {plan.key: existing[plan.key] for plan in planned}
+
+
+def set_status(client: MlflowClient, run_ids_: Iterable[str], status: str) -> None:
+    for run_id in run_ids_:
+        client.update_run(run_id, status=status)

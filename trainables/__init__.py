@@ -1,0 +1,1 @@
+"""Ray Train trainables, each a plain-PyTorch numerical core plus a thin Ray layer."""

@@ -1,0 +1,137 @@
+"""The synthetic-student trainable (CONTRACTS 5): a pack of grid points per Tune trial.
+
+`train_fn_per_worker` is the plain-PyTorch loop run by Ray Train; each worker trains its share
+of the trial's grid points (all of them in local mode) with `student.Pack`, logs each point to
+its own MLflow run, and reports a checkpoint every `log_every` steps. `trainable` is what Tune
+runs per trial.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+
+from trainables import session, theory
+from trainables.points import Point, unpack
+from trainables.student import Member, Pack, Setup
+from tracking.logger import RunLogger
+from tracking.runs import run_ids
+
+REPORTS_PER_RUN = 100  # default log_every: about this many metric points per run
+
+
+def setup_for(section: dict, width: int) -> Setup:
+    schedule = section["schedule"]
+    return Setup(
+        tasks=section["tasks"],
+        features_per_task=section["features_per_task"],
+        width=width,
+        zipf=section["zipf"],
+        background_decay=section["background_decay"],
+        mode=section["mode"],
+        block=schedule["block"] if isinstance(schedule, dict) else 0,
+        batch_size=section["batch_size"],
+        lr=section["lr"],
+        learned_threshold=section["learned_threshold"],
+    )
+
+
+def member_for(section: dict, point: Point) -> Member:
+    return Member(point.frequency, section["complexity"][point.task], point.seed)
+
+
+def resolve(section: dict, point: Point) -> dict:
+    """The section as this grid point runs it: derived `steps`, `lr`, `log_every` filled in."""
+    setup, member = setup_for(section, point.width), member_for(section, point)
+    lr = setup.member_lr(member)
+    steps = section["steps"] or theory.steps_to_converge(
+        setup.spectrum(member), point.width, lr, section["learned_threshold"])
+    log_every = section["log_every"] or max(1, steps // REPORTS_PER_RUN)
+    return {**section, "steps": steps, "lr": lr, "log_every": log_every}
+
+
+def theory_metrics(section: dict, point: Point) -> dict[str, float]:
+    """The width's optimum beside the measurement, logged once per run."""
+    spec = setup_for(section, point.width).spectrum(member_for(section, point))
+    best = theory.optimum(spec, point.width)
+    return {
+        "theory/loss": best.loss,
+        "theory/rare/loss": best.rare_loss,
+        "theory/rare/learned": float(best.rare_loss <= section["learned_threshold"]),
+        "theory/critical_width": theory.critical_width(spec, section["learned_threshold"]),
+    }
+
+
+def train_fn_per_worker(config: dict) -> None:
+    section, points = config["synthetic"], unpack(config["trial"])
+    rank, world_size = session.world(config)
+    mine = list(range(rank, len(points), world_size))  # this worker's share of the pack
+    session.use_cpus(config["cpu"])
+    resolved = [resolve(section, points[i]) for i in mine]
+    steps = [r["steps"] for r in resolved]
+    log_every = section["log_every"] or max(1, max(steps) // REPORTS_PER_RUN)
+
+    # 1. Build the pack and restore it from the latest checkpoint, if any.
+    pack = Pack(setup_for(section, points[0].width), [member_for(section, points[i]) for i in mine],
+                device=session.device(config), dtype=getattr(torch, section["dtype"]))
+    checkpoint = session.latest_checkpoint(config)
+    if checkpoint is not None:
+        pack.load_state_dicts([torch.load(checkpoint / f"member-{i}.pt") for i in mine])
+
+    # 2. Attach to the grid points' MLflow runs (created by the sweep driver).
+    client = MlflowClient(config["tracking_uri"])
+    runs = run_ids(client, config["experiment_id"], [points[i].key for i in mine])
+    run_of = [runs[points[i].key] for i in mine]
+    logger = RunLogger(client, run_of)
+    logger.set_status(RunStatus.RUNNING)
+
+    # 3. Train. Every log point goes to MLflow's buffer; every `checkpoint_every_s` (and at
+    #    the end) the buffer is flushed, then a checkpoint is reported, so every step up to a
+    #    checkpoint is stored before the checkpoint exists. Reports are that rare because a
+    #    Train worker group takes one per controller poll (~2 s).
+    saved_at = time.monotonic()
+    for metrics, due in pack.train(steps, log_every):
+        for j, i in enumerate(mine):
+            if due[j]:
+                values = {name: v[j].item() for name, v in metrics.items()}
+                if pack.step == 0:
+                    values.update(theory_metrics(section, points[i]))
+                logger.log(run_of[j], pack.step, values)
+        done = pack.step >= max(steps)
+        if not done and time.monotonic() - saved_at < section["checkpoint_every_s"]:
+            continue
+        logger.flush()
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, state in zip(mine, pack.state_dicts()):
+                torch.save(state, Path(tmp) / f"member-{i}.pt")
+            session.report(config, _summary(pack.step, metrics), tmp)
+        saved_at = time.monotonic()
+    logger.set_status(RunStatus.FINISHED)
+
+
+def _summary(step: int, metrics: dict[str, torch.Tensor]) -> dict:
+    """What Tune's progress table shows for a pack."""
+    return {
+        "step": step,
+        "loss": metrics["loss"].mean().item(),
+        "rare_loss": metrics["rare/loss"].mean().item(),
+        "learned": int(metrics["rare/learned"].sum().item()),
+        "points": len(metrics["loss"]),
+    }
+
+
+def trainable(trial_config: dict, sweep: dict) -> None:
+    """Tune function trainable: `trial_config` holds the grid axes, `sweep` the rest."""
+    placement = session.Placement(**sweep["placement"])
+    session.run_trial(
+        train_fn_per_worker,
+        {**sweep["worker"], "trial": trial_config, "cpu": placement.cpu},
+        placement,
+        storage=sweep["train_storage"],
+        max_failures=sweep["max_failures"],
+    )
