@@ -25,3 +25,12 @@ def packed(spec: SweepSpec, axis: str) -> bool:
 
 def trial_count(spec: SweepSpec) -> int:
     return math.prod(len(getattr(spec.grid, a)) for a in AXES if not packed(spec, a))
+
+
+def tune_axes(spec: SweepSpec) -> dict[str, list]:
+    """The axes in the order Tune should start trials: widest first. Trials start in grid
+    order, and the wide ones take longest, so starting them first leaves no long trial
+    running alone at the end of a sweep."""
+    axes = {axis: list(getattr(spec.grid, axis)) for axis in AXES}
+    axes["width"].sort(reverse=True)
+    return axes

@@ -18,7 +18,7 @@ import yaml
 from sweeps import grid
 from sweeps.errors import UserError
 from sweeps.spec import SweepSpec
-from trainables.points import AXES, unpack
+from trainables.points import unpack
 from trainables.session import Placement
 from trainables.synthetic import resolve
 from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs
@@ -174,8 +174,8 @@ def fit(spec: SweepSpec, target: Target, client, experiment: str) -> int:
             "experiment_id": experiment,
         },
     }
-    space = {axis: (list(values) if grid.packed(spec, axis) else tune.grid_search(list(values)))
-             for axis in AXES for values in [getattr(spec.grid, axis)]}
+    space = {axis: (values if grid.packed(spec, axis) else tune.grid_search(values))
+             for axis, values in grid.tune_axes(spec).items()}
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(synthetic.trainable, sweep=sweep),
                             place.trial_resources()),

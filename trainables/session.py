@@ -14,6 +14,7 @@ of the two it runs under; everything else in a trainable is plain PyTorch.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -110,3 +111,23 @@ def use_cpus(cpu: float) -> None:
     threads = max(1, int(cpu))
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+class ComputeClock:
+    """Seconds spent inside an iterator's `next()`: a trial's own compute, without the time
+    it spends logging and reporting between items."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def over(self, iterator):
+        iterator = iter(iterator)
+        while True:
+            start = time.monotonic()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self.seconds += time.monotonic() - start
+            yield item

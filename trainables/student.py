@@ -6,6 +6,11 @@ single grid point is too small to pay for a trial's start-up. Every member has i
 problem (Q from its seed), step size and random generator, so its trajectory is the same
 whichever pack it trains in.
 
+It works in the tasks' eigenbasis: the state is V = Q^T U and a sample is drawn as z with
+x = Q z. Because Q is orthogonal this is exact (x is still N(0, I), QR commutes with Q, the
+gradient in V is Q^T times the gradient in U), and it turns W_k x into a slice of z and
+W_k U into a slice of V, so no step multiplies by a d x d matrix. `U` gives Q V back.
+
 Shapes: d = K*r input dimension, N width, B batch; rows of d-sized tensors are ordered
 (task, feature), so `.view(P, K, r, ...)` splits them per task.
 """
@@ -80,12 +85,13 @@ class Pack:
         self.setup, self.members = setup, members
         P, K, r, N, d = len(members), setup.tasks, setup.features_per_task, setup.width, setup.dim
         self.generators = [torch.Generator(device).manual_seed(m.seed) for m in members]
-        q, u = [], []
-        for g, _ in zip(self.generators, members):
+        q, v = [], []
+        for g in self.generators:
             # Q and the initial encoder come from the seed alone, so members that differ only
             # in frequency or task start from the same problem and the same student.
-            q.append(torch.linalg.qr(_randn((d, d), g, device))[0])
-            u.append(torch.linalg.qr(_randn((d, N), g, device))[0])
+            Q = torch.linalg.qr(_randn((d, d), g, device))[0]
+            q.append(Q)
+            v.append(Q.mT @ torch.linalg.qr(_randn((d, N), g, device))[0])
         specs = [setup.spectrum(m) for m in members]
         as_tensor = lambda x: torch.as_tensor(x, dtype=dtype, device=device)  # noqa: E731
         self.Q = as_tensor(torch.stack(q))
@@ -93,72 +99,56 @@ class Pack:
         self.pi = as_tensor(np.stack([s.pi for s in specs]))  # (P, K)
         self.pi_rows = self.pi.repeat_interleave(r, dim=1).view(P, d, 1)
         self.lr = as_tensor([setup.member_lr(m) for m in members]).view(P, 1, 1)
-        self.U = as_tensor(torch.stack(u))  # (P, d, N), orthonormal columns
+        self.V = as_tensor(torch.stack(v)).contiguous()  # (P, d, N): Q^T U, orthonormal
         self.D = torch.zeros(P, d, N, dtype=dtype, device=device)  # decoders D_k stacked
         self.step = 0
 
+    @property
+    def U(self) -> torch.Tensor:
+        """The encoder in input coordinates, (P, d, N) with orthonormal columns."""
+        return self.Q @ self.V
+
     # -- training -------------------------------------------------------------------------
 
-    def gradients(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_step(self, active: torch.Tensor | None = None) -> None:
+        """One gradient step of the active members (all by default); the others are not
+        computed and keep their state exactly."""
+        rows = slice(None) if active is None or bool(active.all()) else active.nonzero()[:, 0]
+        V, D, sqrt_lam = self.V[rows], self.D[rows], self.sqrt_lam[rows]
         if self.setup.mode == "population":
-            return self._expected_gradients(self.pi_rows)
-        return self._sample_gradients()
+            grad_V, grad_D = expected_gradients(V, D, sqrt_lam, self.pi_rows[rows])
+        else:
+            Z, tasks = self._draw(rows)
+            grad_V, grad_D = sample_gradients(V, D, sqrt_lam, Z, tasks,
+                                              self.setup.features_per_task)
+        lr = self.lr[rows]
+        self.D[rows] = D - lr * grad_D
+        self.V[rows] = orthonormalise(V - lr * grad_V)
+        self.step += 1
 
-    def _expected_gradients(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Exact gradients of sum_k w_k E||D_k U^T x - W_k x||^2 over x ~ N(0, I).
-
-        With U^T U = I: dL/dD_k = 2 w_k (D_k - W_k U), dL/dU = 2 sum_k w_k (U D_k^T D_k -
-        W_k^T D_k), where the stacked W is diag(sqrt lambda) Q^T.
-        """
-        WU = self.sqrt_lam * (self.Q.mT @ self.U)
-        wD = weights * self.D
-        grad_D = 2 * (wD - weights * WU)
-        grad_U = 2 * (self.U @ (self.D.mT @ wD) - self.Q @ (self.sqrt_lam * wD))
-        return grad_U, grad_D
-
-    def _sample_gradients(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradients of the mean squared error over a batch of drawn (task, x) samples."""
-        s = self.setup
-        B, K, r = s.batch_size, s.tasks, s.features_per_task
-        X = torch.stack([_randn((B, s.dim), g, self.U.device) for g in self.generators])
-        tasks = self._draw_tasks()  # (P, B)
-        X = X.to(self.U.dtype)
-        H = X @ self.U  # (P, B, N) encoder outputs
-        targets = (X @ self.Q) * self.sqrt_lam.mT  # every task's target, (P, B, d)
-        own_task = torch.nn.functional.one_hot(tasks, K).to(X.dtype)
-        mask = own_task.repeat_interleave(r, dim=2)  # (P, B, d): the sample's task rows
-        E = (H @ self.D.mT - targets) * mask  # residuals, in the sample's task rows only
-        grad_D = (2.0 / B) * E.mT @ H
-        grad_U = (2.0 / B) * X.mT @ (E @ self.D)
-        return grad_U, grad_D
-
-    def _draw_tasks(self) -> torch.Tensor:
+    def _draw(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's samples of the given members, each from its own generator:
+        z (P', B, d) with x = Q z, and tasks (P', B)."""
         s = self.setup
         B, first = s.batch_size, self.step * s.batch_size
-        drawn = []
-        for g, pi, m in zip(self.generators, self.pi, self.members):
+        picked = range(len(self.members))[rows] if isinstance(rows, slice) else rows.tolist()
+        zs, tasks = [], []
+        for i in picked:
+            g, pi, device = self.generators[i], self.pi[i].double(), self.V.device
+            zs.append(_randn((B, s.dim), g, device))
             if s.block == 0:
-                drawn.append(torch.multinomial(pi.double(), B, replacement=True, generator=g))
+                tasks.append(torch.multinomial(pi, B, replacement=True, generator=g))
                 continue
-            background = torch.multinomial(pi[:-1].double(), B, replacement=True, generator=g)
-            rare = block_schedule(first, B, m.frequency, s.block, device=background.device)
-            drawn.append(torch.where(rare, s.tasks - 1, background))
-        return torch.stack(drawn)
-
-    def train_step(self, active: torch.Tensor | None = None) -> None:
-        """One gradient step; members where `active` is False keep their state exactly."""
-        grad_U, grad_D = self.gradients()
-        lr = self.lr if active is None else self.lr * active.view(-1, 1, 1)
-        self.D -= lr * grad_D
-        stepped = orthonormalise(self.U - lr * grad_U)
-        self.U = stepped if active is None else torch.where(active.view(-1, 1, 1), stepped, self.U)
-        self.step += 1
+            background = torch.multinomial(pi[:-1], B, replacement=True, generator=g)
+            rare = block_schedule(first, B, self.members[i].frequency, s.block, device=device)
+            tasks.append(torch.where(rare, s.tasks - 1, background))
+        return torch.stack(zs).to(self.V.dtype), torch.stack(tasks)
 
     def train(self, steps: list[int], log_every: int) -> Iterator[tuple[dict, list[bool]]]:
         """Train member i for steps[i] steps, yielding (metrics, due) whenever a member is due
         to log: at step 0 on a fresh start, every `log_every` steps, and at its last step.
         A member that has finished stays frozen while the others go on."""
-        limits = torch.tensor(steps, device=self.U.device)
+        limits = torch.tensor(steps, device=self.V.device)
         if self.step == 0:
             yield self.metrics(), [True] * len(steps)
         while self.step < max(steps):
@@ -174,20 +164,21 @@ class Pack:
     def metrics(self) -> dict[str, torch.Tensor]:
         """CONTRACTS 4 metrics per member, each a (P,) float64 tensor."""
         P, K, r = len(self.members), self.setup.tasks, self.setup.features_per_task
-        QtU = (self.Q.mT @ self.U).double()
-        captured = (self.sqrt_lam.double() * QtU).square().view(P, K, r, -1).sum((2, 3))
+        V = self.V.double()  # = Q^T U: row (k, j) is U's overlap with task k's feature j
+        captured = (self.sqrt_lam.double() * V).square().view(P, K, r, -1).sum((2, 3))
         task_loss = 1.0 - captured  # tr C_k = 1
         pi = self.pi.double()
         rare_loss = task_loss[:, -1]
         rare_only = torch.zeros_like(self.pi_rows)
         rare_only.view(P, K, r)[:, -1] = self.pi_rows.view(P, K, r)[:, -1]
-        g_rare, _ = self._expected_gradients(rare_only)
-        g_freq, _ = self._expected_gradients(self.pi_rows - rare_only)
+        # Gradients in V: Q^T preserves inner products, so the cosine is U's.
+        g_rare, _ = expected_gradients(self.V, self.D, self.sqrt_lam, rare_only)
+        g_freq, _ = expected_gradients(self.V, self.D, self.sqrt_lam, self.pi_rows - rare_only)
         out = {
             "loss": (pi * task_loss).sum(1),
             **{f"task/{k}/loss": task_loss[:, k] for k in range(K)},
             "rare/loss": rare_loss,
-            "rare/alignment": QtU.view(P, K, r, -1)[:, -1].square().sum((1, 2)) / r,
+            "rare/alignment": V.view(P, K, r, -1)[:, -1].square().sum((1, 2)) / r,
             "interference/cos": torch.nn.functional.cosine_similarity(
                 g_freq.flatten(1).double(), g_rare.flatten(1).double(), dim=1, eps=1e-30
             ),
@@ -200,7 +191,7 @@ class Pack:
     def state_dicts(self) -> list[dict]:
         """One dict per member: all it takes to continue exactly (parameters, RNG, step)."""
         return [
-            {"step": self.step, "U": self.U[i].cpu(), "D": self.D[i].cpu(),
+            {"step": self.step, "V": self.V[i].cpu(), "D": self.D[i].cpu(),
              "rng": g.get_state()}
             for i, g in enumerate(self.generators)
         ]
@@ -211,17 +202,44 @@ class Pack:
             raise ValueError(f"checkpoint holds {len(states)} members at steps {sorted(steps)};"
                              f" the pack has {len(self.members)} members")
         for i, state in enumerate(states):
-            self.U[i] = state["U"].to(self.U)
+            self.V[i] = state["V"].to(self.V)
             self.D[i] = state["D"].to(self.D)
             self.generators[i].set_state(state["rng"])
         self.step = steps.pop()
 
 
+def expected_gradients(V, D, sqrt_lam, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact gradients in (V, D) of sum_k w_k E||D_k U^T x - W_k x||^2 over x ~ N(0, I).
+
+    With U^T U = I: dL/dD_k = 2 w_k (D_k - W_k U) and dL/dU = 2 sum_k w_k (U D_k^T D_k -
+    W_k^T D_k). With W = diag(sqrt lambda) Q^T and V = Q^T U: W U = sqrt(lambda) V and
+    Q^T W^T D = sqrt(lambda) D. `weights` (P, d, 1) is each row's task weight (pi_k).
+    """
+    wD = weights * D
+    grad_D = 2 * (wD - weights * sqrt_lam * V)
+    grad_V = 2 * (V @ (D.mT @ wD) - sqrt_lam * wD)
+    return grad_V, grad_D
+
+
+def sample_gradients(V, D, sqrt_lam, Z, tasks, features_per_task: int):
+    """Gradients in (V, D) of the mean squared error over samples x = Q z of given tasks.
+
+    Z (P, B, d), tasks (P, B). W_k x is task k's slice of sqrt(lambda) z and U^T x = V^T z;
+    the residuals are masked to each sample's own task rows, which makes the decoder
+    gradient of every task one matrix product.
+    """
+    B, r = Z.shape[1], features_per_task
+    H = Z @ V  # (P, B, N) encoder outputs
+    own_rows = torch.nn.functional.one_hot(tasks, V.shape[1] // r).to(Z.dtype)
+    mask = own_rows.repeat_interleave(r, dim=2)  # (P, B, d)
+    E = (H @ D.mT - Z * sqrt_lam.mT) * mask  # residuals in the sample's task rows only
+    return (2.0 / B) * Z.mT @ (E @ D), (2.0 / B) * E.mT @ H
+
+
 def orthonormalise(U: torch.Tensor) -> torch.Tensor:
     """QR with the signs fixed (diag R > 0): the Gram-Schmidt retraction, continuous in U."""
     q, r = torch.linalg.qr(U)
-    # Row-major like every other U, so a restored U multiplies bit for bit the same.
-    return (q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)).contiguous()
+    return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
 
 
 def block_schedule(first: int, count: int, frequency: float, block: int,

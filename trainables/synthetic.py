@@ -72,8 +72,7 @@ def train_fn_per_worker(config: dict) -> None:
     rank, world_size = session.world(config)
     mine = list(range(rank, len(points), world_size))  # this worker's share of the pack
     session.use_cpus(config["cpu"])
-    resolved = [resolve(section, points[i]) for i in mine]
-    steps = [r["steps"] for r in resolved]
+    steps = [resolve(section, points[i])["steps"] for i in mine]
     log_every = section["log_every"] or max(1, max(steps) // REPORTS_PER_RUN)
 
     # 1. Build the pack and restore it from the latest checkpoint, if any.
@@ -85,8 +84,7 @@ def train_fn_per_worker(config: dict) -> None:
 
     # 2. Attach to the grid points' MLflow runs (created by the sweep driver).
     client = MlflowClient(config["tracking_uri"])
-    runs = run_ids(client, config["experiment_id"], [points[i].key for i in mine])
-    run_of = [runs[points[i].key] for i in mine]
+    run_of = list(run_ids(client, config["experiment_id"], [points[i].key for i in mine]).values())
     logger = RunLogger(client, run_of)
     logger.set_status(RunStatus.RUNNING)
 
@@ -94,34 +92,33 @@ def train_fn_per_worker(config: dict) -> None:
     #    the end) the buffer is flushed, then a checkpoint is reported, so every step up to a
     #    checkpoint is stored before the checkpoint exists. Reports are that rare because a
     #    Train worker group takes one per controller poll (~2 s).
-    saved_at = time.monotonic()
-    for metrics, due in pack.train(steps, log_every):
+    clock, saved_at = session.ComputeClock(), time.monotonic()
+    for metrics, due in clock.over(pack.train(steps, log_every)):
         for j, i in enumerate(mine):
             if due[j]:
+                theory_now = theory_metrics(section, points[i]) if pack.step == 0 else {}
                 values = {name: v[j].item() for name, v in metrics.items()}
-                if pack.step == 0:
-                    values.update(theory_metrics(section, points[i]))
-                logger.log(run_of[j], pack.step, values)
-        done = pack.step >= max(steps)
-        if not done and time.monotonic() - saved_at < section["checkpoint_every_s"]:
+                logger.log(run_of[j], pack.step, {**values, **theory_now})
+        if pack.step < max(steps) and time.monotonic() - saved_at < section["checkpoint_every_s"]:
             continue
         logger.flush()
         with tempfile.TemporaryDirectory() as tmp:
             for i, state in zip(mine, pack.state_dicts()):
                 torch.save(state, Path(tmp) / f"member-{i}.pt")
-            session.report(config, _summary(pack.step, metrics), tmp)
+            session.report(config, _summary(pack.step, metrics, clock.seconds), tmp)
         saved_at = time.monotonic()
     logger.set_status(RunStatus.FINISHED)
 
 
-def _summary(step: int, metrics: dict[str, torch.Tensor]) -> dict:
-    """What Tune's progress table shows for a pack."""
+def _summary(step: int, metrics: dict[str, torch.Tensor], compute_s: float) -> dict:
+    """What Tune's progress table shows for a pack (this worker's points)."""
     return {
         "step": step,
         "loss": metrics["loss"].mean().item(),
         "rare_loss": metrics["rare/loss"].mean().item(),
         "learned": int(metrics["rare/learned"].sum().item()),
         "points": len(metrics["loss"]),
+        "compute_s": compute_s,  # time inside the numerical core, for bench/
     }
 
 
