@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = spec_command("run", "run a sweep to the end")
     run.add_argument("--restart", action="store_true",
                      help="discard the sweep's earlier state and runs, and start over")
-    for name, help_ in [("status", "one line per grid point: key, state, last step, run"),
+    for name, help_ in [("resume", "finish an interrupted sweep: same trials, same MLflow runs"),
+                        ("status", "one line per grid point: key, state, last step, run"),
                         ("curves", "final metrics per grid point, from MLflow")]:
         sub = commands.add_parser(name, parents=[common], help=help_, description=help_)
         sub.add_argument("name", metavar="NAME", help="sweep name")

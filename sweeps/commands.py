@@ -49,11 +49,24 @@ def run(args: Namespace) -> int:
     from sweeps import runner
 
     target = _target(args)
-    code = runner.run(spec, target, restart=args.restart)
-    _print_curves(_rows(target, spec.name))
-    console.print(f"MLflow: experiment [bold]{spec.name}[/] at {target.tracking_uri} "
+    return _finished(target, spec.name, runner.run(spec, target, restart=args.restart))
+
+
+def resume(args: Namespace) -> int:
+    from sweeps import runner
+
+    target = _target(args)
+    return _finished(target, args.name, runner.resume(args.name, target))
+
+
+def _finished(target, name: str, code: int) -> int:
+    _print_curves(_rows(target, name))
+    console.print(f"MLflow: experiment [bold]{name}[/] at {target.tracking_uri} "
                   f"(`mlflow ui --backend-store-uri {target.tracking_uri}`); "
-                  f"Ray state: {target.sweep_dir(spec.name)}")
+                  f"Ray state: {target.sweep_dir(name)}")
+    if code:
+        console.print(f"Some trials failed: see `sweeps status {name}`; "
+                      f"`sweeps resume {name}` retries them from their checkpoints.")
     return code
 
 

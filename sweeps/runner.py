@@ -7,15 +7,15 @@ before Ray starts, before the MLflow experiment exists and before the storage fo
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from sweeps import grid
+from sweeps import grid, storage
 from sweeps.errors import UserError
 from sweeps.spec import SweepSpec
 from trainables.points import unpack
@@ -24,7 +24,8 @@ from trainables.synthetic import resolve
 from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs
 from tracking.runs import experiment_id, set_status, trial_runs
 
-SPEC_FILE = "sweep.yaml"  # the validated spec, saved beside Tune's state for resume
+STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
+TUNER_FILE = "tuner.pkl"  # what Tune restores from
 
 
 @dataclass(frozen=True)
@@ -119,16 +120,12 @@ def max_concurrent(spec: SweepSpec) -> int | None:
     return max(1, int(ray.cluster_resources().get("CPU", 1) // per_trial))
 
 
-def has_state(target: Target, name: str) -> bool:
-    return target.is_local() and Path(target.sweep_dir(name)).exists()
-
-
 def run(spec: SweepSpec, target: Target, restart: bool = False) -> int:
     """Run a sweep to the end; 0 if every trial finished, 1 if some failed."""
     check_local_resources(spec)
     client = connect_tracking(target.tracking_uri)
     existing = experiment_id(client, spec.name)
-    if not restart and (has_state(target, spec.name) or
+    if not restart and (storage.exists(target.sweep_dir(spec.name)) or
                         (existing and trial_runs(client, existing))):
         raise UserError(
             f"sweep {spec.name!r} already has state (in {target.sweep_dir(spec.name)} or "
@@ -136,59 +133,122 @@ def run(spec: SweepSpec, target: Target, restart: bool = False) -> int:
             "start it over with `sweeps run SPEC --restart`, or pick another --name")
     if restart:
         discard(client, target, spec.name)
+    # Saved first: a driver killed at any later point leaves a sweep `resume` can finish.
+    storage.write_text(f"{target.sweep_dir(spec.name)}/{STATE_FILE}", yaml.safe_dump(
+        {"spec": spec.model_dump(mode="json"), "tracking_uri": absolute_uri(target.tracking_uri)},
+        sort_keys=False))
+    return launch(spec, target, client)
 
-    start_ray(spec)
-    experiment = experiment_id(client, spec.name, create=True)
-    ensure_runs(client, experiment, planned_runs(spec))
-    if target.is_local():
-        Path(target.sweep_dir(spec.name)).mkdir(parents=True, exist_ok=True)
-        Path(target.sweep_dir(spec.name), SPEC_FILE).write_text(
-            yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    return fit(spec, target, client, experiment)
+
+def resume(name: str, target: Target) -> int:
+    """Finish an interrupted sweep: Tune restores its trials (finished ones stay finished,
+    the others continue from their checkpoints, errored ones are retried) and each grid point
+    keeps its MLflow run."""
+    spec = saved_spec(target, name)
+    check_local_resources(spec)
+    problem = tune_state_problem(target.sweep_dir(name))
+    if problem:
+        raise UserError(problem)
+    return launch(spec, target, connect_tracking(target.tracking_uri))
+
+
+def saved_spec(target: Target, name: str) -> SweepSpec:
+    """The spec a sweep was started with, checked against this resume's tracking store (a
+    different store would get a second set of runs)."""
+    path = f"{target.sweep_dir(name)}/{STATE_FILE}"
+    if not storage.exists(path):
+        raise UserError(f"no sweep named {name!r} in {target.storage} (no {path}): check the "
+                        "name and --storage, or start it with `sweeps run SPEC`")
+    try:
+        state = yaml.safe_load(storage.read_bytes(path))
+        spec = SweepSpec.model_validate(state["spec"])
+        tracked_at = state["tracking_uri"]
+    except Exception as err:  # a damaged or hand-edited file: say which and what to do
+        raise UserError(f"{path} is unreadable ({type(err).__name__}: {err}); restore it, or "
+                        "start the sweep over with `sweeps run SPEC --restart`")
+    if absolute_uri(target.tracking_uri) != tracked_at:
+        raise UserError(f"sweep {name!r} is tracked at {tracked_at}, not "
+                        f"{absolute_uri(target.tracking_uri)}: resume with --tracking-uri "
+                        f"{tracked_at}")
+    return spec
+
+
+def tune_state_problem(sweep_dir: str) -> str | None:
+    """Why Tune could not restore the sweep's state, or None. A driver killed before Tune
+    wrote anything leaves no state, which is fine: the sweep starts its trials afresh. A
+    truncated or corrupt file (ray#58179) would otherwise end in a traceback."""
+    from ray import cloudpickle
+
+    tuner_pkl = f"{sweep_dir}/{TUNER_FILE}"
+    if not storage.exists(tuner_pkl):
+        return None
+    checks = [(tuner_pkl, cloudpickle.loads)]
+    newest = storage.newest(sweep_dir, "experiment_state-")
+    if newest:
+        checks.append((newest, json.loads))
+    for path, load in checks:
+        try:
+            load(storage.read_bytes(path))
+        except Exception as err:  # truncated, corrupt, or from another Ray version
+            return (f"Ray Tune's state file {path} is unreadable ({type(err).__name__}: "
+                    f"{err}). The MLflow runs are intact; start the sweep over with "
+                    "`sweeps run SPEC --restart`, or restore the file from a backup")
+    return None
 
 
 def discard(client, target: Target, name: str) -> None:
     """--restart: forget the old Tune state and the old runs (MLflow keeps them deleted)."""
-    if target.is_local():
-        shutil.rmtree(target.sweep_dir(name), ignore_errors=True)
+    storage.remove_tree(target.sweep_dir(name))
     experiment = experiment_id(client, name)
     if experiment:
         for run_ in trial_runs(client, experiment):
             client.delete_run(run_.info.run_id)
 
 
-def fit(spec: SweepSpec, target: Target, client, experiment: str) -> int:
+def launch(spec: SweepSpec, target: Target, client) -> int:
+    """Start Ray, make sure every grid point has its run, and run Tune: restored from the
+    sweep's storage where Tune saved state, fresh otherwise."""
     from ray import tune
 
     from trainables import synthetic
 
+    start_ray(spec)
+    experiment = experiment_id(client, spec.name, create=True)
     place = placement(spec)
     sweep = {
         "placement": {"workers": place.workers, "cpu": place.cpu, "gpu": place.gpu},
-        "train_storage": f"{target.sweep_dir(spec.name)}/train"
-        if not target.is_local() else str(Path(target.sweep_dir(spec.name), "train").resolve()),
+        "train_storage": f"{storage_path(target)}/{spec.name}/train",
         "max_failures": spec.failure.max_failures,
         "worker": {
             "synthetic": spec.synthetic.model_dump(mode="json"),
             "tracking_uri": absolute_uri(target.tracking_uri),
-            "experiment_id": experiment,
+            "run_ids": ensure_runs(client, experiment, planned_runs(spec)),
         },
     }
+    trainable = tune.with_resources(tune.with_parameters(synthetic.trainable, sweep=sweep),
+                                    place.trial_resources())
     space = {axis: (values if grid.packed(spec, axis) else tune.grid_search(values))
              for axis, values in grid.tune_axes(spec).items()}
-    tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(synthetic.trainable, sweep=sweep),
-                            place.trial_resources()),
-        param_space=space,
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec)),
-        run_config=tune.RunConfig(
-            name=spec.name,
-            storage_path=storage_path(target),
-            failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            verbose=1,
-        ),
-    )
+    path = f"{storage_path(target)}/{spec.name}"
+    if tune.Tuner.can_restore(path):
+        try:
+            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
+                                       resume_errored=True, param_space=space)
+        except Exception as err:  # checked before Ray started; this is the rare rest
+            raise UserError(f"Ray Tune cannot restore {path}: {err}")
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec)),
+            run_config=tune.RunConfig(
+                name=spec.name,
+                storage_path=storage_path(target),
+                failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                verbose=1,
+            ),
+        )
     results = tuner.fit()
     failed = [r for r in results if r.error is not None]
     for result in failed:

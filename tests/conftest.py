@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def sweeps_command(*args, cwd, **popen) -> subprocess.Popen:
+    """`python -m sweeps ARGS` in a subprocess, importing this checkout's code."""
+    return subprocess.Popen([sys.executable, "-m", "sweeps", *map(str, args)], cwd=cwd,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, text=True, **popen)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until `condition` holds: for events in other processes, which no callback reports."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} s for: {what}")
+        time.sleep(0.1)
 
 
 def tiny_spec(**overrides) -> dict:

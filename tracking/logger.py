@@ -1,9 +1,15 @@
-"""Metric histories of a trial's runs, logged in batches, each step exactly once.
+"""Metric histories of a trial's runs: logged in batches, each step exactly once, none lost.
 
-A trial buffers its members' metrics and flushes them before it reports a checkpoint, so every
-step up to a checkpoint is stored before that checkpoint exists. After a restart the trial
-replays the steps past its checkpoint; the `last_step` tag, written in the same batch as the
-metrics, tells the logger which of those are stored already, so none is logged twice.
+A trial buffers its members' metrics and tries to store them before each checkpoint. Whatever
+could not be stored (the tracking server is away) goes into the checkpoint itself (`unstored`)
+and is given back to the logger on a restart, so training goes on through an outage and no
+metric is lost with the process. A run is marked FINISHED only after all of its metrics are
+stored (`finish` waits for the store).
+
+Every batch carries a `last_step` tag, written in the same call as its metrics; the logger
+drops what is at or below it before writing. That is what keeps a step from being stored twice
+when a restarted trial replays the steps past its checkpoint, or when a request was stored but
+its answer lost.
 """
 
 from __future__ import annotations
@@ -14,59 +20,93 @@ import time
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunStatus, RunTag
 
+from tracking.runs import quick_requests
+
 BATCH_LIMIT = 1000  # MLflow's log_batch accepts at most 1000 metrics per call
 log = logging.getLogger(__name__)
 
+Unstored = list[tuple[str, float, int, int]]  # (key, value, timestamp ms, step)
+
 
 class RunLogger:
-    """Buffers metrics for a set of runs and writes them with `flush`."""
+    """Buffers metrics for a set of runs and stores them, in step order, with `flush`."""
 
-    def __init__(self, client: MlflowClient, run_ids: list[str], retry_for_s: float = 600.0):
+    def __init__(self, client: MlflowClient, run_ids: list[str],
+                 unstored: dict[str, Unstored] | None = None):
         self.client = client
-        self.run_ids = list(run_ids)
-        self.retry_for_s = retry_for_s
-        self.stored_step = {run_id: int(client.get_run(run_id).data.tags.get("last_step", -1))
-                            for run_id in self.run_ids}
-        self.buffer: dict[str, list[Metric]] = {run_id: [] for run_id in self.run_ids}
-        self.pending_step = dict(self.stored_step)
+        self.buffer: dict[str, list[Metric]] = {run_id: [] for run_id in run_ids}
+        for run_id, metrics in (unstored or {}).items():
+            self.buffer[run_id] = [Metric(*m) for m in metrics]
+        self.stored_step: dict[str, int] = {}  # known `last_step` tags; missing = ask first
+        self.status: str | None = None  # a status still to be written
+        self.failing_since: float | None = None
 
     def log(self, run_id: str, step: int, metrics: dict[str, float]) -> None:
-        if step <= self.stored_step[run_id]:
-            return  # replayed after a restart: already stored
         now = int(time.time() * 1000)
         self.buffer[run_id].extend(Metric(k, float(v), now, step) for k, v in metrics.items())
-        self.pending_step[run_id] = max(self.pending_step[run_id], step)
-
-    def flush(self) -> None:
-        for run_id in self.run_ids:
-            metrics, step = self.buffer[run_id], self.pending_step[run_id]
-            if not metrics:
-                continue
-            for start in range(0, len(metrics), BATCH_LIMIT):
-                last = start + BATCH_LIMIT >= len(metrics)
-                tags = [RunTag("last_step", str(step))] if last else []
-                self._retry(self.client.log_batch, run_id,
-                            metrics=metrics[start:start + BATCH_LIMIT], tags=tags)
-            self.buffer[run_id] = []
-            self.stored_step[run_id] = step
 
     def set_status(self, status: RunStatus | int) -> None:
-        name = RunStatus.to_string(status)
-        for run_id in self.run_ids:
-            if name == "FINISHED":
-                self._retry(self.client.set_terminated, run_id, name)
-            else:
-                self._retry(self.client.update_run, run_id, status=name)
+        """Write the runs' status with the next flush."""
+        self.status = RunStatus.to_string(status)
 
-    def _retry(self, call, *args, **kwargs):
-        """Keep trying while the store is away: training goes on, nothing is dropped."""
-        deadline, wait = time.monotonic() + self.retry_for_s, 0.5
-        while True:
-            try:
-                return call(*args, **kwargs)
-            except Exception as err:  # the store's errors vary by backend
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("MLflow %s failed (%s); retrying in %.1fs", call.__name__, err, wait)
-                time.sleep(wait)
-                wait = min(wait * 2, 30.0)
+    def unstored(self) -> dict[str, Unstored]:
+        """What is not stored yet, in a form a checkpoint can hold."""
+        return {run_id: [(m.key, m.value, m.timestamp, m.step) for m in metrics]
+                for run_id, metrics in self.buffer.items() if metrics}
+
+    def try_flush(self) -> bool:
+        """One attempt to store everything buffered; False (and nothing lost) if the store
+        is away. Quick requests, so training is not held up by MLflow's own retries."""
+        try:
+            with quick_requests():
+                for run_id in self.buffer:
+                    self._store(run_id)
+                if self.status:
+                    for run_id in self.buffer:
+                        self._write_status(run_id, self.status)
+                    self.status = None
+        except Exception as err:  # the store's errors vary by backend: REST, SQL, OS
+            self.stored_step.clear()  # a request may have landed without its answer
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
+                log.warning("MLflow is unreachable (%s); training goes on, metrics are kept "
+                            "until it is back", err)
+            return False
+        if self.failing_since is not None:
+            log.warning("MLflow is back after %.0f s; metrics stored",
+                        time.monotonic() - self.failing_since)
+            self.failing_since = None
+        return True
+
+    def finish(self, wait_s: float = 600.0) -> None:
+        """Store everything, then mark the runs FINISHED; wait up to `wait_s` for the store.
+        Raises if it stays away: the trial fails and its retry keeps the metrics."""
+        self.set_status(RunStatus.FINISHED)
+        deadline, pause = time.monotonic() + wait_s, 0.5
+        while not self.try_flush():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"MLflow unreachable for {wait_s:.0f} s; "
+                                   f"{sum(map(len, self.buffer.values()))} metrics unstored")
+            time.sleep(pause)  # backoff while the store is away, not synchronisation
+            pause = min(pause * 2, 10.0)
+
+    def _store(self, run_id: str) -> None:
+        if run_id not in self.stored_step:
+            tags = self.client.get_run(run_id).data.tags
+            self.stored_step[run_id] = int(tags.get("last_step", -1))
+        todo = [m for m in self.buffer[run_id] if m.step > self.stored_step[run_id]]
+        for start in range(0, len(todo), BATCH_LIMIT):
+            chunk, rest = todo[start:start + BATCH_LIMIT], todo[start + BATCH_LIMIT:]
+            # The tag claims only whole steps: a step split across batches counts when its
+            # last part is stored.
+            done = chunk[-1].step - (1 if rest and rest[0].step == chunk[-1].step else 0)
+            self.client.log_batch(run_id, metrics=chunk, tags=[RunTag("last_step", str(done))])
+            self.stored_step[run_id], self.buffer[run_id] = done, rest
+        self.buffer[run_id] = []
+
+    def _write_status(self, run_id: str, status: str) -> None:
+        if status == "FINISHED":
+            self.client.set_terminated(run_id, status)
+        else:
+            self.client.update_run(run_id, status=status)
+

@@ -8,6 +8,7 @@ through retries and resumes.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -31,25 +32,32 @@ class PlannedRun:
     tags: dict
 
 
-def connect(uri: str) -> MlflowClient:
-    """A client whose store answered one query, so a wrong URI fails before work starts.
-
-    The probe gets one try with a short timeout: MLflow's default retries would keep a user
-    waiting minutes to learn that a server is not there."""
-    probe_env = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-    saved = {k: os.environ.get(k) for k in probe_env}
-    os.environ.update(probe_env)
+@contextmanager
+def quick_requests(timeout_s: int = 10):
+    """MLflow REST calls with one try and a short timeout. MLflow's own retries would keep a
+    user waiting minutes to learn that a server is not there, and hold up training while it
+    is away; callers that must not give up retry on their own terms."""
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+    saved = {k: os.environ.get(k) for k in quick}
+    os.environ.update(quick)
     try:
-        client = MlflowClient(tracking_uri=uri)
-        client.search_experiments(max_results=1)
-    except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
-        raise TrackingError(f"MLflow tracking store {uri!r} cannot be reached: {err}") from err
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def connect(uri: str) -> MlflowClient:
+    """A client whose store answered one query, so a wrong URI fails before work starts."""
+    try:
+        with quick_requests():
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)
+    except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
+        raise TrackingError(f"MLflow tracking store {uri!r} cannot be reached: {err}") from err
     return client
 
 
@@ -73,17 +81,6 @@ def trial_runs(client: MlflowClient, experiment: str) -> list[Run]:
         token = page.token
         if not token:
             return runs
-
-
-def run_ids(client: MlflowClient, experiment: str, keys: Iterable[str]) -> dict[str, str]:
-    """key -> run id for the given grid points; every key must already have its run."""
-    found = {run.data.tags["trial_key"]: run.info.run_id
-             for run in trial_runs(client, experiment)}
-    missing = [key for key in keys if key not in found]
-    if missing:
-        raise TrackingError(f"no MLflow run for grid point(s) {missing[:3]} in experiment "
-                            f"{experiment}: runs are created by `sweeps run` before trials")
-    return {key: found[key] for key in keys}
 
 
 def ensure_runs(client: MlflowClient, experiment: str, planned: list[PlannedRun]) -> dict:

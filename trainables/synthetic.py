@@ -2,7 +2,7 @@
 
 `train_fn_per_worker` is the plain-PyTorch loop run by Ray Train; each worker trains its share
 of the trial's grid points (all of them in local mode) with `student.Pack`, logs each point to
-its own MLflow run, and reports a checkpoint every `log_every` steps. `trainable` is what Tune
+its own MLflow run, and reports a checkpoint every `checkpoint_every_s`. `trainable` is what Tune
 runs per trial.
 """
 
@@ -20,7 +20,6 @@ from trainables import session, theory
 from trainables.points import Point, unpack
 from trainables.student import Member, Pack, Setup
 from tracking.logger import RunLogger
-from tracking.runs import run_ids
 
 REPORTS_PER_RUN = 100  # default log_every: about this many metric points per run
 
@@ -74,23 +73,26 @@ def train_fn_per_worker(config: dict) -> None:
     session.use_cpus(config["cpu"])
     steps = [resolve(section, points[i])["steps"] for i in mine]
     log_every = section["log_every"] or max(1, max(steps) // REPORTS_PER_RUN)
+    run_of = [config["run_ids"][points[i].key] for i in mine]  # created by the sweep driver
 
-    # 1. Build the pack and restore it from the latest checkpoint, if any.
+    # 1. Build the pack; restore it, and the metrics MLflow had not stored, from the latest
+    #    checkpoint if there is one.
     pack = Pack(setup_for(section, points[0].width), [member_for(section, points[i]) for i in mine],
                 device=session.device(config), dtype=getattr(torch, section["dtype"]))
+    unstored = {}
     checkpoint = session.latest_checkpoint(config)
     if checkpoint is not None:
-        pack.load_state_dicts([torch.load(checkpoint / f"member-{i}.pt") for i in mine])
-
-    # 2. Attach to the grid points' MLflow runs (created by the sweep driver).
-    client = MlflowClient(config["tracking_uri"])
-    run_of = list(run_ids(client, config["experiment_id"], [points[i].key for i in mine]).values())
-    logger = RunLogger(client, run_of)
+        saved = [torch.load(checkpoint / f"member-{i}.pt") for i in mine]
+        pack.load_state_dicts([s["state"] for s in saved])
+        unstored = {run: s["unstored"] for run, s in zip(run_of, saved)}
+    resumed_from = pack.step
+    logger = RunLogger(MlflowClient(config["tracking_uri"]), run_of, unstored)
     logger.set_status(RunStatus.RUNNING)
+    logger.try_flush()
 
-    # 3. Train. Every log point goes to MLflow's buffer; every `checkpoint_every_s` (and at
-    #    the end) the buffer is flushed, then a checkpoint is reported, so every step up to a
-    #    checkpoint is stored before the checkpoint exists. Reports are that rare because a
+    # 2. Train. Every `checkpoint_every_s` (and at the end) the logger tries to store what it
+    #    holds and a checkpoint is reported with whatever it could not, so a checkpoint never
+    #    loses a metric, with or without the tracking server. Reports are that rare because a
     #    Train worker group takes one per controller poll (~2 s).
     clock, saved_at = session.ComputeClock(), time.monotonic()
     for metrics, due in clock.over(pack.train(steps, log_every)):
@@ -101,16 +103,22 @@ def train_fn_per_worker(config: dict) -> None:
                 logger.log(run_of[j], pack.step, {**values, **theory_now})
         if pack.step < max(steps) and time.monotonic() - saved_at < section["checkpoint_every_s"]:
             continue
-        logger.flush()
+        logger.try_flush()
+        unstored = logger.unstored()
         with tempfile.TemporaryDirectory() as tmp:
-            for i, state in zip(mine, pack.state_dicts()):
-                torch.save(state, Path(tmp) / f"member-{i}.pt")
-            session.report(config, _summary(pack.step, metrics, clock.seconds), tmp)
+            for i, run, state in zip(mine, run_of, pack.state_dicts()):
+                torch.save({"state": state, "unstored": unstored.get(run, [])},
+                           Path(tmp) / f"member-{i}.pt")
+            summary = _summary(pack.step, metrics, clock.seconds, resumed_from)
+            session.report(config, summary, tmp)
         saved_at = time.monotonic()
-    logger.set_status(RunStatus.FINISHED)
+    # 3. FINISHED only once every metric is stored (this waits for the tracking server).
+    #    A restart after the last checkpoint lands here at once: nothing is trained twice.
+    logger.finish()
 
 
-def _summary(step: int, metrics: dict[str, torch.Tensor], compute_s: float) -> dict:
+def _summary(step: int, metrics: dict[str, torch.Tensor], compute_s: float,
+             resumed_from: int) -> dict:
     """What Tune's progress table shows for a pack (this worker's points)."""
     return {
         "step": step,
@@ -118,6 +126,7 @@ def _summary(step: int, metrics: dict[str, torch.Tensor], compute_s: float) -> d
         "rare_loss": metrics["rare/loss"].mean().item(),
         "learned": int(metrics["rare/learned"].sum().item()),
         "points": len(metrics["loss"]),
+        "resumed_from": resumed_from,  # the checkpoint's step this attempt started from
         "compute_s": compute_s,  # time inside the numerical core, for bench/
     }
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import tiny_spec
+from tests.conftest import sweeps_command, tiny_spec
 
 
-def sweeps(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "sweeps", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+def sweeps(*args, cwd) -> subprocess.CompletedProcess:
+    process = sweeps_command(*args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def written(path) -> list[str]:

@@ -9,7 +9,6 @@ from mlflow.entities import RunStatus
 from tracking.curves import UnknownSweep, read_rows
 from tracking.logger import RunLogger
 from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs, experiment_id
-from tracking.runs import run_ids
 
 
 def plan(keys):
@@ -32,9 +31,6 @@ def test_ensure_runs_is_idempotent(client):
     run = client.get_run(first["w=1"])
     assert run.info.status == "SCHEDULED"
     assert run.data.tags["trial_key"] == "w=1" and run.data.tags["sweep"] == "s"
-    assert run_ids(client, experiment, ["w=2"]) == {"w=2": first["w=2"]}
-    with pytest.raises(TrackingError, match="no MLflow run"):
-        run_ids(client, experiment, ["w=9"])
 
 
 def test_replayed_steps_are_logged_once(client):
@@ -43,16 +39,33 @@ def test_replayed_steps_are_logged_once(client):
     logger = RunLogger(client, [run])
     for step in (0, 10, 20):
         logger.log(run, step, {"loss": 1.0 / (step + 1)})
-    logger.flush()
+    assert logger.try_flush()
     logger.log(run, 30, {"loss": 0.1})  # buffered, then "lost" with its process
     restarted = RunLogger(client, [run])  # a restart from the checkpoint at step 10
     for step in (20, 30, 40):
         restarted.log(run, step, {"loss": 1.0 / (step + 1)})
-    restarted.flush()
+    restarted.finish()
     history = client.get_metric_history(run, "loss")
     assert sorted(m.step for m in history) == [0, 10, 20, 30, 40]
-    restarted.set_status(RunStatus.FINISHED)
     assert client.get_run(run).info.status == "FINISHED"
+
+
+def test_metrics_outlive_an_unreachable_store(client):
+    """What a trial cannot store goes into its checkpoint and is stored after a restart."""
+    experiment = experiment_id(client, "s", create=True)
+    run = ensure_runs(client, experiment, plan(["w=1"]))["w=1"]
+    away = RunLogger(MlflowClient("http://127.0.0.1:9"), [run])  # nothing listens there
+    for step in (0, 10):
+        away.log(run, step, {"loss": 1.0 / (step + 1)})
+    away.set_status(RunStatus.RUNNING)
+    assert not away.try_flush()
+    checkpoint = away.unstored()
+    assert [m[3] for m in checkpoint[run]] == [0, 10]
+    back = RunLogger(client, [run], unstored=checkpoint)
+    back.log(run, 20, {"loss": 0.05})
+    back.finish()
+    assert [m.step for m in client.get_metric_history(run, "loss")] == [0, 10, 20]
+    assert back.unstored() == {}
 
 
 def test_large_flushes_are_split_into_mlflow_batches(client):
@@ -61,9 +74,20 @@ def test_large_flushes_are_split_into_mlflow_batches(client):
     logger = RunLogger(client, [run])
     for step in range(30):
         logger.log(run, step, {f"task/{k}/loss": 0.5 for k in range(40)})  # 1200 metrics
-    logger.flush()
+    assert logger.try_flush()
     assert len(client.get_metric_history(run, "task/39/loss")) == 30
     assert client.get_run(run).data.tags["last_step"] == "29"
+
+
+def test_a_step_split_across_batches_counts_once_whole(client):
+    experiment = experiment_id(client, "s", create=True)
+    run = ensure_runs(client, experiment, plan(["w=1"]))["w=1"]
+    logger = RunLogger(client, [run])
+    logger.log(run, 0, {f"m{k}": 0.0 for k in range(10)})
+    logger.log(run, 1, {f"m{k}": 1.0 for k in range(1500)})  # split over two batches
+    assert logger.try_flush()
+    assert client.get_run(run).data.tags["last_step"] == "1"
+    assert len(client.get_run(run).data.metrics) == 1500
 
 
 def test_rows_read_back_final_metrics(client):
@@ -72,7 +96,7 @@ def test_rows_read_back_final_metrics(client):
     logger = RunLogger(client, list(runs.values()))
     for step in (0, 5):
         logger.log(runs["w=2"], step, {"rare/loss": 1.0 - step / 10})
-    logger.flush()
+    assert logger.try_flush()
     rows = read_rows(client, "s")
     assert [r.key for r in rows] == ["w=1", "w=2"]  # sorted by width
     assert rows[1].metrics == {"rare/loss": 0.5} and rows[1].step == 5

@@ -1,0 +1,122 @@
+"""Faults during a sweep: a trial's process killed, the tracking server gone and back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import pytest
+from mlflow import MlflowClient
+
+from sweeps.runner import Target, run
+from sweeps.spec import validate
+from tests.conftest import sweeps_command, tiny_spec, wait_for
+
+
+def complete(client: MlflowClient, run_id: str) -> bool:
+    """Every logged step of `loss` once, from 0 to the run's last step."""
+    run_ = client.get_run(run_id)
+    steps = [m.step for m in client.get_metric_history(run_id, "loss")]
+    every = int(run_.data.params["log_every"])
+    return steps == list(range(0, int(run_.data.params["steps"]) + 1, every))
+
+
+def trial_results(sweep_dir) -> list[dict]:
+    return [json.loads(line) for path in sweep_dir.glob("trainable_*/result.json")
+            for line in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_a_killed_trial_process_resumes_from_its_checkpoint(ray_cluster, tmp_path,
+                                                            tracking_uri):
+    spec = validate(tiny_spec(grid__width=[12], synthetic__steps=40000,
+                              synthetic__checkpoint_every_s=0.3))
+    sweep_dir = tmp_path / "runs" / "tiny"
+
+    killed = []
+
+    def kill_trial_after_a_checkpoint():
+        wait_for(lambda: any(sweep_dir.glob("trainable_*/checkpoint_*"))
+                 and trial_results(sweep_dir), timeout=120, what="the trial's first checkpoint")
+        pid = trial_results(sweep_dir)[-1]["pid"]  # Tune adds the trial process's pid
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    killer = threading.Thread(target=kill_trial_after_a_checkpoint)
+    killer.start()
+    code = run(spec, Target(str(tmp_path / "runs"), tracking_uri))
+    killer.join()
+    assert code == 0 and killed, "the trial was killed and recovered"
+    results = trial_results(sweep_dir)
+    assert results[-1]["step"] == 40000 and results[-1]["resumed_from"] > 0
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert len(runs) == 2
+    for run_ in runs:
+        assert run_.info.status == "FINISHED" and complete(client, run_.info.run_id)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mlflow_server(tmp_path, port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--default-artifact-root", str(tmp_path / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200
+        except OSError:
+            return False
+
+    wait_for(healthy, timeout=120, what="the MLflow server to answer")
+    return server
+
+
+@pytest.mark.slow
+def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = mlflow_server(tmp_path, port)
+    spec = write_spec(tiny_spec(grid__width=[12], synthetic__steps=40000,
+                                synthetic__checkpoint_every_s=0.3))
+    sweep = sweeps_command("run", spec, "--storage", tmp_path / "runs", "--tracking-uri", uri,
+                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        client = MlflowClient(uri)
+
+        def stored_steps() -> list[int]:
+            experiment = client.get_experiment_by_name("tiny")
+            runs = client.search_runs([experiment.experiment_id]) if experiment else []
+            return [int(r.data.tags.get("last_step", -1)) for r in runs]
+
+        wait_for(lambda: max(stored_steps(), default=-1) >= 0, timeout=180,
+                 what="the first metrics in MLflow")
+        stored = max(stored_steps())
+        server.terminate()
+        server.wait()
+        trained = lambda: max([r["step"] for r in trial_results(tmp_path / "runs" / "tiny")],  # noqa: E731
+                              default=-1)
+        wait_for(lambda: trained() > stored + 1000, timeout=120,
+                 what="training to go on without the tracking server")
+        server = mlflow_server(tmp_path, port)
+        assert sweep.wait(timeout=300) == 0, sweep.stderr.read()
+        runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        assert len(runs) == 2
+        for run_ in runs:
+            assert run_.info.status == "FINISHED" and complete(client, run_.info.run_id)
+    finally:
+        sweep.kill()
+        server.terminate()
