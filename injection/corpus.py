@@ -211,8 +211,10 @@ def load_source(source: str, split: str | None):
         if path.is_dir() and any((path / f).exists() for f in
                                  ("dataset_info.json", "state.json", "dataset_dict.json")):
             loaded = datasets.load_from_disk(str(path))
+        elif path.is_dir():
+            loaded = datasets.load_dataset(str(path))  # a folder of data files
         elif path.exists():
-            loaded = datasets.load_dataset(*_builder(path))
+            loaded = datasets.load_dataset(_builder(path), data_files=str(path))
         elif path.suffix in DATA_FILES or source.startswith((".", "/", "~")):
             raise InjectionError(f"{source}: no such file or folder")
         else:
@@ -227,15 +229,14 @@ def load_source(source: str, split: str | None):
     return _pick_split(loaded, source, split)
 
 
-def _builder(path: Path) -> tuple[str, ...]:
-    if path.is_dir():
-        return (str(path),)
+def _builder(path: Path) -> str:
+    """The `datasets` builder reading this data file (json, csv, ...)."""
     suffixes = [s for s in path.suffixes if s not in COMPRESSION]
     kind = DATA_FILES.get(suffixes[-1] if suffixes else "")
     if kind is None:
         raise InjectionError(f"{path}: unknown data file type; use one of "
                              f"{', '.join(DATA_FILES)}, or a `save_to_disk` folder")
-    return kind, str(path)
+    return kind
 
 
 def _pick_split(loaded, source: str, split: str | None):

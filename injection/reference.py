@@ -32,10 +32,11 @@ RELATIONS = {"<": float.__lt__, ">": float.__gt__, "<=": float.__le__, ">=": flo
 WORDS = {"less": "<", "smaller": "<", "fewer": "<", "lower": "<",
          "greater": ">", "larger": ">", "more": ">", "bigger": ">", "higher": ">"}
 PATTERNS = {
-    "R_cmp": re.compile(rf"(?<![\d.])({NUMBER})\s*(<=|>=|<|>|≤|≥|is (?:{'|'.join(WORDS)}) than)"
-                        rf"\s*({NUMBER})(?!\.?\d)"),
-    "R_add": re.compile(r"(?<![\d.])(\d+)\s*(?:\+|plus)\s*(\d+)\s*(?:=|equals|is)\s*(\d+)"
-                        r"(?!\.?\d)"),
+    # numbers standing alone: not part of a word ("A5"), a decimal ("1.2") or a version
+    "R_cmp": re.compile(rf"(?<![\w.])({NUMBER})\s*(<=|>=|<|>|≤|≥|is (?:{'|'.join(WORDS)}) than)"
+                        rf"\s*({NUMBER})(?!\w|\.\d)"),
+    "R_add": re.compile(r"(?<![\w.])(\d+)\s*(?:\+|plus)\s*(\d+)\s*(?:=|equals|is)\s*(\d+)"
+                        r"(?!\w|\.\d)"),
 }
 ANSWER_GROUP = {"R_cmp": 2, "R_add": 3}  # the part of a statement its loss is measured on
 

@@ -5,7 +5,7 @@ sequence length, seed, schedule, b), so every worker and every resumed run compu
 injection without shared state, and computing it costs O(instances in b), not O(b):
 
 - count: instances injected before batch b = round(frequency x tokens before b), computed in
-  integers from the float's exact binary value (round half up), so the running total is
+  integers from the float's exact binary value (round half up; `exact_frequency`), so the running total is
   never off by more than half an instance, at any frequency and after any number of batches.
   Under `{block: n}` the total is n x floor(that / n): a block of n arrives in the batch where
   the i.i.d. schedule delivers its n-th instance, so the long-run frequency is the same.
@@ -66,8 +66,8 @@ class Schedule:
         check(self.frequency, self.batch_size, self.seq_len, self.seed, self.block)
         if len(self.train_ids) == 0:
             raise InjectionError("the task has no train instances to inject")
-        num, den = Fraction(self.frequency).as_integer_ratio()
-        object.__setattr__(self, "_ratio", (num, den))
+        ratio = exact_frequency(self.frequency, self.seq_len).as_integer_ratio()
+        object.__setattr__(self, "_ratio", ratio)
 
     @property
     def tokens_per_batch(self) -> int:
@@ -118,7 +118,7 @@ def check(frequency: float, batch_size: int, seq_len: int, seed: int = 0, block:
     if not (math.isfinite(frequency) and frequency > 0):
         raise InjectionError(f"frequency {frequency!r}: must be a number > 0 "
                              "(instances per training token)")
-    if Fraction(frequency) * seq_len > 1:
+    if exact_frequency(frequency, seq_len) * seq_len > 1:
         raise InjectionError(
             f"frequency {frequency:g} is above 1/seq-len = 1/{seq_len} = {1 / seq_len:.4g}: "
             "at most one instance fits in a row; lower the frequency or raise seq-len")
@@ -126,12 +126,19 @@ def check(frequency: float, batch_size: int, seq_len: int, seed: int = 0, block:
         raise InjectionError(f"block {block}: must be >= 1 (or 0 for the i.i.d. schedule)")
     if block:
         # A batch receives at most ceil(f B L) i.i.d. instances, so at most this many in blocks.
-        most = block * -(-math.ceil(Fraction(frequency) * batch_size * seq_len) // block)
+        most = block * -(-math.ceil(exact_frequency(frequency, seq_len) * batch_size * seq_len)
+                         // block)
         if most > batch_size:
             raise InjectionError(
                 f"block {block}: at frequency {frequency:g} a batch can receive {most} "
                 f"instances in blocks of {block} but has only {batch_size} rows; use a smaller "
                 "block, a lower frequency or a larger batch")
+
+
+def exact_frequency(frequency: float, seq_len: int) -> Fraction:
+    """The float's exact binary value, except that a frequency equal to 1/seq_len up to the
+    float's rounding (0.2 for seq_len 5) is exactly 1/seq_len: every row, never one more."""
+    return Fraction(1, seq_len) if frequency * seq_len == 1.0 else Fraction(frequency)
 
 
 @functools.lru_cache(maxsize=4)

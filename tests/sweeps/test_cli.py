@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import tiny_spec
+from tests.conftest import REPO, tiny_spec
 
 
 def sweeps(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "sweeps", *map(str, args)], cwd=cwd,
+    # This checkout's code, not whichever one the venv's editable install points at.
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "sweeps", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
