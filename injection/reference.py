@@ -6,7 +6,8 @@ comparisons of two numbers ("3 < 5", "5 is greater than 3") and additions ("5 + 
 can be placed against. The scan also keeps a small evaluation set of distinct statements,
 each with a mask on the positions whose next token is its answer (a comparison's relation
 and right-hand number, an addition's sum): the OLMo trainable's `ref/loss` is the model's loss on
-those tokens. Results live in the corpus folder (`reference/`), computed once.
+those tokens. Results live in the corpus folder (`reference/`: `reference.json` and
+`eval.jsonl`), computed once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from injection.errors import InjectionError
 
 KINDS = {"cmp": "R_cmp", "add": "R_add"}  # injected task -> its natural reference
 EVAL_SIZE = 256  # statements per kind kept for evaluation, at most
+EVAL_FILE = "eval.jsonl"  # one statement a line: kind, text, input_ids, target_mask
 DECODE_BATCH = 1000  # documents decoded at once
 NUMBER = r"\d+(?:\.\d+)?"
 RELATIONS = {"<": float.__lt__, ">": float.__gt__, "<=": float.__le__, ">=": float.__ge__,
@@ -80,16 +82,14 @@ class Reference:
         (tokens (N, T) LongTensor padded with the pad id, target_mask (N, T) bool marking the
         positions whose next token is an answer token)."""
         import torch
-        from datasets import load_from_disk
 
         kind = KINDS.get(kind, kind)
-        rows = load_from_disk(str(self.path / "eval")).filter(lambda r: r["kind"] == kind)
-        if len(rows) == 0:
-            return (torch.zeros(0, 1, dtype=torch.long), torch.zeros(0, 1, dtype=torch.bool))
-        width = max(len(ids) for ids in rows["input_ids"])
+        rows = [(r["input_ids"], r["target_mask"]) for r in map(json.loads, (
+            self.path / EVAL_FILE).read_text().splitlines()) if r["kind"] == kind]
+        width = max((len(ids) for ids, _ in rows), default=1)
         tokens = torch.full((len(rows), width), self.summary["pad_token_id"], dtype=torch.long)
         mask = torch.zeros(len(rows), width, dtype=torch.bool)
-        for i, (ids, target) in enumerate(zip(rows["input_ids"], rows["target_mask"])):
+        for i, (ids, target) in enumerate(rows):
             tokens[i, : len(ids)] = torch.tensor(ids)
             mask[i, : len(target)] = torch.tensor(target)
         return tokens, mask
@@ -106,8 +106,6 @@ def reference(corpus: Corpus, max_tokens: int | None = None) -> Reference:
 
 
 def _scan(corpus: Corpus, max_tokens: int | None, out: Path) -> None:
-    from datasets import Dataset, disable_progress_bars
-
     found: dict[str, list[Statement]] = {kind: [] for kind in PATTERNS}
     scanned = 0
     for text, tokens in _documents(corpus, max_tokens):
@@ -116,9 +114,7 @@ def _scan(corpus: Corpus, max_tokens: int | None, out: Path) -> None:
             found[statement.kind].append(statement)
     tok = corpus.tokenizer
     rows = [_eval_row(tok.tokenizer, s) for kind in PATTERNS for s in _sample(found[kind])]
-    disable_progress_bars()
-    Dataset.from_list(rows or [{"kind": "", "text": "", "input_ids": [], "target_mask": []}]
-                      ).filter(lambda r: r["kind"] != "").save_to_disk(str(out / "eval"))
+    (out / EVAL_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary = {"corpus": str(corpus.path), "tokens": scanned, "pad_token_id": tok.pad_token_id,
                **{kind: {"count": len(found[kind]), "per_token": len(found[kind]) / scanned,
                          "eval": sum(r["kind"] == kind for r in rows),

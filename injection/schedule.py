@@ -5,8 +5,9 @@ sequence length, seed, schedule, b), so every worker and every resumed run compu
 injection without shared state, and computing it costs O(instances in b), not O(b):
 
 - count: instances injected before batch b = round(frequency x tokens before b), computed in
-  integers from the float's exact binary value (round half up; `exact_frequency`), so the running total is
-  never off by more than half an instance, at any frequency and after any number of batches.
+  integers from the float's exact value (`exact_frequency`; round half up), so the running
+  total is never off by more than half an instance, at any frequency and after any number of
+  batches.
   Under `{block: n}` the total is n x floor(that / n): a block of n arrives in the batch where
   the i.i.d. schedule delivers its n-th instance, so the long-run frequency is the same.
 - rows: distinct rows of the batch, drawn from (seed, b).
@@ -66,8 +67,10 @@ class Schedule:
         check(self.frequency, self.batch_size, self.seq_len, self.seed, self.block)
         if len(self.train_ids) == 0:
             raise InjectionError("the task has no train instances to inject")
-        ratio = exact_frequency(self.frequency, self.seq_len).as_integer_ratio()
-        object.__setattr__(self, "_ratio", ratio)
+
+    @functools.cached_property
+    def _ratio(self) -> tuple[int, int]:
+        return exact_frequency(self.frequency, self.seq_len).as_integer_ratio()
 
     @property
     def tokens_per_batch(self) -> int:

@@ -84,6 +84,15 @@ def test_an_existing_corpus_is_never_overwritten(jsonl, tmp_path):
         corpus.open_corpus(tmp_path)
 
 
+def test_a_corpus_from_another_tokenizer_version_is_refused(jsonl, tmp_path):
+    manifest = corpus.build(str(jsonl), tmp_path / "out").path / "corpus.json"
+    data = json.loads(manifest.read_text())
+    data["tokenizer"]["fingerprint"] = "0" * 64
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(InjectionError, match="another version of tokenizer"):
+        corpus.open_corpus(tmp_path / "out").tokenizer
+
+
 def test_embedded_corpus_is_built_once_and_read_by_olmo(embedded_corpus, cache):
     manifest = embedded_corpus.manifest
     assert manifest["source"]["kind"] == "embedded" and len(manifest["source"]["datasets"]) > 100

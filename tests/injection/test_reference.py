@@ -12,9 +12,10 @@ from injection.reference import reference, statements
 
 
 @pytest.mark.parametrize("text, found", [
-    ("We know 3 < 5 and 12 + 7 = 19.", [("R_cmp", "3 < 5", "< 5"), ("R_add", "12 + 7 = 19", "19")]),
-    ("Nine: 5 is greater than 3, 2 plus 2 equals 4", [("R_cmp", "5 is greater than 3", "is greater than 3"),
-                                                     ("R_add", "2 plus 2 equals 4", "4")]),
+    ("We know 3 < 5 and 12 + 7 = 19.",
+     [("R_cmp", "3 < 5", "< 5"), ("R_add", "12 + 7 = 19", "19")]),
+    ("Nine: 5 is greater than 3, 2 plus 2 equals 4",
+     [("R_cmp", "5 is greater than 3", "is greater than 3"), ("R_add", "2 plus 2 equals 4", "4")]),
     ("0.17 > 0.023 but 2 + 2 = 5 and 4 < 1", [("R_cmp", "0.17 > 0.023", "> 0.023")]),
     ("versions 1.2 + 3 = 4.2, prices 3 + 4 = 75, ids A5 < 6x", []),
 ])
@@ -50,6 +51,8 @@ def test_counts_per_token_and_a_distinct_eval_set(small):
 def test_a_prefix_scan_and_bad_limits(small):
     prefix = reference(small, max_tokens=8).summary
     assert prefix["tokens"] == 8 and prefix["R_add"]["count"] == 1
+    none = reference(small, max_tokens=2)
+    assert none.summary["R_add"]["count"] == 0 and none.eval_set("add")[0].shape == (0, 1)
     with pytest.raises(InjectionError, match="--max-tokens 0"):
         reference(small, max_tokens=0)
 
