@@ -6,7 +6,7 @@ comparisons of two numbers ("3 < 5", "5 is greater than 3") and additions ("5 + 
 can be placed against. The scan also keeps a small evaluation set of distinct statements,
 each with a mask on the positions whose next token is its answer (a comparison's relation
 and right-hand number, an addition's sum): the OLMo trainable's `ref/loss` is the model's loss on
-those tokens. Results live in the corpus folder (`reference/`: `reference.json` and
+those tokens. Results live in the corpus folder (`reference-v1/`: `reference.json` and
 `eval.jsonl`), computed once.
 """
 
@@ -25,6 +25,7 @@ from injection.corpus import Corpus
 from injection.errors import InjectionError
 
 KINDS = {"cmp": "R_cmp", "add": "R_add"}  # injected task -> its natural reference
+VERSION = 1  # bump when the patterns change: scans are kept in the corpus folder
 EVAL_SIZE = 256  # statements per kind kept for evaluation, at most
 EVAL_FILE = "eval.jsonl"  # one statement a line: kind, text, input_ids, target_mask
 DECODE_BATCH = 1000  # documents decoded at once
@@ -100,7 +101,7 @@ def reference(corpus: Corpus, max_tokens: int | None = None) -> Reference:
     `max_tokens` tokens, or all of them)."""
     if max_tokens is not None and max_tokens < 1:
         raise InjectionError(f"--max-tokens {max_tokens}: must be >= 1")
-    name = "reference" if max_tokens is None else f"reference-{max_tokens}"
+    name = f"reference-v{VERSION}" + ("" if max_tokens is None else f"-{max_tokens}")
     return Reference(build_once(corpus.path / name,
                                 lambda out: _scan(corpus, max_tokens, out)))
 

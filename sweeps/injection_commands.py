@@ -131,5 +131,7 @@ def corpus(args: Namespace) -> int:
 
 
 def _show(path, manifest: dict) -> None:
-    print(f"corpus: {path}")
-    print(json.dumps(manifest, indent=1))
+    print(f"corpus {path}: {manifest['tokens']:,} tokens ({manifest['dtype']}) in "
+          f"{len(manifest['files'])} file(s), {manifest['documents']:,} documents, tokenizer "
+          f"{manifest['tokenizer']['name']}, from {manifest['source']['name']} "
+          f"(all in {path}/corpus.json)")

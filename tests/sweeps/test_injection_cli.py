@@ -56,7 +56,7 @@ def test_corpus_build_and_reference_through_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
     assert manifest["documents"] == 2 and manifest["dtype"] == "uint16"
-    assert f'"tokens": {manifest["tokens"]}' in result.stdout
+    assert f'{manifest["tokens"]:,} tokens (uint16) in 1 file(s), 2 documents' in result.stdout
     result = sweeps("corpus", "reference", "corpus", cwd=tmp_path)
     summary = json.loads(result.stdout)
     assert summary["R_add"]["count"] == 1 and summary["R_cmp"]["count"] == 1
