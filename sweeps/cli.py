@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from sweeps import injection_commands
 from sweeps.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("name", metavar="NAME", help="sweep name")
         if name == "curves":
             sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    injection_commands.add_parsers(commands, common)
     return parser
 
 

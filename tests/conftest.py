@@ -21,6 +21,13 @@ def sweeps_command(*args, cwd, **popen) -> subprocess.Popen:
                             env={**os.environ, "PYTHONPATH": str(REPO)}, text=True, **popen)
 
 
+def run_sweeps(*args, cwd) -> subprocess.CompletedProcess:
+    """`python -m sweeps ARGS` run to the end, its output captured."""
+    process = sweeps_command(*args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll until `condition` holds: for events in other processes, which no callback reports."""
     deadline = time.monotonic() + timeout

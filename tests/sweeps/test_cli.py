@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.conftest import sweeps_command, tiny_spec
-
-
-def sweeps(*args, cwd) -> subprocess.CompletedProcess:
-    process = sweeps_command(*args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout, stderr = process.communicate(timeout=300)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+from tests.conftest import run_sweeps as sweeps
+from tests.conftest import tiny_spec
 
 
 def written(path) -> list[str]:

