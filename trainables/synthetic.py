@@ -20,6 +20,7 @@ from trainables import session, theory
 from trainables.points import Point, unpack
 from trainables.student import Member, Pack, Setup
 from tracking.logger import RunLogger
+from tracking.registry import log_student
 from tracking.runs import run_ids
 
 REPORTS_PER_RUN = 100  # default log_every: about this many metric points per run
@@ -107,6 +108,9 @@ def train_fn_per_worker(config: dict) -> None:
                 torch.save(state, Path(tmp) / f"member-{i}.pt")
             session.report(config, _summary(pack.step, metrics, clock.seconds), tmp)
         saved_at = time.monotonic()
+    for j, run_id in enumerate(run_of):  # 4. Each grid point's trained student, as its model.
+        log_student(logger.client, run_id, pack.U[j].cpu().numpy(), pack.D[j].cpu().numpy(),
+                    section["features_per_task"])
     logger.set_status(RunStatus.FINISHED)
 
 
