@@ -22,6 +22,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/sweeps run sweeps/presets/demo.yaml --restart
+	$(BIN)/sweeps fit demo
 
 clean:
 	rm -rf runs mlflow.db mlartifacts

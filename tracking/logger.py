@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunStatus, RunTag
@@ -82,13 +83,25 @@ class RunLogger:
         """Store everything, then mark the runs FINISHED; wait up to `wait_s` for the store.
         Raises if it stays away: the trial fails and its retry keeps the metrics."""
         self.set_status(RunStatus.FINISHED)
+        self.keep_trying(self._flush_or_raise, wait_s)
+
+    def keep_trying(self, call: Callable[[], object], wait_s: float = 600.0) -> None:
+        """Call until it succeeds, backing off while the store is away; raise after wait_s."""
         deadline, pause = time.monotonic() + wait_s, 0.5
-        while not self.try_flush():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"MLflow unreachable for {wait_s:.0f} s; "
-                                   f"{sum(map(len, self.buffer.values()))} metrics unstored")
+        while True:
+            try:
+                with quick_requests():
+                    call()
+                return
+            except Exception as err:  # the store's errors vary by backend: REST, SQL, OS
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"MLflow unreachable for {wait_s:.0f} s: {err}") from err
             time.sleep(pause)  # backoff while the store is away, not synchronisation
             pause = min(pause * 2, 10.0)
+
+    def _flush_or_raise(self) -> None:
+        if not self.try_flush():
+            raise ConnectionError(f"{sum(map(len, self.buffer.values()))} metrics unstored")
 
     def _store(self, run_id: str) -> None:
         if run_id not in self.stored_step:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 from mlflow import MlflowClient
@@ -67,7 +68,19 @@ def experiment_id(client: MlflowClient, name: str, create: bool = False) -> str 
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
         return experiment.experiment_id
-    return client.create_experiment(name) if create else None
+    if not create:
+        return None
+    return client.create_experiment(name, artifact_location=artifact_location(client, name))
+
+
+def artifact_location(client: MlflowClient, name: str) -> str | None:
+    """With a sqlite store, artifacts (models, plots) go beside the database, in
+    `mlartifacts/<experiment>`, not into whichever folder the first process ran in; a server
+    decides for itself (None)."""
+    prefix = "sqlite:///"
+    if not client.tracking_uri.startswith(prefix):
+        return None
+    return str(Path(client.tracking_uri[len(prefix):]).resolve().parent / "mlartifacts" / name)
 
 
 def trial_runs(client: MlflowClient, experiment: str) -> list[Run]:

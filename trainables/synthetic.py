@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from trainables import session, theory
 from trainables.points import Point, unpack
 from trainables.student import Member, Pack, Setup
 from tracking.logger import RunLogger
+from tracking.registry import log_student
 
 REPORTS_PER_RUN = 100  # default log_every: about this many metric points per run
 
@@ -112,8 +114,12 @@ def train_fn_per_worker(config: dict) -> None:
             summary = _summary(pack.step, metrics, clock.seconds, resumed_from)
             session.report(config, summary, tmp)
         saved_at = time.monotonic()
-    # 3. FINISHED only once every metric is stored (this waits for the tracking server).
-    #    A restart after the last checkpoint lands here at once: nothing is trained twice.
+    # 3. Each grid point's trained student as its run's model, then FINISHED, only once every
+    #    metric is stored (both wait for the tracking server). A restart after the last
+    #    checkpoint lands here at once: nothing is trained twice.
+    for j, run_id in enumerate(run_of):
+        logger.keep_trying(partial(log_student, logger.client, run_id, pack.U[j].cpu().numpy(),
+                                   pack.D[j].cpu().numpy(), section["features_per_task"]))
     logger.finish()
 
 

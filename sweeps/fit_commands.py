@@ -1,0 +1,137 @@
+"""`sweeps fit` and `sweeps registry`: a sweep's scaling laws, and the models they registered."""
+
+from __future__ import annotations
+
+import re
+from argparse import Namespace
+
+from rich.markup import escape
+from rich.table import Table
+
+from sweeps.commands import _fmt, _rows, _target, console
+from sweeps.errors import UserError
+
+AXIS_VALUE = re.compile(r"[A-Za-z0-9.+-]+")
+
+
+def fit(args: Namespace) -> int:
+    from tracking import fit_run, registry
+    from tracking.curves import finished, measure_for, read_late_gains, scaling_curves
+    from tracking.sweep_fit import fit_sweep
+    from sweeps.runner import connect_tracking
+
+    target = _target(args)
+    rows = _rows(target, args.name)
+    if not finished(rows):
+        raise UserError(f"sweep {args.name!r} has no finished grid point yet (0 of {len(rows)})"
+                        f": nothing to fit; finish it with `sweeps resume {args.name}`")
+    client = connect_tracking(target.tracking_uri)
+    measure = measure_for(rows)
+    curves = scaling_curves(rows, measure, read_late_gains(client, rows, measure))
+    result = fit_sweep(args.name, rows[0].trainable, measure, curves, total=len(rows),
+                       missing=[r.key for r in rows if r.state != "FINISHED"])
+    recorded = fit_run.record_fit(client, result)
+    trials = registry.register_trial_models(client, args.name, rows)
+    print_fit(result)
+    console.print(f"fit run {recorded.run_id}: plots ({', '.join(recorded.plots)}) in "
+                  f"{recorded.plots_uri}")
+    console.print(f"model [bold]models:/{args.name}/{recorded.model_version}[/] "
+                  f"(models:/{args.name}@latest); trained models: {trials} versions of "
+                  f"{registry.trials_name(args.name)} (`sweeps registry show "
+                  f"{registry.trials_name(args.name)}`)")
+    return 0
+
+
+def print_fit(result) -> None:
+    """The fit's summary: one line per curve, then N*(f) per task, then what is missing."""
+    m = result.measure
+    table = Table("task", "frequency", "widths", "L_inf", "A", "alpha [95%]", "N*",
+                  "N* theory", "regime", box=None,
+                  title=escape(f"Fit of {result.sweep}: {m.loss} = L_inf + A N^-alpha; N* where "
+                               f"{m.score} {'<=' if m.lower_is_better else '>='} "
+                               f"{m.threshold:g}"),
+                  caption=f"{result.finished} of {result.total} grid points finished")
+    for c in result.curves:
+        law = c.power_law
+        table.add_row(c.curve.task, f"{c.curve.frequency:g}", str(len(c.curve.widths)),
+                      *((_fmt(law.l_inf), _fmt(law.a), _interval(law.alpha, law.alpha_interval))
+                        if law else ("", "", "too few widths")),
+                      c.critical.bound, _fmt(c.curve.theory_critical), c.regime)
+    console.print(table)
+    laws = Table("task", "beta [95%]", "c", "theory beta", box=None,
+                 title="Critical width against frequency: N*(f) = c f^-beta")
+    for law in result.laws:
+        measured, theory = law.measured, law.theory
+        laws.add_row(law.task,
+                     _interval(measured.beta, measured.beta_interval) if measured
+                     else "needs N* at 2 frequencies",
+                     _fmt(measured and measured.c), _fmt(theory and theory.beta))
+    console.print(laws)
+    if result.missing:
+        console.print(f"missing: {len(result.missing)} grid points not finished, left out of "
+                      f"the fit: {', '.join(result.missing[:5])}"
+                      + (", ..." if len(result.missing) > 5 else "")
+                      + f" (finish them with `sweeps resume {result.sweep}`)")
+
+
+def registry_list(args: Namespace) -> int:
+    from tracking import registry
+    from sweeps.runner import connect_tracking
+
+    client = connect_tracking(args.tracking_uri)
+    table = Table("model", "kind", "sweep", "versions", "newest", "description", box=None)
+    for model in client.search_registered_models(order_by=["name ASC"]):
+        versions = registry.versions(client, model.name)
+        table.add_row(model.name, model.tags.get("kind", ""), model.tags.get("sweep", ""),
+                      str(len(versions)),
+                      f"v{versions[-1].version} (@latest)" if versions else "",
+                      model.description or "")
+    console.print(table)
+    return 0
+
+
+def registry_show(args: Namespace) -> int:
+    from tracking import fit_run, registry
+    from sweeps.runner import connect_tracking
+
+    client = connect_tracking(args.tracking_uri)
+    if not client.search_registered_models(f"name = '{args.model}'"):
+        raise UserError(f"no registered model named {args.model!r} in {args.tracking_uri} "
+                        "(`sweeps registry list` shows them)")
+    versions = registry.versions(client, args.model, **_axes(args))
+    tags = {k for v in versions for k in v.tags}
+    tag_names = [a for a in registry.AXES if a in tags] + sorted(tags - set(registry.AXES))
+    table = Table("version", *tag_names, "run id", "source", box=None,
+                  title=f"{args.model}: {len(versions)} version{'' if len(versions) == 1 else 's'}"
+                        + (" matching " + ", ".join(f"{k}={v}" for k, v in _axes(args).items())
+                           if _axes(args) else ""))
+    for v in versions:
+        table.add_row(f"v{v.version}", *(v.tags.get(k, "") for k in tag_names), v.run_id,
+                      f"models:/{args.model}/{v.version}")
+    console.print(table)
+    newest = versions[-1] if versions else None
+    if newest is not None and newest.tags.get("kind") == fit_run.KIND_FIT:
+        print_fit(fit_run.read_fit(client, newest.run_id))
+    return 0
+
+
+def _axes(args: Namespace) -> dict[str, str]:
+    """The grid-axis filters, spelled as the runs' params: `--frequency 1e-5` is '1e-05'."""
+    axes = {}
+    for axis in ("width", "frequency", "task", "seed"):
+        value = getattr(args, axis)
+        if value is None:
+            continue
+        if not AXIS_VALUE.fullmatch(value):
+            raise UserError(f"--{axis} {value!r}: expected a grid value such as 20M, 1e-5, "
+                            "add or 0")
+        try:
+            axes[axis] = {"frequency": lambda v: str(float(v)),
+                          "seed": lambda v: str(int(v))}.get(axis, str)(value)
+        except ValueError:
+            raise UserError(f"--{axis} {value!r}: not a number")
+    return axes
+
+
+def _interval(value: float, interval) -> str:
+    return _fmt(value) + (f" [{_fmt(interval[0])}, {_fmt(interval[1])}]" if interval else "")
