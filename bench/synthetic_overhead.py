@@ -1,0 +1,69 @@
+"""Ray + MLflow overhead of a synthetic sweep: wall time vs the trials' own compute, one run.
+
+    .venv/bin/python bench/synthetic_overhead.py [--tasks 16] [--features 16]
+
+A 48-point grid (4 widths x 3 frequencies x 2 tasks x 2 seeds, population mode, defaults)
+runs twice through `sweeps run` in a subprocess, start-up, Ray, MLflow on sqlite and all:
+  packed    the default: frequency x seed trained together, 8 Tune trials
+  unpacked  `pack: []`, one Tune trial per grid point, 48 trials
+Each trial reports `compute_s`, the time spent inside the numerical core. With S trial slots
+(CPUs / CPUs per trial) the ideal wall time is sum(compute_s) / S, and
+
+    overhead = 1 - ideal / wall
+
+is the share of the wall time not spent computing: process and Ray start-up, trial start,
+MLflow, checkpoints, and slots left idle at the end. Goal: at most 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+GRID = {"width": [16, 32, 64, 128], "frequency": [0.1, 0.03, 0.01],
+        "task": ["simple", "complex"], "seed": [0, 1]}
+
+
+def run_variant(name: str, synthetic: dict, workdir: Path) -> dict:
+    spec = {"name": name, "trainable": "synthetic", "grid": GRID, "synthetic": synthetic}
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sweeps", "run", str(path),
+                    "--storage", str(workdir / "runs"),
+                    "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"],
+                   check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    results = sorted((workdir / "runs" / name).glob("*/result.json"))
+    compute = [json.loads(r.read_text().splitlines()[-1])["compute_s"] for r in results]
+    return {"trials": len(results), "wall": wall, "compute": sum(compute)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=16)
+    parser.add_argument("--features", type=int, default=16)
+    args = parser.parse_args()
+    slots = os.cpu_count() or 1  # the embedded Ray's CPUs, one per local-mode trial
+    section = {"tasks": args.tasks, "features_per_task": args.features}
+    print(f"48 grid points, K={args.tasks} r={args.features}, population; {slots} trial slots")
+    print(f"{'variant':<9} {'trials':>6} {'wall s':>8} {'compute s':>10} {'ideal s':>8} "
+          f"{'overhead':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, pack in [("packed", ["frequency", "seed"]), ("unpacked", [])]:
+            r = run_variant(name, {**section, "pack": pack}, Path(tmp))
+            ideal = r["compute"] / slots
+            print(f"{name:<9} {r['trials']:>6} {r['wall']:>8.1f} {r['compute']:>10.1f} "
+                  f"{ideal:>8.1f} {1 - ideal / r['wall']:>9.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
