@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from sweeps import injection_commands
+from sweeps import fit_commands, injection_commands
 from sweeps.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -50,29 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "curves":
             sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
     injection_commands.add_parsers(commands, common)
-    add_fit_commands(commands, common)
+    fit_commands.add_parsers(commands, common)
     return parser
-
-
-def add_fit_commands(commands, common: argparse.ArgumentParser) -> None:
-    """`sweeps fit NAME`, `sweeps registry list`, `sweeps registry show MODEL`."""
-    help_ = "fit scaling laws and regimes, log the plots, register the fit"
-    fit = commands.add_parser("fit", parents=[common], help=help_, description=help_)
-    fit.add_argument("name", metavar="NAME", help="sweep name")
-    fit.set_defaults(handler="sweeps.fit_commands:fit")
-    help_ = "query the MLflow model registry"
-    registry = commands.add_parser("registry", help=help_, description=help_)
-    verbs = registry.add_subparsers(dest="verb", required=True, metavar="VERB")
-    listing = verbs.add_parser("list", parents=[common], help="every registered model")
-    listing.set_defaults(handler="sweeps.fit_commands:registry_list")
-    help_ = "a model's versions; for a fit, its summary; filter trained models by grid axes"
-    show = verbs.add_parser("show", parents=[common], help=help_, description=help_)
-    show.set_defaults(handler="sweeps.fit_commands:registry_show")
-    show.add_argument("model", metavar="MODEL", help="registered model: SWEEP or SWEEP.trials")
-    for axis, example in [("width", "20M"), ("frequency", "1e-5"), ("task", "add"),
-                          ("seed", "0")]:
-        show.add_argument(f"--{axis}", help=f"only versions trained with this {axis}, e.g. "
-                                            f"{example}")
 
 
 def main(argv: list[str] | None = None) -> int:

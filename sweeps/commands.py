@@ -13,7 +13,6 @@ from rich.table import Table
 
 from sweeps import grid
 from sweeps.errors import UserError
-from sweeps.injection_commands import corpus, injection  # noqa: F401 (run by name from cli)
 from sweeps.spec import load_spec
 
 TABLE_METRICS = ("loss", "rare/loss", "theory/rare/loss", "rare/alignment",

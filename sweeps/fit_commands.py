@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from argparse import Namespace
 
@@ -12,6 +13,27 @@ from sweeps.commands import _fmt, _rows, _target, console
 from sweeps.errors import UserError
 
 AXIS_VALUE = re.compile(r"[A-Za-z0-9.+-]+")
+
+
+def add_parsers(commands, common: argparse.ArgumentParser) -> None:
+    """`sweeps fit NAME`, `sweeps registry list`, `sweeps registry show MODEL`."""
+    help_ = "fit scaling laws and regimes, log the plots, register the fit"
+    fit = commands.add_parser("fit", parents=[common], help=help_, description=help_)
+    fit.add_argument("name", metavar="NAME", help="sweep name")
+    fit.set_defaults(handler="sweeps.fit_commands:fit")
+    help_ = "query the MLflow model registry"
+    registry = commands.add_parser("registry", help=help_, description=help_)
+    verbs = registry.add_subparsers(dest="verb", required=True, metavar="VERB")
+    listing = verbs.add_parser("list", parents=[common], help="every registered model")
+    listing.set_defaults(handler="sweeps.fit_commands:registry_list")
+    help_ = "a model's versions; for a fit, its summary; filter trained models by grid axes"
+    show = verbs.add_parser("show", parents=[common], help=help_, description=help_)
+    show.set_defaults(handler="sweeps.fit_commands:registry_show")
+    show.add_argument("model", metavar="MODEL", help="registered model: SWEEP or SWEEP.trials")
+    for axis, example in [("width", "20M"), ("frequency", "1e-5"), ("task", "add"),
+                          ("seed", "0")]:
+        show.add_argument(f"--{axis}", help=f"only versions trained with this {axis}, e.g. "
+                                            f"{example}")
 
 
 def fit(args: Namespace) -> int:

