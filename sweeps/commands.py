@@ -33,16 +33,33 @@ def validate(args: Namespace) -> int:
 
     points, place = grid.points(spec), placement(spec)
     steps = [int(p.params["steps"]) for p in planned_runs(spec)]
-    packed = ", ".join(spec.synthetic.pack) or "nothing"
+    packed = ", ".join(spec.pack) or "nothing"
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
     console.print(f"  grid      {len(points)} points = " + " x ".join(
         f"{len(getattr(spec.grid, a))} {a}" for a in ("width", "frequency", "task", "seed")))
     console.print(f"  trials    {grid.trial_count(spec)} (packing {packed} into each trial)")
-    console.print(f"  steps     {min(steps)}..{max(steps)} per point ({spec.synthetic.mode})")
+    if spec.trainable == "olmo":
+        _print_olmo(spec)
+    else:
+        console.print(f"  steps     {min(steps)}..{max(steps)} per point ({spec.synthetic.mode})")
     mode = "local mode, in the trial's process" if place.local else f"{place.workers} workers"
     console.print(f"  resources per trial: {place.cpus_per_trial():g} CPU, "
                   f"{place.gpu * place.workers:g} GPU ({mode})")
     return 0
+
+
+def _print_olmo(spec) -> None:
+    from trainables.ladder import LADDER
+    from trainables.olmo import ladder_lr
+
+    olmo = spec.olmo
+    tokens = olmo.steps * olmo.batch_size * olmo.seq_len
+    console.print(f"  steps     {olmo.steps} of {olmo.batch_size} x {olmo.seq_len} tokens "
+                  f"({tokens:,} tokens per point); corpus {olmo.corpus or 'embedded'}")
+    for width in spec.grid.width:
+        lr = olmo.lr or ladder_lr(width)
+        console.print(f"  {width:>5}     {LADDER[width].non_embedding_params:,} non-embedding "
+                      f"parameters, depth {LADDER[width].depth}, peak lr {lr:.3g}")
 
 
 def run(args: Namespace) -> int:
