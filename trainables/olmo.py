@@ -126,6 +126,29 @@ def train_step(model, optimizer, scheduler, tokens: torch.Tensor, micro_batch: i
     return total / len(chunks)
 
 
+def state(model, optimizer, scheduler, step: int) -> dict:
+    """A checkpoint's training state: whole (unsharded) tensors on the CPU, so it loads at
+    any world size. Every rank calls it (a collective under FSDP)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    weights, optim = get_state_dict(model, optimizer, options=StateDictOptions(
+        full_state_dict=True, cpu_offload=True))
+    return {"model": weights, "optimizer": optim, "scheduler": scheduler.state_dict(),
+            "step": step, "rng": torch.get_rng_state()}
+
+
+def load_state(model, optimizer, scheduler, saved: dict) -> int:
+    """Restore `state`'s output; the step to continue from, which is also the data position."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(model, optimizer, model_state_dict=saved["model"],
+                   optim_state_dict=saved["optimizer"],
+                   options=StateDictOptions(full_state_dict=True))
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(saved["rng"])
+    return saved["step"]
+
+
 def open_corpus(section: dict) -> corpora.Corpus:
     return corpora.open_corpus(section["corpus"]) if section["corpus"] else corpora.embedded()
 
@@ -147,8 +170,6 @@ def train_fn_per_worker(config: dict) -> None:
     from mlflow.entities import RunStatus
 
     from tracking.logger import RunLogger
-    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_state_dict,
-                                                         set_state_dict)
 
     (point,) = unpack(config["trial"])
     section = resolve(config["olmo"], point)
@@ -172,7 +193,6 @@ def train_fn_per_worker(config: dict) -> None:
     if evaluating:
         ref_tokens, ref_mask = reference.reference(corpus).eval_set(point.task)
         sets = eval_sets(task, ref_tokens, ref_mask, section["eval_instances"])
-    full = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
     # 2. Resume: weights, optimizer, schedule, RNG and the metrics MLflow had not stored.
     #    The step is also the data position.
@@ -180,12 +200,8 @@ def train_fn_per_worker(config: dict) -> None:
     checkpoint = session.latest_checkpoint(config)
     if checkpoint is not None:
         saved = torch.load(checkpoint / "state.pt", weights_only=False)
-        set_state_dict(model, optimizer, model_state_dict=saved["model"],
-                       optim_state_dict=saved["optimizer"],
-                       options=StateDictOptions(full_state_dict=True))
-        scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["rng"])
-        start, unstored = saved["step"], {run_id: saved["unstored"]}
+        start = load_state(model, optimizer, scheduler, saved)
+        unstored = {run_id: saved["unstored"]}
     logger = RunLogger(MlflowClient(config["tracking_uri"]), [run_id], unstored) \
         if rank == 0 else None
     if logger:
@@ -208,17 +224,14 @@ def train_fn_per_worker(config: dict) -> None:
             if logger:
                 logger.log(run_id, step, metrics)
         if step > start and (step % section["checkpoint_every"] == 0 or step == steps):
-            state, optim_state = get_state_dict(model, optimizer, options=full)
+            saved = state(model, optimizer, scheduler, step)
             summary = {"step": step, "resumed_from": start, **_progress(metrics)}
             if logger is None:
                 session.report(config, summary)
             else:
                 logger.try_flush()
                 with tempfile.TemporaryDirectory() as tmp:
-                    torch.save({"model": state, "optimizer": optim_state,
-                                "scheduler": scheduler.state_dict(), "step": step,
-                                "rng": torch.get_rng_state(),
-                                "unstored": logger.unstored().get(run_id, [])},
+                    torch.save({**saved, "unstored": logger.unstored().get(run_id, [])},
                                Path(tmp) / "state.pt")
                     session.report(config, summary, tmp)
         if step == steps:
