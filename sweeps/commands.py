@@ -16,8 +16,12 @@ from sweeps.errors import UserError
 from sweeps.injection_commands import corpus, injection  # noqa: F401 (run by name from cli)
 from sweeps.spec import load_spec
 
-TABLE_METRICS = ("loss", "rare/loss", "theory/rare/loss", "rare/alignment",
-                 "interference/cos", "rare/learned")
+TABLE_METRICS = {
+    "synthetic": ("loss", "rare/loss", "theory/rare/loss", "rare/alignment",
+                  "interference/cos", "rare/learned"),
+    "olmo": ("train/loss", "rare/test_acc", "rare/test_loss", "rare/train_loss", "ref/loss",
+             "throughput/tokens_per_s"),
+}
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -127,12 +131,13 @@ def _rows(target, name: str):
 
 
 def _print_curves(rows) -> None:
+    names = TABLE_METRICS[rows[0].trainable if rows else "synthetic"]
     table = Table("width", "frequency", "task", "seed", "state", "step",
-                  *TABLE_METRICS, title="Final metrics per grid point", box=None)
+                  *names, title="Final metrics per grid point", box=None)
     for r in rows:
         p = r.params
         table.add_row(p["width"], p["frequency"], p["task"], p["seed"], r.state, str(r.step),
-                      *(_fmt(r.metrics.get(m)) for m in TABLE_METRICS))
+                      *(_fmt(r.metrics.get(m)) for m in names))
     console.print(table)
     _print_learned(rows)
 
@@ -140,7 +145,12 @@ def _print_curves(rows) -> None:
 def _print_learned(rows) -> None:
     """Rare task learned, by width: measured (L), not (.), with the theory's optimum in
     brackets where it disagrees; one line per (task, frequency, seed)."""
-    widths = sorted({r.params["width"] for r in rows}, key=lambda w: float(w.rstrip("KMB")))
+    from tracking.curves import measure_for, width_order
+
+    if not rows:
+        return
+    measure = measure_for(rows)
+    widths = sorted({r.params["width"] for r in rows}, key=width_order)
     table = Table("task", "frequency", "seed", *widths,
                   title=escape("Rare task learned by width (L learned, . not; [theory] where it differs)"),
                   box=None)
@@ -152,7 +162,8 @@ def _print_learned(rows) -> None:
         cells = []
         for w in widths:
             r = by_width.get(w)
-            measured = r and r.metrics.get("rare/learned")
+            score = r and r.metrics.get(measure.score)
+            measured = None if score is None else measure.learned(score)
             theory = r and r.metrics.get("theory/rare/learned")
             cell = "?" if measured is None else ("L" if measured else ".")
             if theory is not None and measured is not None and bool(theory) != bool(measured):
