@@ -111,11 +111,13 @@ def train_step(model, optimizer, scheduler, tokens: torch.Tensor, micro_batch: i
     total = torch.zeros((), device=device)
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
-        with (nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()), \
-                torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(chunk).logits[:, :-1]
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), chunk[:, 1:].flatten())
-        (loss / len(chunks)).backward()
+        # DDP and FSDP want forward and backward inside no_sync; autocast the forward only.
+        with nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+            with torch.autocast(device.type, dtype=torch.bfloat16,
+                                enabled=device.type == "cuda"):
+                logits = model(chunk).logits[:, :-1]
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), chunk[:, 1:].flatten())
+            (loss / len(chunks)).backward()
         total += loss.detach()
     if hasattr(model, "clip_grad_norm_"):  # FSDP: the norm over every shard
         model.clip_grad_norm_(CLIP)
