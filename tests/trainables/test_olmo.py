@@ -72,11 +72,30 @@ def test_defaults_resolve_from_the_size_and_the_steps():
     assert olmo.resolve({**section, "lr": 1e-3}, Point("1B", 1e-3, "cmp", 0))["lr"] == 1e-3
 
 
-def test_a_run_resumed_from_its_state_continues_exactly(batches):
+@pytest.fixture(scope="module")
+def initial():
     from injection.tokenizer import load
 
+    return olmo.build_model("4M", load(), SEQ_LEN, torch.device("cpu"), world_size=1, seed=0)
+
+
+def test_micro_batches_accumulate_to_the_step_of_the_whole_batch(batches, initial):
+    tokens, cpu = batches.rows(0, 0, BATCH).tokens, torch.device("cpu")
+    models = [copy.deepcopy(initial) for _ in range(2)]
+
+    def sgd(model):  # parameters move by the gradient itself (Adam's first step is its sign)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+    losses = [olmo.train_step(m, *sgd(m), tokens, micro, cpu).item()
+              for m, micro in zip(models, (BATCH, 1))]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for a, b in zip(*(m.parameters() for m in models)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_run_resumed_from_its_state_continues_exactly(batches, initial):
     cpu = torch.device("cpu")
-    initial = olmo.build_model("4M", load(), SEQ_LEN, cpu, world_size=1, seed=0)
 
     def fresh():
         model = copy.deepcopy(initial)
