@@ -15,8 +15,12 @@ from sweeps import grid
 from sweeps.errors import UserError
 from sweeps.spec import load_spec
 
-TABLE_METRICS = ("loss", "rare/loss", "theory/rare/loss", "rare/alignment",
-                 "interference/cos", "rare/learned")
+TABLE_METRICS = {
+    "synthetic": ("loss", "rare/loss", "theory/rare/loss", "rare/alignment",
+                  "interference/cos", "rare/learned"),
+    "olmo": ("train/loss", "rare/test_acc", "rare/test_loss", "rare/train_loss", "ref/loss",
+             "throughput/tokens_per_s"),
+}
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -32,16 +36,33 @@ def validate(args: Namespace) -> int:
 
     points, place = grid.points(spec), placement(spec)
     steps = [int(p.params["steps"]) for p in planned_runs(spec)]
-    packed = ", ".join(spec.synthetic.pack) or "nothing"
+    packed = ", ".join(spec.pack) or "nothing"
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
     console.print(f"  grid      {len(points)} points = " + " x ".join(
         f"{len(getattr(spec.grid, a))} {a}" for a in ("width", "frequency", "task", "seed")))
     console.print(f"  trials    {grid.trial_count(spec)} (packing {packed} into each trial)")
-    console.print(f"  steps     {min(steps)}..{max(steps)} per point ({spec.synthetic.mode})")
+    if spec.trainable == "olmo":
+        _print_olmo(spec)
+    else:
+        console.print(f"  steps     {min(steps)}..{max(steps)} per point ({spec.synthetic.mode})")
     mode = "local mode, in the trial's process" if place.local else f"{place.workers} workers"
     console.print(f"  resources per trial: {place.cpus_per_trial():g} CPU, "
                   f"{place.gpu * place.workers:g} GPU ({mode})")
     return 0
+
+
+def _print_olmo(spec) -> None:
+    from trainables.ladder import LADDER
+    from trainables.olmo import ladder_lr
+
+    olmo = spec.olmo
+    tokens = olmo.steps * olmo.batch_size * olmo.seq_len
+    console.print(f"  steps     {olmo.steps} of {olmo.batch_size} x {olmo.seq_len} tokens "
+                  f"({tokens:,} tokens per point); corpus {olmo.corpus or 'embedded'}")
+    for width in spec.grid.width:
+        lr = olmo.lr or ladder_lr(width)
+        console.print(f"  {width:>5}     {LADDER[width].non_embedding_params:,} non-embedding "
+                      f"parameters, depth {LADDER[width].depth}, peak lr {lr:.3g}")
 
 
 def run(args: Namespace) -> int:
@@ -109,12 +130,13 @@ def _rows(target, name: str):
 
 
 def _print_curves(rows) -> None:
+    names = TABLE_METRICS[rows[0].trainable if rows else "synthetic"]
     table = Table("width", "frequency", "task", "seed", "state", "step",
-                  *TABLE_METRICS, title="Final metrics per grid point", box=None)
+                  *names, title="Final metrics per grid point", box=None)
     for r in rows:
         p = r.params
         table.add_row(p["width"], p["frequency"], p["task"], p["seed"], r.state, str(r.step),
-                      *(_fmt(r.metrics.get(m)) for m in TABLE_METRICS))
+                      *(_fmt(r.metrics.get(m)) for m in names))
     console.print(table)
     _print_learned(rows)
 
@@ -122,7 +144,12 @@ def _print_curves(rows) -> None:
 def _print_learned(rows) -> None:
     """Rare task learned, by width: measured (L), not (.), with the theory's optimum in
     brackets where it disagrees; one line per (task, frequency, seed)."""
-    widths = sorted({r.params["width"] for r in rows}, key=lambda w: float(w.rstrip("KMB")))
+    from tracking.curves import measure_for, width_order
+
+    if not rows:
+        return
+    measure = measure_for(rows)
+    widths = sorted({r.params["width"] for r in rows}, key=width_order)
     table = Table("task", "frequency", "seed", *widths,
                   title=escape("Rare task learned by width (L learned, . not; [theory] where it differs)"),
                   box=None)
@@ -134,7 +161,8 @@ def _print_learned(rows) -> None:
         cells = []
         for w in widths:
             r = by_width.get(w)
-            measured = r and r.metrics.get("rare/learned")
+            score = r and r.metrics.get(measure.score)
+            measured = None if score is None else measure.learned(score)
             theory = r and r.metrics.get("theory/rare/learned")
             cell = "?" if measured is None else ("L" if measured else ".")
             if theory is not None and measured is not None and bool(theory) != bool(measured):

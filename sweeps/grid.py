@@ -20,7 +20,7 @@ def points(spec: SweepSpec) -> list[Point]:
 
 
 def packed(spec: SweepSpec, axis: str) -> bool:
-    return axis in spec.synthetic.pack
+    return axis in spec.pack
 
 
 def trial_count(spec: SweepSpec) -> int:

@@ -7,6 +7,7 @@ before Ray starts, before the MLflow experiment exists and before the storage fo
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -20,7 +21,6 @@ from sweeps.errors import UserError
 from sweeps.spec import SweepSpec
 from trainables.points import unpack
 from trainables.session import Placement
-from trainables.synthetic import resolve
 from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs
 from tracking.runs import experiment_id, set_status, trial_runs
 
@@ -47,8 +47,14 @@ def placement(spec: SweepSpec) -> Placement:
     return Placement(workers=r.workers, cpu=r.cpu, gpu=r.gpu)
 
 
+def trainable_module(spec: SweepSpec):
+    """`trainables.<trainable>`: each exposes `resolve(section, point)` (the section as a grid
+    point runs it) and `trainable` (what Tune runs per trial)."""
+    return importlib.import_module(f"trainables.{spec.trainable}")
+
+
 def planned_runs(spec: SweepSpec) -> list[PlannedRun]:
-    section = spec.synthetic.model_dump(mode="json")
+    section, resolve = spec.section.model_dump(mode="json"), trainable_module(spec).resolve
     return [
         PlannedRun(key=point.key,
                    params={**point.params(), **flatten(resolve(section, point))},
@@ -210,8 +216,6 @@ def launch(spec: SweepSpec, target: Target, client) -> int:
     sweep's storage where Tune saved state, fresh otherwise."""
     from ray import tune
 
-    from trainables import synthetic
-
     start_ray(spec)
     experiment = experiment_id(client, spec.name, create=True)
     place = placement(spec)
@@ -220,12 +224,13 @@ def launch(spec: SweepSpec, target: Target, client) -> int:
         "train_storage": f"{storage_path(target)}/{spec.name}/train",
         "max_failures": spec.failure.max_failures,
         "worker": {
-            "synthetic": spec.synthetic.model_dump(mode="json"),
+            spec.trainable: spec.section.model_dump(mode="json"),
             "tracking_uri": absolute_uri(target.tracking_uri),
             "run_ids": ensure_runs(client, experiment, planned_runs(spec)),
         },
     }
-    trainable = tune.with_resources(tune.with_parameters(synthetic.trainable, sweep=sweep),
+    trainable = tune.with_resources(tune.with_parameters(trainable_module(spec).trainable,
+                                                         sweep=sweep),
                                     place.trial_resources())
     space = {axis: (values if grid.packed(spec, axis) else tune.grid_search(values))
              for axis, values in grid.tune_axes(spec).items()}

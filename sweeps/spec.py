@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sweeps.errors import SpecError
 
-TASKS = {"synthetic": ("simple", "complex")}
+TASKS = {"synthetic": ("simple", "complex"), "olmo": ("cmp", "add")}
 
 
 class Strict(BaseModel):
@@ -82,7 +82,26 @@ class Block(Strict):
 PackAxis = Literal["frequency", "task", "seed"]
 
 
-class SyntheticSection(Strict):
+class Scheduled(Strict):
+    """A section with a rare-task schedule: i.i.d. or in blocks of n."""
+
+    schedule: Literal["iid"] | Block = "iid"
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def one_schedule_message(cls, value: Any) -> Any:
+        n = value.get("block") if isinstance(value, dict) and set(value) == {"block"} else None
+        if value == "iid" or (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+            return value
+        raise ValueError(f"{value!r} is not a schedule: use iid or {{block: n}} with an "
+                         "integer n >= 1 (rare instances arriving n at a time)")
+
+    @property
+    def block(self) -> int:
+        return self.schedule.block if isinstance(self.schedule, Block) else 0
+
+
+class SyntheticSection(Scheduled):
     """CONTRACTS 5. `steps`, `lr`, `log_every` left out are derived from the spectrum."""
 
     tasks: int = Field(32, ge=2, description="number of tasks K (the last is the rare one), >= 2")
@@ -91,7 +110,6 @@ class SyntheticSection(Strict):
     background_decay: float = Field(2.0, ge=0, description="spectral decay of background tasks, >= 0")
     complexity: Complexity = Complexity()
     mode: Literal["population", "sampled"] = "population"
-    schedule: Literal["iid"] | Block = "iid"
     steps: int | None = Field(None, ge=1, description="training steps, >= 1 (default: derived)")
     batch_size: int = Field(256, ge=1, description="samples per step in sampled mode, >= 1")
     lr: float | None = Field(None, gt=0, description="step size > 0 (default: from spectrum)")
@@ -106,22 +124,42 @@ class SyntheticSection(Strict):
     )
     dtype: Literal["float32", "float64"] = "float32"
 
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def one_schedule_message(cls, value: Any) -> Any:
-        n = value.get("block") if isinstance(value, dict) and set(value) == {"block"} else None
-        if value == "iid" or (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
-            return value
-        raise ValueError(f"{value!r} is not a schedule: use iid or {{block: n}} with an "
-                         "integer n >= 1 (rare instances arriving n at a time)")
-
     @property
     def dim(self) -> int:
         return self.tasks * self.features_per_task
 
-    @property
-    def block(self) -> int:
-        return self.schedule.block if isinstance(self.schedule, Block) else 0
+
+class OlmoSection(Scheduled):
+    """CONTRACTS 6. Defaults make a short CPU run of the 4M model (a few minutes); the
+    presets scale them. `lr`, `warmup_steps`, `eval_every`, `checkpoint_every` left out are
+    derived from the size and `steps` (`trainables.olmo.resolve`)."""
+
+    steps: int = Field(300, ge=1, description="training steps (global batches), >= 1")
+    seq_len: int = Field(128, ge=4, description="tokens per sequence, >= 4")
+    batch_size: int = Field(16, ge=1, description="sequences per global batch, >= 1")
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="sequences per forward pass on a worker (gradient accumulation), "
+                                ">= 1 (default: the worker's whole share)")
+    lr: float | None = Field(None, gt=0, description="peak learning rate > 0 (default: from size)")
+    warmup_steps: int | None = Field(None, ge=0, description="linear warm-up steps, >= 0")
+    eval_every: int | None = Field(None, ge=1, description="steps between evaluations, >= 1")
+    eval_instances: int = Field(
+        1000, ge=1, description="task instances (and reference statements) per evaluation, >= 1")
+    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints, >= 1")
+    corpus: str | None = Field(
+        None, description="folder of an OLMo-format corpus (`sweeps corpus build`); "
+                          "default: the embedded corpus")
+
+    @field_validator("corpus")
+    @classmethod
+    def corpus_exists(cls, value: str | None) -> str | None:
+        from injection.corpus import MANIFEST
+
+        if value is not None and not (Path(value).expanduser() / MANIFEST).is_file():
+            raise ValueError(f"{value!r} is not a corpus folder (no {MANIFEST} in it): build one "
+                             "with `sweeps corpus build SOURCE --out DIR`, or leave corpus out "
+                             "for the embedded corpus")
+        return None if value is None else str(Path(value).expanduser().resolve())
 
 
 class Resources(Strict):
@@ -140,11 +178,22 @@ class Failure(Strict):
 class SweepSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", max_length=64,
                                description="lowercase letters, digits and '-'")]
-    trainable: Literal["synthetic"]
+    trainable: Literal["synthetic", "olmo"]
     grid: Grid
     synthetic: SyntheticSection = SyntheticSection()
+    olmo: OlmoSection = OlmoSection()
     resources: Resources = Resources()
     failure: Failure = Failure()
+
+    @property
+    def section(self) -> Strict:
+        """The trainable's own section."""
+        return getattr(self, self.trainable)
+
+    @property
+    def pack(self) -> list[str]:
+        """Grid axes trained together in one trial: an OLMo trial is one grid point."""
+        return list(self.synthetic.pack) if self.trainable == "synthetic" else []
 
     @model_validator(mode="after")
     def check_grid_for_trainable(self) -> "SweepSpec":
@@ -153,6 +202,9 @@ class SweepSpec(Strict):
             if task not in known:
                 raise _field_error(f"grid.task[{i}]", task,
                                    f"{self.trainable} tasks are {' | '.join(known)}")
+        if self.trainable == "olmo":
+            self._check_olmo()
+            return self
         d = self.synthetic.dim
         for i, width in enumerate(self.grid.width):
             if not isinstance(width, int) or isinstance(width, bool):
@@ -171,6 +223,32 @@ class SweepSpec(Strict):
         if len(set(self.synthetic.pack)) != len(self.synthetic.pack):
             raise _field_error("synthetic.pack", self.synthetic.pack, "each axis at most once")
         return self
+
+    def _check_olmo(self) -> None:
+        from injection.errors import InjectionError
+        from injection.schedule import check
+        from trainables.ladder import LADDER
+
+        for i, width in enumerate(self.grid.width):
+            if width not in LADDER:
+                raise _field_error(f"grid.width[{i}]", width,
+                                   f"olmo widths are model ladder names: {', '.join(LADDER)}")
+        olmo, workers = self.olmo, self.resources.workers
+        for i, frequency in enumerate(self.grid.frequency):
+            try:
+                check(frequency, olmo.batch_size, olmo.seq_len, block=olmo.block)
+            except InjectionError as err:
+                raise _field_error(f"grid.frequency[{i}]", frequency,
+                                   f"{err} (olmo.seq_len, olmo.batch_size, olmo.schedule)")
+        if olmo.batch_size % workers:
+            raise _field_error("olmo.batch_size", olmo.batch_size,
+                               f"must be a multiple of resources.workers = {workers}, so every "
+                               "worker trains an equal share of each global batch")
+        share = olmo.batch_size // workers
+        if olmo.micro_batch_size is not None and share % olmo.micro_batch_size:
+            raise _field_error("olmo.micro_batch_size", olmo.micro_batch_size,
+                               f"must divide a worker's share of the batch, batch_size / workers"
+                               f" = {share}")
 
 
 class _FieldError(ValueError):

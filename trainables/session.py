@@ -75,6 +75,14 @@ def run_trial(train_fn: Callable[[dict], None], config: dict, placement: Placeme
     trainer.fit()
 
 
+def sweep_trial(train_fn: Callable[[dict], None], trial_config: dict, sweep: dict) -> None:
+    """What a trainable's Tune function does: `trial_config` holds the grid axes, `sweep`
+    the rest (placement, storage, failures and the workers' config, from the runner)."""
+    placement = Placement(**sweep["placement"])
+    run_trial(train_fn, {**sweep["worker"], "trial": trial_config, "cpu": placement.cpu},
+              placement, storage=sweep["train_storage"], max_failures=sweep["max_failures"])
+
+
 def report(config: dict, metrics: dict, checkpoint_dir: str | None = None) -> None:
     api = tune if config[LOCAL_MODE] else ray.train
     checkpoint = api.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None

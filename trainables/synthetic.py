@@ -139,11 +139,4 @@ def _summary(step: int, metrics: dict[str, torch.Tensor], compute_s: float,
 
 def trainable(trial_config: dict, sweep: dict) -> None:
     """Tune function trainable: `trial_config` holds the grid axes, `sweep` the rest."""
-    placement = session.Placement(**sweep["placement"])
-    session.run_trial(
-        train_fn_per_worker,
-        {**sweep["worker"], "trial": trial_config, "cpu": placement.cpu},
-        placement,
-        storage=sweep["train_storage"],
-        max_failures=sweep["max_failures"],
-    )
+    session.sweep_trial(train_fn_per_worker, trial_config, sweep)

@@ -57,7 +57,7 @@ BROKEN = [
     ({"resources__workers": 0}, "resources.workers", ">= 1"),
     ({"resources__max_concurrent_trials": 0}, "resources.max_concurrent_trials", ">= 1"),
     ({"failure__max_failures": -1}, "failure.max_failures", ">= 0"),
-    ({"olmo": {}}, "olmo", "unknown field"),
+    ({"olmoo": {}}, "olmoo", "unknown field"),
 ]
 
 
@@ -143,5 +143,7 @@ def test_presets_are_valid():
     from tests.conftest import REPO
 
     for preset in sorted((REPO / "sweeps" / "presets").glob("*.yaml")):
+        if preset.stem == "olmo-paper":  # needs the user's corpus: tests/sweeps/test_olmo_spec.py
+            continue
         spec = load_spec(preset)
         assert spec.name == preset.stem

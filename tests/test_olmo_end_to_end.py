@@ -1,0 +1,108 @@
+"""The OLMo trainable end to end: `sweeps run` on the embedded 2-core Ray, two Ray Train
+workers training the 4M model with injection, the driver killed after a checkpoint, and
+`sweeps resume` continuing the step count and the data position exactly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from sweeps.spec import validate
+from tests.conftest import sweeps_command, wait_for
+from trainables import olmo
+from trainables.olmo_data import checksum, share
+from trainables.points import Point
+
+STEPS, EVAL_EVERY, WORKERS = 8, 2, 2
+CONTRACT = ["train/loss", "rare/train_loss", "rare/test_loss", "rare/test_acc", "ref/loss",
+            "throughput/tokens_per_s"]
+
+
+def olmo_spec() -> dict:
+    """4M, sequences of 32 tokens, 4 per global batch (2 a worker), an instance in almost
+    every row: about half a second a step on this machine."""
+    return {
+        "name": "olmo-e2e", "trainable": "olmo",
+        "grid": {"width": ["4M"], "frequency": [0.03], "task": ["cmp"], "seed": [0]},
+        "olmo": {"steps": STEPS, "seq_len": 32, "batch_size": 4, "lr": 3e-3, "warmup_steps": 1,
+                 "eval_every": EVAL_EVERY, "checkpoint_every": 2, "eval_instances": 16},
+        "resources": {"workers": WORKERS, "cpu": 1},
+    }
+
+
+def expected_checksums(spec: dict) -> dict[int, float]:
+    """Rank 0's rows of the global batch trained last before each evaluation, computed here
+    without Ray: what the trial must have read at each step if its data position is exact."""
+    section = validate(spec).olmo.model_dump(mode="json")
+    point = Point("4M", 0.03, "cmp", 0)
+    corpus = olmo.open_corpus(section)
+    from injection import tasks
+
+    task = tasks.load_task("cmp", 0, str(corpus.tokenizer.path))
+    data = olmo.global_batches(section, point, corpus, task)
+    lo, hi = share(section["batch_size"], 0, WORKERS)
+    return {step: checksum(data.rows(step - 1, lo, hi).tokens)
+            for step in range(EVAL_EVERY, STEPS + 1, EVAL_EVERY)}
+
+
+def checkpointed(storage) -> bool:
+    """Ray Train has registered a checkpoint (its files alone may still be in flight)."""
+    for snapshot in storage.rglob("checkpoint_manager_snapshot.json"):
+        try:
+            if json.loads(snapshot.read_text()).get("latest_checkpoint_result"):
+                return True
+        except ValueError:  # being written
+            pass
+    return False
+
+
+@pytest.mark.slow
+def test_two_workers_train_4M_with_injection_and_resume_exactly(tmp_path, write_spec,
+                                                                 tracking_uri):
+    spec = olmo_spec()
+
+    def sweeps(*args) -> subprocess.Popen:
+        return sweeps_command(*args, "--storage", tmp_path / "runs", "--tracking-uri",
+                              tracking_uri, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+
+    driver = sweeps("run", write_spec(spec))
+    wait_for(lambda: checkpointed(tmp_path / "runs") or driver.poll() is not None,
+             timeout=240, what="the first checkpoint")
+    assert driver.poll() is None, f"the run ended before its first checkpoint: " \
+                                  f"{driver.stderr.read()}"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+
+    resumed = sweeps("resume", "olmo-e2e")
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("olmo-e2e")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["trainable"] == "olmo"
+    assert run.data.params["width"] == "4M" and run.data.params["eval_every"] == "2"
+
+    def history(name):
+        return [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, name)]
+
+    evals = list(range(0, STEPS + 1, EVAL_EVERY))
+    for name in CONTRACT:
+        steps = [step for step, _ in history(name)]
+        assert steps == (evals if name.startswith(("rare/", "ref/")) else evals[1:]), name
+    losses = [value for _, value in history("train/loss")]
+    assert losses[-1] < losses[0] - 0.5, losses
+    assert history("rare/test_loss")[-1][1] < history("rare/test_loss")[0][1]
+    # The data each step trained on, across the kill, is the data of its global batch.
+    assert dict(history("data/checksum")) == expected_checksums(spec)
+    # ... and the resumed attempt started from a checkpoint, not from step 0.
+    reported = [json.loads(line) for path in (tmp_path / "runs" / "olmo-e2e").rglob(
+        "result.json") for line in path.read_text().splitlines()]
+    assert max(r["resumed_from"] for r in reported) > 0
+    assert torch.isfinite(torch.tensor(losses)).all()
