@@ -52,7 +52,9 @@ class LocalCluster:
         command = [RAY, "start", "--block", "--disable-usage-stats",
                    f"--temp-dir={temp_dir or self.temp_dir}", *args]
         self.processes.append(subprocess.Popen(
-            command, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            command, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {}),
+                          # a job's `python` is this environment's, as on a real cluster
+                          "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
             start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
@@ -62,12 +64,15 @@ class LocalCluster:
         return sum(1 for n in ray.nodes() if n["Alive"])
 
     def stop(self) -> None:
-        for process in self.processes:  # --block: Ray stops what it started on SIGTERM
+        """SIGTERM to each `ray start --block` (Ray then stops what it started), a few
+        seconds' grace, then SIGKILL to whatever of the cluster is left."""
+        for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
         for process in self.processes:
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
         for pid in self._leftovers():
@@ -75,6 +80,8 @@ class LocalCluster:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        for process in self.processes:
+            process.wait()
 
     def _leftovers(self) -> list[int]:
         """Processes of this cluster still alive: by command line (temp dir, GCS port) and
