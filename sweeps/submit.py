@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import tempfile
+import time
 from argparse import Namespace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sweeps.errors import UserError
 from sweeps.spec import load_spec
 
 SPEC_FILE = "spec.yaml"  # the validated spec, in the job's working dir
+AGENT_WAIT_S = 60
 
 
 def add_parser(commands) -> None:
@@ -61,15 +63,27 @@ def connect(address: str):
             "http://127.0.0.1:8265, or check that the cluster is up (`ray up cluster.yaml`).")
 
 
+def submit_job(client, **job) -> str:
+    """Submit, waiting out a cluster that has just started: its head answers before the
+    agent that takes jobs is up ("No available agent to submit job, please try again")."""
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            return client.submit_job(**job)
+        except RuntimeError as err:  # the Jobs API's answer to a failed request
+            if "No available agent" not in str(err) or time.monotonic() > deadline:
+                raise UserError(f"the cluster refused the job: {err}")
+            time.sleep(1)
+
+
 def submit(args: Namespace) -> int:
     spec = load_spec(args.spec, args.overrides, args.name)
     client = connect(args.address)
     with tempfile.TemporaryDirectory(prefix="sweeps-submit-") as job_dir:
         (Path(job_dir) / SPEC_FILE).write_text(
             yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-        job_id = client.submit_job(entrypoint=entrypoint(args),
-                                   runtime_env={"working_dir": job_dir},
-                                   metadata={"sweep": spec.name})
+        job_id = submit_job(client, entrypoint=entrypoint(args),
+                            runtime_env={"working_dir": job_dir}, metadata={"sweep": spec.name})
     flags = "".join(f" {flag} {shlex.quote(value)}" for flag, value in
                     [("--storage", args.storage), ("--tracking-uri", args.tracking_uri)] if value)
     print(f"Submitted sweep {spec.name!r} as Ray job {job_id}.\n"

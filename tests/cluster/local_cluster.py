@@ -49,8 +49,13 @@ class LocalCluster:
                     temp_dir=temp_dir)
 
     def _start(self, *args: str, env: dict | None = None, temp_dir: str | None = None) -> None:
+        # Every node's agent ports chosen free: Ray's fixed defaults (52365, ...) may be held
+        # by another Ray on this machine, and the head's job agent would then never start.
+        ports = [f"--{name}={free_port()}" for name in (
+            "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+            "runtime-env-agent-port")]
         command = [RAY, "start", "--block", "--disable-usage-stats",
-                   f"--temp-dir={temp_dir or self.temp_dir}", *args]
+                   f"--temp-dir={temp_dir or self.temp_dir}", *ports, *args]
         self.processes.append(subprocess.Popen(
             command, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {}),
                           # a job's `python` is this environment's, as on a real cluster

@@ -58,3 +58,21 @@ def test_no_credentials_and_a_pinned_install(launcher):
     assert "torch==2.13.0" in install
     assert re.search(r"scaling-sweeps @ git\+\S+@v\d+\.\d+\.\d+", install)
     assert "s3://" in " ".join(launcher["head_start_ray_commands"])  # storage and artifacts
+
+
+def test_kuberay_manifest_mirrors_cluster_yaml(launcher):
+    manifest = yaml.safe_load((REPO / "k8s" / "raycluster.yaml").read_text())
+    spec = manifest["spec"]
+    assert manifest["kind"] == "RayCluster" and spec["rayVersion"] == ray.__version__
+    assert spec["enableInTreeAutoscaling"] is True
+    groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
+    launcher_gpus = {name: t["resources"]["GPU"] for name, t in
+                     launcher["available_node_types"].items() if t["resources"].get("GPU")}
+    assert {name: int(g["rayStartParams"]["num-gpus"]) for name, g in groups.items()} == \
+        launcher_gpus
+    assert all(g["minReplicas"] == 0 for g in groups.values())
+    pods = [spec["headGroupSpec"]["template"]] + [g["template"] for g in groups.values()]
+    for pod in pods:
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == launcher["docker"]["image"]
+        assert {"name": "RAY_AUTH_MODE", "value": "token"} in container["env"]
