@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from sweeps import fit_commands, injection_commands
+from sweeps import fit_commands, injection_commands, submit
 from sweeps.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -20,8 +20,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--storage", default="./runs",
-                        help="where sweep state lives: a folder or s3://... (default ./runs)")
+    common.add_argument("--storage", default=os.environ.get("SWEEPS_STORAGE", "./runs"),
+                        help="where sweep state lives: a folder or s3://... (default "
+                             "$SWEEPS_STORAGE, else ./runs)")
     common.add_argument("--tracking-uri",
                         default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
                         help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else "
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
     injection_commands.add_parsers(commands, common)
     fit_commands.add_parsers(commands, common)
+    submit.add_parser(commands)
     return parser
 
 

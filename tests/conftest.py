@@ -15,15 +15,18 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def sweeps_command(*args, cwd, **popen) -> subprocess.Popen:
-    """`python -m sweeps ARGS` in a subprocess, importing this checkout's code."""
+def sweeps_command(*args, cwd, env: dict | None = None, **popen) -> subprocess.Popen:
+    """`python -m sweeps ARGS` in a subprocess, importing this checkout's code; `env` adds
+    to the environment."""
     return subprocess.Popen([sys.executable, "-m", "sweeps", *map(str, args)], cwd=cwd,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, text=True, **popen)
+                            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+                            text=True, **popen)
 
 
-def run_sweeps(*args, cwd) -> subprocess.CompletedProcess:
+def run_sweeps(*args, cwd, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m sweeps ARGS` run to the end, its output captured."""
-    process = sweeps_command(*args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = sweeps_command(*args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
     stdout, stderr = process.communicate(timeout=300)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 

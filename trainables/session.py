@@ -22,7 +22,8 @@ from typing import Callable
 import ray.train
 import torch
 from ray import tune
-from ray.train.torch import TorchTrainer
+from ray.train.torch import TorchConfig, TorchTrainer
+from ray.train.torch.config import _TorchBackend
 from ray.tune.integration.ray_train import TuneReportCallback
 
 LOCAL_MODE = "local_mode"  # config key telling the per-worker function where it runs
@@ -58,6 +59,7 @@ def run_trial(train_fn: Callable[[dict], None], config: dict, placement: Placeme
     trainer = TorchTrainer(
         train_fn,
         train_loop_config={**config, LOCAL_MODE: placement.local},
+        torch_config=DeviceTorchConfig(),
         scaling_config=ray.train.ScalingConfig(
             num_workers=0 if placement.local else placement.workers,
             use_gpu=placement.gpu > 0,
@@ -81,6 +83,25 @@ def sweep_trial(train_fn: Callable[[dict], None], trial_config: dict, sweep: dic
     placement = Placement(**sweep["placement"])
     run_trial(train_fn, {**sweep["worker"], "trial": trial_config, "cpu": placement.cpu},
               placement, storage=sweep["train_storage"], max_failures=sweep["max_failures"])
+
+
+class _DeviceBackend(_TorchBackend):
+    """nccl where every worker sees a CUDA device, gloo where one does not. Ray picks nccl
+    for any GPU resource, but a node may offer the resource without a device (the
+    autoscaler's fake GPU nodes), and only the workers know which node they landed on."""
+
+    def on_start(self, worker_group, backend_config: TorchConfig) -> None:
+        cuda = all(worker_group.execute(torch.cuda.is_available))
+        backend = "nccl" if cuda else "gloo"
+        super().on_start(worker_group, TorchConfig(backend=backend,
+                                                   init_method=backend_config.init_method,
+                                                   timeout_s=backend_config.timeout_s))
+
+
+class DeviceTorchConfig(TorchConfig):
+    @property
+    def backend_cls(self):
+        return _DeviceBackend
 
 
 def report(config: dict, metrics: dict, checkpoint_dir: str | None = None) -> None:

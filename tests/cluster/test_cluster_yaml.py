@@ -1,0 +1,78 @@
+"""cluster.yaml passes Ray's own launcher validation and keeps the issue's promises."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+import pytest
+import ray
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+
+from tests.cluster.local_cluster import REPO
+
+
+@pytest.fixture(scope="module")
+def launcher() -> dict:
+    return yaml.safe_load((REPO / "cluster.yaml").read_text())
+
+
+def test_ray_validates_cluster_yaml(launcher):
+    prepared = prepare_config(launcher)  # what `ray up` does first: defaults merged in
+    validate_config(prepared)
+    assert prepared["available_node_types"]["head"]["max_workers"] == 0
+
+
+def test_ray_validation_would_catch_a_broken_file(launcher):
+    broken = {**launcher, "idle_timeout_minute": 5}  # a typo
+    with pytest.raises(jsonschema.ValidationError, match="idle_timeout_minute"):
+        validate_config(prepare_config(broken))
+
+
+def test_image_matches_the_project_ray_version(launcher):
+    assert launcher["docker"]["image"] == f"rayproject/ray:{ray.__version__}-py311-gpu"
+
+
+def test_gpu_types_scale_from_zero_and_the_head_has_no_gpu(launcher):
+    types = launcher["available_node_types"]
+    gpus = {name: t["resources"].get("GPU", 0) for name, t in types.items()}
+    assert gpus[launcher["head_node_type"]] == 0
+    assert sorted(g for g in gpus.values() if g) == [1, 8]
+    assert all(t["min_workers"] == 0 for name, t in types.items()
+               if name != launcher["head_node_type"])
+
+
+def test_only_ssh_is_open_and_token_auth_is_on(launcher):
+    rules = launcher["provider"]["security_group"]["IpPermissions"]
+    assert [(r["FromPort"], r["ToPort"]) for r in rules] == [(22, 22)]
+    starts = launcher["head_start_ray_commands"] + launcher["worker_start_ray_commands"]
+    assert all("RAY_AUTH_MODE=token" in c for c in starts if "ray start" in c)
+    assert "--dashboard-host=localhost" in " ".join(launcher["head_start_ray_commands"])
+
+
+def test_no_credentials_and_a_pinned_install(launcher):
+    text = (REPO / "cluster.yaml").read_text()
+    assert not re.search(r"(?i)aws_access_key|aws_secret|secret_access|password\s*[:=]", text)
+    install = " ".join(launcher["setup_commands"])
+    assert "torch==2.13.0" in install
+    assert re.search(r"scaling-sweeps @ git\+\S+@v\d+\.\d+\.\d+", install)
+    assert "s3://" in " ".join(launcher["head_start_ray_commands"])  # storage and artifacts
+
+
+def test_kuberay_manifest_mirrors_cluster_yaml(launcher):
+    manifest = yaml.safe_load((REPO / "k8s" / "raycluster.yaml").read_text())
+    spec = manifest["spec"]
+    assert manifest["kind"] == "RayCluster" and spec["rayVersion"] == ray.__version__
+    assert spec["enableInTreeAutoscaling"] is True
+    groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
+    launcher_gpus = {name: t["resources"]["GPU"] for name, t in
+                     launcher["available_node_types"].items() if t["resources"].get("GPU")}
+    assert {name: int(g["rayStartParams"]["num-gpus"]) for name, g in groups.items()} == \
+        launcher_gpus
+    assert all(g["minReplicas"] == 0 for g in groups.values())
+    pods = [spec["headGroupSpec"]["template"]] + [g["template"] for g in groups.values()]
+    for pod in pods:
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == launcher["docker"]["image"]
+        assert {"name": "RAY_AUTH_MODE", "value": "token"} in container["env"]

@@ -1,0 +1,70 @@
+"""A real two-node Ray cluster on this machine: a sweep submitted through the Jobs API, its
+trial's two Ray Train workers on different nodes.
+
+The nodes are sized so that the worker group cannot share one: the head offers 2 CPUs, of
+which the trial's driver holds a sliver (0.01), leaving room for one 1-CPU worker; the second
+node, with its own temp dir, offers 1 CPU. The trial is the synthetic student; an OLMo trial
+is the one-line change of `SPEC` to an olmo spec with the same `resources`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+
+import pytest
+
+from tests.cluster.local_cluster import wait_alive
+from tests.conftest import run_sweeps, tiny_spec, wait_for
+
+SPEC = tiny_spec(name="two-nodes", grid__width=[12], resources={"workers": 2, "cpu": 1},
+                 synthetic__steps=40, synthetic__log_every=10)
+
+
+@pytest.mark.slow
+def test_submitted_sweep_spreads_a_trial_over_two_nodes(local_cluster, tmp_path, write_spec,
+                                                        tracking_uri):
+    import ray
+    from ray.job_submission import JobStatus, JobSubmissionClient
+    from ray.util.state import list_actors
+
+    local_cluster.start_head("--num-cpus=2")
+    local_cluster.add_node("--num-cpus=1", temp_dir=tempfile.mkdtemp(prefix="rayt-", dir="/tmp"))
+    wait_alive(local_cluster, nodes=2)
+    nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+
+    submitted = run_sweeps("submit", write_spec(SPEC), "--address", local_cluster.dashboard_url,
+                           "--storage", tmp_path / "runs", "--tracking-uri", tracking_uri,
+                           cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("as Ray job ", 1)[1].split(".\n", 1)[0]
+    assert f"ray job logs -f {job_id}" in submitted.stdout
+
+    jobs = JobSubmissionClient(local_cluster.dashboard_url)
+    wait_for(lambda: jobs.get_job_status(job_id).is_terminal(), 300, f"job {job_id} to end")
+    assert jobs.get_job_status(job_id) == JobStatus.SUCCEEDED, jobs.get_job_logs(job_id)[-3000:]
+
+    workers = list_actors(address=local_cluster.dashboard_url, detail=True,
+                          filters=[("class_name", "=", "RayTrainWorker")])
+    assert len(workers) == 2
+    assert {w.node_id for w in workers} == nodes  # one worker on each node
+
+    curves = run_sweeps("curves", "two-nodes", "--format", "json", "--tracking-uri",
+                        tracking_uri, cwd=tmp_path)
+    rows = json.loads(curves.stdout)  # each worker trained and logged its half of the pack
+    assert [(r["state"], r["step"]) for r in rows] == [("FINISHED", 40)] * 2
+
+
+def test_submit_refuses_an_unreachable_cluster_and_a_bad_spec(tmp_path, write_spec):
+    spec = write_spec(tiny_spec())
+    unreachable = run_sweeps("submit", spec, "--address", "http://127.0.0.1:9", cwd=tmp_path)
+    assert unreachable.returncode == 2
+    assert "no Ray cluster answers at --address http://127.0.0.1:9" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
+
+    # Validated locally first: the (unreachable) cluster is never asked.
+    invalid = run_sweeps("submit", spec, "--address", "http://127.0.0.1:9", "--set",
+                         "synthetic.steps=0", cwd=tmp_path)
+    assert invalid.returncode == 2
+    assert "synthetic.steps" in invalid.stderr and "no Ray cluster" not in invalid.stderr
+    assert list(tmp_path.iterdir()) == [spec]
