@@ -51,15 +51,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--features", type=int, default=16)
+    parser.add_argument("--variants", default="packed,unpacked",
+                        help="which of packed,unpacked to run (default both)")
     args = parser.parse_args()
+    variants = {"packed": ["frequency", "seed"], "unpacked": []}
+    if not set(args.variants.split(",")) <= set(variants):
+        parser.error(f"--variants: choose from {','.join(variants)}")
     slots = os.cpu_count() or 1  # the embedded Ray's CPUs, one per local-mode trial
     section = {"tasks": args.tasks, "features_per_task": args.features}
     print(f"48 grid points, K={args.tasks} r={args.features}, population; {slots} trial slots")
     print(f"{'variant':<9} {'trials':>6} {'wall s':>8} {'compute s':>10} {'ideal s':>8} "
           f"{'overhead':>9}")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, pack in [("packed", ["frequency", "seed"]), ("unpacked", [])]:
-            r = run_variant(name, {**section, "pack": pack}, Path(tmp))
+        for name in args.variants.split(","):
+            r = run_variant(name, {**section, "pack": variants[name]}, Path(tmp))
             ideal = r["compute"] / slots
             print(f"{name:<9} {r['trials']:>6} {r['wall']:>8.1f} {r['compute']:>10.1f} "
                   f"{ideal:>8.1f} {1 - ideal / r['wall']:>9.1%}", flush=True)

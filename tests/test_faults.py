@@ -68,28 +68,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def mlflow_server(tmp_path, port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--default-artifact-root", str(tmp_path / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+class MlflowServer:
+    """A real `mlflow server` on loopback, started and stopped as a whole process group (it
+    runs uvicorn and job workers as children, which must go away with it)."""
 
-    def healthy() -> bool:
+    def __init__(self, tmp_path, port: int):
+        self.tmp_path, self.port, self.process = tmp_path, port, None
+
+    def answers(self) -> bool:
         try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200
+            url = f"http://127.0.0.1:{self.port}/health"
+            return urllib.request.urlopen(url, timeout=1).status == 200
         except OSError:
             return False
 
-    wait_for(healthy, timeout=120, what="the MLflow server to answer")
-    return server
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+             str(self.port), "--workers", "1", "--backend-store-uri",
+             f"sqlite:///{self.tmp_path / 'server.db'}", "--default-artifact-root",
+             str(self.tmp_path / "artifacts")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self.answers, timeout=180, what="the MLflow server to answer")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    server = MlflowServer(tmp_path, free_port())
+    yield server
+    server.stop()
 
 
 @pytest.mark.slow
-def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec):
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = mlflow_server(tmp_path, port)
+def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec, mlflow_server):
+    uri = f"http://127.0.0.1:{mlflow_server.port}"
+    mlflow_server.start()
     spec = write_spec(tiny_spec(grid__width=[12], synthetic__steps=40000,
                                 synthetic__checkpoint_every_s=0.3))
     sweep = sweeps_command("run", spec, "--storage", tmp_path / "runs", "--tracking-uri", uri,
@@ -105,13 +130,13 @@ def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec):
         wait_for(lambda: max(stored_steps(), default=-1) >= 0, timeout=180,
                  what="the first metrics in MLflow")
         stored = max(stored_steps())
-        server.terminate()
-        server.wait()
+        mlflow_server.stop()
+        assert not mlflow_server.answers(), "the tracking server is really gone"
         trained = lambda: max([r["step"] for r in trial_results(tmp_path / "runs" / "tiny")],  # noqa: E731
                               default=-1)
         wait_for(lambda: trained() > stored + 1000, timeout=120,
                  what="training to go on without the tracking server")
-        server = mlflow_server(tmp_path, port)
+        mlflow_server.start()
         assert sweep.wait(timeout=300) == 0, sweep.stderr.read()
         runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
         assert len(runs) == 2
@@ -119,4 +144,3 @@ def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec):
             assert run_.info.status == "FINISHED" and complete(client, run_.info.run_id)
     finally:
         sweep.kill()
-        server.terminate()
