@@ -132,8 +132,9 @@ def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec, mlflow_ser
         stored = max(stored_steps())
         mlflow_server.stop()
         assert not mlflow_server.answers(), "the tracking server is really gone"
-        trained = lambda: max([r["step"] for r in trial_results(tmp_path / "runs" / "tiny")],  # noqa: E731
-                              default=-1)
+        def trained() -> int:
+            return max([r["step"] for r in trial_results(tmp_path / "runs" / "tiny")], default=-1)
+
         wait_for(lambda: trained() > stored + 1000, timeout=120,
                  what="training to go on without the tracking server")
         mlflow_server.start()

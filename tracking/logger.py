@@ -30,7 +30,7 @@ Unstored = list[tuple[str, float, int, int]]  # (key, value, timestamp ms, step)
 
 
 class RunLogger:
-    """Buffers metrics for a set of runs and stores them, in step order, with `flush`."""
+    """Buffers metrics for a set of runs and stores them in step order (`try_flush`, `finish`)."""
 
     def __init__(self, client: MlflowClient, run_ids: list[str],
                  unstored: dict[str, Unstored] | None = None):
