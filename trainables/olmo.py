@@ -168,8 +168,6 @@ def _block(section: dict) -> int:
 
 
 def train_fn_per_worker(config: dict) -> None:
-    from mlflow import MlflowClient
-    from mlflow.entities import RunStatus
 
     from tracking.logger import RunLogger
 
@@ -204,11 +202,7 @@ def train_fn_per_worker(config: dict) -> None:
         saved = torch.load(checkpoint / "state.pt", weights_only=False)
         start = load_state(model, optimizer, scheduler, saved)
         unstored = {run_id: saved["unstored"]}
-    logger = RunLogger(MlflowClient(config["tracking_uri"]), [run_id], unstored) \
-        if rank == 0 else None
-    if logger:
-        logger.set_status(RunStatus.RUNNING)
-        logger.try_flush()
+    logger = RunLogger.start(config["tracking_uri"], [run_id], unstored) if rank == 0 else None
 
     # 3. Train: evaluate every `eval_every` steps (and before the first), checkpoint every
     #    `checkpoint_every` (and at the end), each checkpoint after a flush to MLflow.

@@ -14,8 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from mlflow import MlflowClient
-from mlflow.entities import RunStatus
 
 from trainables import session, theory
 from trainables.points import Point, unpack
@@ -88,9 +86,7 @@ def train_fn_per_worker(config: dict) -> None:
         pack.load_state_dicts([s["state"] for s in saved])
         unstored = {run: s["unstored"] for run, s in zip(run_of, saved)}
     resumed_from = pack.step
-    logger = RunLogger(MlflowClient(config["tracking_uri"]), run_of, unstored)
-    logger.set_status(RunStatus.RUNNING)
-    logger.try_flush()
+    logger = RunLogger.start(config["tracking_uri"], run_of, unstored)
 
     # 2. Train. Every `checkpoint_every_s` (and at the end) the logger tries to store what it
     #    holds and a checkpoint is reported with whatever it could not, so a checkpoint never
