@@ -168,7 +168,6 @@ def _block(section: dict) -> int:
 
 
 def train_fn_per_worker(config: dict) -> None:
-
     from tracking.logger import RunLogger
 
     (point,) = unpack(config["trial"])
