@@ -21,7 +21,7 @@ from injection.place import place
 from injection.schedule import Schedule
 from injection.tasks import load_task
 from injection.tokenizer import load
-from trainables.ladder import model_config
+from trainables.olmo.ladder import model_config
 
 BATCHES = 2000
 START = 10**9

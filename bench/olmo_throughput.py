@@ -4,7 +4,7 @@
         [--batch-size 8] [--seq-len 2048] [--steps 10] [--rounds 3] [--peak-tflops T]
 
 Per ladder size, both on the same model (same initial weights) and the same data, in one run:
-- ours: `trainables.olmo`'s step as a worker runs it: global batch b read from the embedded
+- ours: `trainables.olmo.model`'s step as a worker runs it: global batch b read from the embedded
   corpus memmap, the injection schedule applied (at 1/seq_len, every row injected: the most
   work), micro-batches, autocast (GPU), clipping, AdamW + warm-up/cosine, the per-step sync
   that times it;
@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from injection.corpus import embedded
 from injection.schedule import Schedule
 from injection.tasks import load_task
-from trainables import olmo
-from trainables.olmo_data import GlobalBatches
+from trainables.olmo import model as olmo
+from trainables.olmo.data import GlobalBatches
+from trainables.olmo.recipe import ADAMW
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # bf16 dense, per GPU
 
@@ -101,7 +102,7 @@ def main() -> None:
         model = copy.deepcopy(initial)
         parts = (model, *olmo.optimizer_for(model, lr=1e-4, warmup=0, steps=10**6))
         plain = copy.deepcopy(initial)
-        plain_optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-4, **olmo.ADAMW)
+        plain_optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-4, **ADAMW)
         del initial
         tokens = data.rows(0, 0, B).tokens.to(device)
         ours(parts, data, device, 0, 1)  # warm-up: allocator, kernels, memmap pages

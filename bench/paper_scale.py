@@ -25,10 +25,10 @@ from collections import defaultdict
 
 import torch
 
-from sweeps.runner import planned_runs
+from sweeps.plan import plan
 from sweeps.spec import load_spec
-from trainables.ladder import LADDER
-from trainables.student import Member, Pack, Setup
+from trainables.olmo.ladder import LADDER
+from trainables.synthetic.student import Member, Pack, Setup
 
 PRICE = {"g5.xlarge": 1.006, "p4d.24xlarge": 32.773, "m6i.2xlarge": 0.384}  # $/h, us-west-2
 GPU_FLOPS = 5e12  # A10G: 31 TFLOP/s fp32 peak, small batched matmuls and QR at ~1/6 of it
@@ -55,9 +55,9 @@ def synthetic(device, steps: int) -> float:
     s, d = spec.synthetic, spec.synthetic.dim
     work: dict[int, list[int]] = defaultdict(list)  # width -> point steps of each trial
     trial_of = {}
-    for run in planned_runs(spec):
-        trial_of.setdefault((run.params["width"], run.params["task"]), []).append(
-            int(run.params["steps"]))
+    for planned in plan(spec):
+        trial_of.setdefault((planned.point.width, planned.point.task), []).append(
+            planned.section.steps)
     for (width, _), point_steps in trial_of.items():
         work[int(width)].append(sum(point_steps))
     members = [Member(f, 0.5, seed) for seed in spec.grid.seed for f in spec.grid.frequency]

@@ -5,7 +5,7 @@
 For the demo preset's problem (K=8, r=8, population mode, default steps) and a few widths,
 one pack of 3 frequencies is trained to its steps (the trial's compute), then its 3 students
 are logged as MLflow models to a fresh sqlite store, as a trial does at its end
-(`tracking.registry.log_student`). The first model a process logs also pays for importing
+(`Synthetic.trained_model`, logged by `tracking.registry.log_model`). The first model a process logs also pays for importing
 MLflow's pyfunc machinery; it is shown on its own. Printed per width: compute seconds, model
 logging seconds, and their ratio.
 """
@@ -21,9 +21,10 @@ from mlflow import MlflowClient
 
 from sweeps.spec import validate
 from trainables.points import Point
-from trainables.student import Pack
-from trainables.synthetic import member_for, resolve, setup_for
-from tracking.registry import log_student
+from trainables.synthetic import SYNTHETIC, SyntheticSection
+from trainables.synthetic.loop import member_for, setup_for
+from trainables.synthetic.student import Pack
+from tracking.registry import log_model
 from tracking.runs import experiment_id
 
 FREQUENCIES = (0.1, 0.03, 0.01)
@@ -39,38 +40,46 @@ def main() -> None:
                      "grid": {"width": args.widths, "frequency": list(FREQUENCIES),
                               "task": ["complex"]},
                      "synthetic": {"tasks": args.tasks, "features_per_task": args.features}})
-    section = spec.synthetic.model_dump(mode="json")
+    section = spec.synthetic
     with tempfile.TemporaryDirectory() as tmp:
         client = MlflowClient(f"sqlite:///{Path(tmp, 'mlflow.db')}")
         experiment = experiment_id(client, "bench", create=True)
         start = time.perf_counter()
-        log_student(client, client.create_run(experiment).info.run_id,
-                    *_trained(section, args.widths[0], steps=1), args.features)
+        log_student(client, client.create_run(experiment).info.run_id, section,
+                    *_trained(section, args.widths[0], steps=1))
         print(f"first model in a process (imports included): {time.perf_counter() - start:.2f} s")
         print(f"{'width':>5} {'steps':>6} {'compute s':>10} {'log 3 models s':>15} {'ratio':>7}")
         for width in args.widths:
             start = time.perf_counter()
             pack = _pack(section, width)
-            steps = max(resolve(section, Point(width, f, "complex", 0))["steps"]
+            steps = max(SYNTHETIC.resolve(section, Point(width, f, "complex", 0)).steps
                         for f in FREQUENCIES)
             for _ in range(steps):
                 pack.train_step()
             compute = time.perf_counter() - start
             start = time.perf_counter()
             for j in range(len(FREQUENCIES)):
-                log_student(client, client.create_run(experiment).info.run_id,
-                            pack.U[j].numpy(), pack.D[j].numpy(), args.features)
+                log_student(client, client.create_run(experiment).info.run_id, section,
+                            pack.U[j].numpy(), pack.D[j].numpy())
             logging = time.perf_counter() - start
             print(f"{width:>5} {steps:>6} {compute:>10.2f} {logging:>15.3f} "
                   f"{logging / compute:>7.1%}")
 
 
-def _pack(section: dict, width: int) -> Pack:
+def log_student(client: MlflowClient, run_id: str, section: SyntheticSection, encoder,
+                decoders) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        log_model(client, run_id,
+                  SYNTHETIC.trained_model(section, (encoder, decoders), Path(folder)))
+
+
+def _pack(section: SyntheticSection, width: int) -> Pack:
+    points = [Point(width, f, "complex", 0) for f in FREQUENCIES]
     return Pack(setup_for(section, width),
-                [member_for(section, Point(width, f, "complex", 0)) for f in FREQUENCIES])
+                [member_for(SYNTHETIC.resolve(section, p), p) for p in points])
 
 
-def _trained(section: dict, width: int, steps: int):
+def _trained(section: SyntheticSection, width: int, steps: int):
     pack = _pack(section, width)
     for _ in range(steps):
         pack.train_step()

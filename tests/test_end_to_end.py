@@ -31,8 +31,16 @@ def trial_runs(tracking_uri, name):
 def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_spec,
                                                   tracking_uri, capsys):
     spec = write_spec(tiny_spec(grid__seed=[0, 1]))
+    assert main(["validate", str(spec), "--format", "json"]) == 0
+    plan = {p["key"]: p["params"] for p in json.loads(capsys.readouterr().out)["points"]}
     assert run_sweep(spec, tmp_path, tracking_uri) == 0
     client, runs = trial_runs(tracking_uri, "tiny")
+    # What each run records is the plan, and what its worker ran: metrics every log_every.
+    assert {r.data.tags["trial_key"]: r.data.params for r in runs} == plan
+    for run in runs:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
+        every, last = int(run.data.params["log_every"]), int(run.data.params["steps"])
+        assert steps == sorted(set(range(0, last, every)) | {last}), run.data.tags["trial_key"]
     keys = sorted(r.data.tags["trial_key"] for r in runs)
     assert keys == sorted(f"width={w},frequency={f},task=complex,seed={s}"
                           for w in (2, 12) for f in (0.2, 0.02) for s in (0, 1))

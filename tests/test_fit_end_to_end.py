@@ -18,11 +18,12 @@ from sweeps.cli import main
 from sweeps.spec import validate
 from tests.conftest import REPO, tiny_spec
 from tracking import fit_run
-from tracking.curves import read_rows
-from trainables import theory
+from tracking.query import open_reader, read_rows
 from trainables.points import Point
-from trainables.student import Pack
-from trainables.synthetic import member_for, setup_for
+from trainables.synthetic import SYNTHETIC, theory
+from trainables.synthetic.loop import member_for, setup_for
+from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import spectrum
 
 # Widths on both sides of the theory's critical width at each frequency (6, 9 and 12).
 SPEC = tiny_spec(grid__width=[5, 6, 8, 9, 11, 12, 14], grid__frequency=[0.2, 0.1, 0.05])
@@ -67,7 +68,7 @@ def test_fit_is_one_run_with_plots_beside_the_trials(sweep):
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"plots/loss-vs-width.png", "plots/phase-diagram.png",
                      "plots/theory-vs-measured.png"}
-    assert len(read_rows(client, "tiny")) == 21  # the fit run is no grid point
+    assert len(read_rows(open_reader(uri), "tiny")) == 21  # the fit run is no grid point
     assert "fit/complex/0.1/critical_width" in run.data.metrics
     assert run.data.params["measure.threshold"] == "0.5"
     assert "21 of 21 grid points finished" in output and "model scaling" in output
@@ -77,11 +78,10 @@ def test_critical_width_matches_the_theory(sweep):
     uri, _, _ = sweep
     client = MlflowClient(uri)
     fit = fit_run.read_fit(client, fit_runs(client)[0].info.run_id)
-    section = validate(SPEC).synthetic.model_dump(mode="json")
+    section = validate(SPEC).synthetic
     for c in fit.curves:
-        point = Point(5, c.curve.frequency, "complex", 0)
-        spec = setup_for(section, 5).spectrum(member_for(section, point))
-        n_star = theory.critical_width(spec, 0.5)
+        n_star = theory.critical_width(spectrum(section, Point(5, c.curve.frequency,
+                                                               "complex", 0)), 0.5)
         # The first learning width is the theory's N*, the one before it is N* - 1, and the
         # interpolated N* lies between them.
         assert (c.critical.below, c.critical.above) == (n_star - 1, n_star), c.curve.frequency
@@ -131,7 +131,7 @@ def test_trained_models_are_found_by_their_grid_point(sweep):
         "name = 'tiny.trials' and tags.width = '9' and tags.frequency = '0.1' "
         "and tags.task = 'complex' and tags.seed = '0'")
     assert len(versions) == 1
-    (row,) = [r for r in read_rows(client, "tiny") if r.run_id == versions[0].run_id]
+    (row,) = [r for r in read_rows(open_reader(uri), "tiny") if r.run_id == versions[0].run_id]
     assert row.key == "width=9,frequency=0.1,task=complex,seed=0"
 
     shown = sweeps("registry", "show", "tiny.trials", "--width", 9, "--frequency", "1e-1",
@@ -149,8 +149,8 @@ def test_trained_models_are_found_by_their_grid_point(sweep):
 
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model(f"models:/tiny.trials/{versions[0].version}")
-    section = validate(SPEC).synthetic.model_dump(mode="json")
     point = Point(9, 0.1, "complex", 0)
+    section = SYNTHETIC.resolve(validate(SPEC).synthetic, point)
     truth = Pack(setup_for(section, 9), [member_for(section, point)], dtype=torch.float64)
     x = np.random.default_rng(0).normal(size=(4000, 16))
     z = x @ truth.Q[0].numpy()  # eigen-coordinates of x (rows: Q^T x)
@@ -166,7 +166,7 @@ def test_trained_models_are_found_by_their_grid_point(sweep):
 def test_refit_of_a_partial_sweep_says_what_is_missing_and_moves_latest(sweep):
     uri, folder, _ = sweep
     client = MlflowClient(uri)
-    rows = read_rows(client, "tiny")
+    rows = read_rows(open_reader(uri), "tiny")
     client.update_run(rows[0].run_id, status="RUNNING")  # as if its trial were still going
     try:
         result = sweeps("fit", "tiny", "--tracking-uri", uri, cwd=folder)

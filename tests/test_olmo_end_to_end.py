@@ -14,9 +14,7 @@ from mlflow import MlflowClient
 
 from sweeps.spec import validate
 from tests.conftest import sweeps_command, wait_for
-from trainables import olmo
-from trainables.olmo_data import checksum, share
-from trainables.points import Point
+from trainables.olmo.data import checksum, global_batches, open_corpus, share
 
 STEPS, EVAL_EVERY, WORKERS = 8, 2, 2
 CONTRACT = ["train/loss", "rare/train_loss", "rare/test_loss", "rare/test_acc", "ref/loss",
@@ -38,14 +36,14 @@ def olmo_spec() -> dict:
 def expected_checksums(spec: dict) -> dict[int, float]:
     """Rank 0's rows of the global batch trained last before each evaluation, computed here
     without Ray: what the trial must have read at each step if its data position is exact."""
-    section = validate(spec).olmo.model_dump(mode="json")
-    point = Point("4M", 0.03, "cmp", 0)
-    corpus = olmo.open_corpus(section)
+    section = validate(spec).olmo
+    corpus = open_corpus(section.corpus)
     from injection import tasks
 
     task = tasks.load_task("cmp", 0, str(corpus.tokenizer.path))
-    data = olmo.global_batches(section, point, corpus, task)
-    lo, hi = share(section["batch_size"], 0, WORKERS)
+    data = global_batches(0.03, section.batch_size, section.seq_len, section.block, 0, corpus,
+                          task)
+    lo, hi = share(section.batch_size, 0, WORKERS)
     return {step: checksum(data.rows(step - 1, lo, hi).tokens)
             for step in range(EVAL_EVERY, STEPS + 1, EVAL_EVERY)}
 

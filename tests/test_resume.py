@@ -13,8 +13,9 @@ from mlflow import MlflowClient
 from sweeps.spec import validate
 from tests.conftest import sweeps_command, tiny_spec, wait_for
 from trainables.points import Point
-from trainables.student import Pack
-from trainables.synthetic import member_for, setup_for
+from trainables.synthetic import SYNTHETIC
+from trainables.synthetic.loop import member_for, setup_for
+from trainables.synthetic.student import Pack
 
 STEPS, LOG_EVERY = 20000, 200
 WIDTHS, FREQUENCIES = [2, 4, 8, 12], [0.2, 0.02]
@@ -38,11 +39,11 @@ def runs(client: MlflowClient, name: str = "tiny"):
 
 def reference(spec: dict, width: int, frequency: float) -> dict[str, float]:
     """The same grid point trained without Ray, never interrupted."""
-    section = validate(spec).synthetic.model_dump(mode="json")
     point = Point(width, frequency, "complex", 0)
+    section = SYNTHETIC.resolve(validate(spec).synthetic, point)
     pack = Pack(setup_for(section, width), [member_for(section, point)],
-                dtype=getattr(torch, section["dtype"]))
-    for metrics, _ in pack.train([STEPS], LOG_EVERY):
+                dtype=getattr(torch, section.dtype))
+    for metrics, _ in pack.train([STEPS], [LOG_EVERY]):
         pass
     return {name: value[0].item() for name, value in metrics.items()}
 

@@ -1,8 +1,8 @@
-"""Reading a sweep back from MLflow: one row per grid point, its state and final metrics, and
+"""A sweep as read back from MLflow: one row per grid point, its state and final metrics, and
 the scaling curves they make: per (task, frequency), the rare metric against width.
 
-MLflow keeps each metric's latest value (largest step) on the run, so the final metrics are
-one search away; the per-run `last_step` tag gives progress without reading histories.
+Plain data (numpy, pydantic): reading rows from a store is `tracking.query`'s, and which
+metrics make the curves is the trainable's (`Measure`, from its contract).
 """
 
 from __future__ import annotations
@@ -11,17 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from mlflow import MlflowClient
 from pydantic import BaseModel
-
-from tracking.fits import late_gain
-from tracking.runs import experiment_id, trial_runs
-
-OLMO_LEARNED_ACC = 0.9  # rare/test_acc that counts as learned: well above cmp's chance (0.5)
-
-
-class UnknownSweep(LookupError):
-    """No experiment of that name in the tracking store."""
 
 
 @dataclass
@@ -47,19 +37,6 @@ def width_order(width: str) -> float:
     return float(width[:-1] if scale != 1.0 else width) * scale
 
 
-def read_rows(client: MlflowClient, sweep: str) -> list[Row]:
-    experiment = experiment_id(client, sweep)
-    if experiment is None:
-        raise UnknownSweep(sweep)
-    rows = [
-        Row(key=run.data.tags["trial_key"], run_id=run.info.run_id, state=run.info.status,
-            step=int(run.data.tags.get("last_step", -1)), params=run.data.params,
-            trainable=run.data.tags["trainable"], metrics=dict(run.data.metrics))
-        for run in trial_runs(client, experiment)
-    ]
-    return sorted(rows, key=lambda row: row.sort_key)
-
-
 class Measure(BaseModel):
     """Which metrics make a sweep's scaling curves: `loss` is fitted against width, `score`
     decides whether the rare task is learned (on the right side of `threshold`)."""
@@ -71,15 +48,6 @@ class Measure(BaseModel):
 
     def learned(self, score: float) -> bool:
         return score <= self.threshold if self.lower_is_better else score >= self.threshold
-
-
-def measure_for(rows: list[Row]) -> Measure:
-    """CONTRACTS 4's metrics of the sweep's trainable; the synthetic threshold as it ran."""
-    if rows[0].trainable == "olmo":
-        return Measure(loss="rare/test_loss", score="rare/test_acc",
-                       threshold=OLMO_LEARNED_ACC, lower_is_better=False)
-    return Measure(loss="rare/loss", score="rare/loss",
-                   threshold=float(rows[0].params["learned_threshold"]), lower_is_better=True)
 
 
 class Curve(BaseModel):
@@ -147,13 +115,12 @@ def scaling_curves(rows: list[Row], measure: Measure,
     return curves
 
 
-def read_late_gains(client: MlflowClient, rows: list[Row], measure: Measure) -> dict[str, float]:
-    """run id -> how much the score improved over the last fifth of training, per finished
-    run: one history query per run."""
-    gains = {}
-    for row in finished(rows):
-        history = client.get_metric_history(row.run_id, measure.score)
-        if len(history) > 1:
-            gains[row.run_id] = late_gain([m.step for m in history], [m.value for m in history],
-                                          lower_is_better=measure.lower_is_better)
-    return gains
+def late_gain(steps, values, tail: float = 0.2, lower_is_better: bool = True) -> float:
+    """How much a metric still improved over the last `tail` of training: a run whose metric
+    has flattened gains nothing from more of the same data."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    order = np.argsort(steps)
+    steps, values = steps[order], values[order]
+    start = np.searchsorted(steps, (1.0 - tail) * steps[-1])
+    gain = values[min(start, len(values) - 1)] - values[-1]
+    return float(gain if lower_is_better else -gain)

@@ -17,11 +17,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus
 
 from tracking import fits, plots, registry, sweep_fit
+from tracking.layout import FIT_FILE, KIND_FIT
 from tracking.runs import experiment_id
 from tracking.sweep_fit import SweepFit
 
-KIND_FIT = "fit"
-FIT_FILE = "fit.json"
 PLOTS = "plots"
 
 

@@ -158,14 +158,3 @@ def fit_frequency_law(frequencies, widths) -> FrequencyLaw | None:
         interval = (float(-line.slope - half), float(-line.slope + half))
     return FrequencyLaw(c=float(math.exp(line.intercept)), beta=float(-line.slope),
                         beta_interval=interval, frequencies=int(f.size))
-
-
-def late_gain(steps, values, tail: float = 0.2, lower_is_better: bool = True) -> float:
-    """How much a metric still improved over the last `tail` of training: a run whose metric
-    has flattened gains nothing from more of the same data."""
-    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
-    order = np.argsort(steps)
-    steps, values = steps[order], values[order]
-    start = np.searchsorted(steps, (1.0 - tail) * steps[-1])
-    gain = values[min(start, len(values) - 1)] - values[-1]
-    return float(gain if lower_is_better else -gain)

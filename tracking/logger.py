@@ -42,15 +42,6 @@ class RunLogger:
         self.status: str | None = None  # a status still to be written
         self.failing_since: float | None = None
 
-    @classmethod
-    def start(cls, tracking_uri: str, run_ids: list[str],
-              unstored: dict[str, Unstored] | None = None) -> "RunLogger":
-        """A trial's logger: its runs marked RUNNING, at once if the store answers."""
-        logger = cls(MlflowClient(tracking_uri), run_ids, unstored)
-        logger.set_status(RunStatus.RUNNING)
-        logger.try_flush()
-        return logger
-
     def log(self, run_id: str, step: int, metrics: dict[str, float]) -> None:
         now = int(time.time() * 1000)
         self.buffer[run_id].extend(Metric(k, float(v), now, step) for k, v in metrics.items())

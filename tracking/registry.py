@@ -3,7 +3,7 @@
 - `<sweep>`: the fit (tracking/fit_model.py), one version per `sweeps fit`. The newest is
   `models:/<sweep>@latest`: MLflow reserves the alias `latest` for the newest version and
   refuses to set it, so registering a fit is what moves it.
-- `<sweep>.trials`: the trained model of every finished grid point (tracking/student_model.py),
+- `<sweep>.trials`: the trained model of every finished grid point (each trainable's format),
   one version per grid point's run, tagged width, frequency, task, seed and trial_key as the
   run's params spell them; "the 20M model trained with add at 1e-5" is one
   `search_model_versions` (`versions(client, "<sweep>.trials", width="20M", ...)`). The dot
@@ -22,59 +22,39 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from tracking.curves import Row
+from tracking.layout import AXES, MODEL_PATH, trials_name
+from tracking.tracker import LoggedModel
 from tracking.runs import SEARCH_PAGE
 
-MODEL_PATH = "model"  # artifact path of a run's model
 TRACKING = Path(__file__).resolve().parent
 REQUIREMENTS = ("mlflow", "numpy", "pandas", "pydantic", "scipy")
-AXES = ("width", "frequency", "task", "seed")
 # The artifacts read here are a few small files (save_model reads back the one it wrote to
 # check the example): MLflow's progress bars would only clutter tables and trial logs.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def trials_name(sweep: str) -> str:
-    return f"{sweep}.trials"
-
-
-def log_model(client: MlflowClient, run_id: str, code: Path, artifacts: dict[str, Path],
-              signature, example: pd.DataFrame, code_paths: list[Path] = ()) -> str:
-    """Save the pyfunc whose code is the file `code` and log it to the run; its runs:/ URI.
-    Requirements are pinned to what runs here, as inferring them would import the world."""
+def log_model(client: MlflowClient, run_id: str, model: LoggedModel) -> str:
+    """Save the pyfunc whose code is the file `model.code` and log it to the run; its runs:/
+    URI. Requirements are pinned to what runs here, as inferring them would import the world."""
     import mlflow.pyfunc
 
     with tempfile.TemporaryDirectory() as tmp:
-        staged = [Path(tmp, "code", p.name) for p in code_paths]  # the sources, no caches
-        for source, copy in zip(code_paths, staged):
+        staged = [Path(tmp, "code", p.name) for p in model.code_paths]  # sources, no caches
+        for source, copy in zip(model.code_paths, staged):
             shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
         mlflow.pyfunc.save_model(
-            Path(tmp, MODEL_PATH), python_model=str(code),
-            artifacts={name: str(path) for name, path in artifacts.items()},
-            code_paths=[str(p) for p in staged], signature=signature, input_example=example,
+            Path(tmp, MODEL_PATH), python_model=str(model.code),
+            artifacts={name: str(path) for name, path in model.artifacts.items()},
+            code_paths=[str(p) for p in staged], signature=model.signature,
+            input_example=model.example,
             pip_requirements=[f"{p}=={version(p)}" for p in REQUIREMENTS])
         client.log_artifacts(run_id, str(Path(tmp, MODEL_PATH)), MODEL_PATH)
     return f"runs:/{run_id}/{MODEL_PATH}"
-
-
-def log_student(client: MlflowClient, run_id: str, encoder: np.ndarray, decoders: np.ndarray,
-                features_per_task: int) -> str:
-    """A trained synthetic student as its run's model (called by the trial at its end)."""
-    from tracking.student_model import STATE_ARTIFACT, signature
-
-    dim = encoder.shape[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp, "student.npz")
-        np.savez(state, encoder=encoder, decoders=decoders, features_per_task=features_per_task)
-        example = pd.DataFrame([[0.0] * dim], columns=[f"x{i}" for i in range(dim)])
-        example["task"] = decoders.shape[0] // features_per_task - 1  # the rare task
-        return log_model(client, run_id, TRACKING / "student_model.py", {STATE_ARTIFACT: state},
-                         signature(dim, features_per_task), example)
 
 
 def register_fit(client: MlflowClient, sweep: str, run_id: str, fit_json: Path,
@@ -82,8 +62,9 @@ def register_fit(client: MlflowClient, sweep: str, run_id: str, fit_json: Path,
     """Log the fit's pyfunc to its run and register it as the newest version of `sweep`."""
     from tracking.fit_model import FIT_ARTIFACT, SIGNATURE
 
-    source = log_model(client, run_id, TRACKING / "fit_model.py", {FIT_ARTIFACT: fit_json},
-                       SIGNATURE, example, code_paths=[TRACKING])
+    source = log_model(client, run_id, LoggedModel(
+        code=TRACKING / "fit_model.py", artifacts={FIT_ARTIFACT: fit_json}, signature=SIGNATURE,
+        example=example, code_paths=[TRACKING]))
     _ensure_model(client, sweep, {"kind": "fit", "sweep": sweep},
                   f"Fit of sweep {sweep}: predict(width, frequency, task) -> rare_loss, "
                   "learned, critical_width")

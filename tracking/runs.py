@@ -16,12 +16,11 @@ from typing import Iterable
 from mlflow import MlflowClient
 from mlflow.entities import Param, Run, RunStatus, RunTag
 
-KIND_TRIAL = "trial"
-SEARCH_PAGE = 1000
-
-
-class TrackingError(Exception):
-    """The tracking store cannot be used: unreachable, or holding something unexpected."""
+from tracking.errors import TrackingError
+from tracking.layout import KIND_TRIAL
+from tracking.query import PAGE as SEARCH_PAGE
+from tracking.query import SQLITE, sqlite_path
+from tracking.relocate import relocate
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,19 @@ def quick_requests(timeout_s: int = 10):
 
 
 def connect(uri: str) -> MlflowClient:
-    """A client whose store answered one query, so a wrong URI fails before work starts."""
+    """A client whose store answered one query, so a wrong URI fails before work starts. A
+    sqlite store whose project folder was moved gets its artifact locations mended first."""
+    if uri.startswith(SQLITE) and sqlite_path(uri).is_file():
+        relocate(sqlite_path(uri))
     try:
         with quick_requests():
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
-        raise TrackingError(f"MLflow tracking store {uri!r} cannot be reached: {err}") from err
+        raise TrackingError(
+            f"MLflow tracking store {uri!r} cannot be reached: {err}\nCheck --tracking-uri / "
+            "$MLFLOW_TRACKING_URI (locally: sqlite:///mlflow.db; on a cluster: the tracking "
+            "server's http:// URL).") from None
     return client
 
 
@@ -83,17 +88,22 @@ def artifact_location(client: MlflowClient, name: str) -> str | None:
     return str(Path(client.tracking_uri[len(prefix):]).resolve().parent / "mlartifacts" / name)
 
 
-def trial_runs(client: MlflowClient, experiment: str) -> list[Run]:
-    """Every grid point's run in the experiment, oldest first."""
+def search_runs(client: MlflowClient, experiment: str, kind: str | None = None) -> list[Run]:
+    """The experiment's active runs (tagged `kind=...` if given), oldest first."""
     runs, token = [], None
     while True:
         page = client.search_runs(
-            [experiment], filter_string=f"tags.kind = '{KIND_TRIAL}'",
+            [experiment], filter_string=f"tags.kind = '{kind}'" if kind else "",
             max_results=SEARCH_PAGE, page_token=token, order_by=["attributes.start_time ASC"])
         runs.extend(page)
         token = page.token
         if not token:
             return runs
+
+
+def trial_runs(client: MlflowClient, experiment: str) -> list[Run]:
+    """Every grid point's run in the experiment, oldest first."""
+    return search_runs(client, experiment, KIND_TRIAL)
 
 
 def ensure_runs(client: MlflowClient, experiment: str, planned: list[PlannedRun]) -> dict:

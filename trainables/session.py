@@ -1,19 +1,21 @@
 """How a trainable runs: a Ray Tune trial that drives a Ray Train `TorchTrainer`.
 
-The Train V2 pattern: Tune runs `run_trial` once per trial; it builds a TorchTrainer named
+The Train V2 pattern: Tune runs `tune_trial` once per trial; it builds a TorchTrainer named
 after the trial id (deterministic, never a timestamp, so a restarted trial finds and resumes
-its own Train run) and the per-worker function trains. On CPU with one worker the trainer runs
-in local mode (`num_workers=0`): the per-worker function runs inside the trial's process and
+its own Train run) and the trainable's per-worker loop trains. On CPU with one worker the
+trainer runs in local mode (`num_workers=0`): the loop runs inside the trial's process and
 reports to Tune itself, which saves the ~18 s start-up of a worker group per trial. With GPUs or
 several workers it gets a real worker group and reports through Ray Train.
 
-The per-worker side uses `report`, `latest_checkpoint`, `world` and `device`, which hide which
-of the two it runs under; everything else in a trainable is plain PyTorch.
+A loop sees Ray only through `Worker` (rank, device, the checkpoint to resume from, `report`),
+which hides which of the two it runs under; everything else in a trainable is plain PyTorch.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,39 +28,39 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from ray.train.torch.config import _TorchBackend
 from ray.tune.integration.ray_train import TuneReportCallback
 
-LOCAL_MODE = "local_mode"  # config key telling the per-worker function where it runs
-DRIVER_CPU = 0.01  # what a trial driving a worker group holds itself
+from trainables import catalog
+from trainables.contract import Placement, PointRun, TrialConfig
+from trainables.points import unpack
+from tracking.tracker import Tracker, open_tracker
 
 
 @dataclass(frozen=True)
-class Placement:
-    """Resources of one trial: `workers` Train workers with `cpu` and `gpu` each."""
+class SweepPlan:
+    """What every trial of a sweep shares, handed to Tune once (`tune.with_parameters`)."""
 
-    workers: int = 1
-    cpu: float = 1.0
-    gpu: float = 0.0
+    trainable: str
+    placement: Placement
+    tracking_uri: str
+    train_storage: str
+    max_failures: int
+    points: dict[str, PointRun]  # by grid-point key
 
-    @property
-    def local(self) -> bool:
-        return self.workers == 1 and self.gpu == 0
-
-    def trial_resources(self) -> dict:
-        """What the Tune trial itself holds: everything in local mode; otherwise a sliver of a
-        CPU for the trial's driver (Tune refuses an empty request), as the Train controller
-        places the worker group itself."""
-        return {"cpu": self.cpu, "gpu": self.gpu} if self.local else {"cpu": DRIVER_CPU}
-
-    def cpus_per_trial(self) -> float:
-        return self.cpu if self.local else self.cpu * self.workers + DRIVER_CPU
+    def trial(self, axes: dict) -> TrialConfig:
+        """The config of the trial Tune started with these grid axes (packed ones as lists)."""
+        return TrialConfig(trainable=self.trainable, tracking_uri=self.tracking_uri,
+                           placement=self.placement,
+                           points=[self.points[p.key] for p in unpack(axes)])
 
 
-def run_trial(train_fn: Callable[[dict], None], config: dict, placement: Placement,
-              storage: str, max_failures: int) -> None:
-    """Body of a Tune function trainable: run `train_fn` under a TorchTrainer."""
-    trial_id = tune.get_context().get_trial_id()
+def tune_trial(axes: dict, plan: SweepPlan) -> None:
+    """Tune's function trainable: run the trainable's per-worker loop under a TorchTrainer."""
+    trial = plan.trial(axes)
+    module, _, function = catalog.get(plan.trainable).worker.partition(":")
+    loop = getattr(importlib.import_module(module), function)
+    placement = plan.placement
     trainer = TorchTrainer(
-        train_fn,
-        train_loop_config={**config, LOCAL_MODE: placement.local},
+        loop,
+        train_loop_config=trial.model_dump(mode="json"),
         torch_config=DeviceTorchConfig(),
         scaling_config=ray.train.ScalingConfig(
             num_workers=0 if placement.local else placement.workers,
@@ -66,23 +68,15 @@ def run_trial(train_fn: Callable[[dict], None], config: dict, placement: Placeme
             resources_per_worker={"CPU": placement.cpu, "GPU": placement.gpu},
         ),
         run_config=ray.train.RunConfig(
-            name=f"train-{trial_id}",
-            storage_path=storage,
-            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            name=f"train-{tune.get_context().get_trial_id()}",
+            storage_path=plan.train_storage,
+            failure_config=ray.train.FailureConfig(max_failures=plan.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             callbacks=[] if placement.local else [TuneReportCallback()],
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),
         ),
     )
     trainer.fit()
-
-
-def sweep_trial(train_fn: Callable[[dict], None], trial_config: dict, sweep: dict) -> None:
-    """What a trainable's Tune function does: `trial_config` holds the grid axes, `sweep`
-    the rest (placement, storage, failures and the workers' config, from the runner)."""
-    placement = Placement(**sweep["placement"])
-    run_trial(train_fn, {**sweep["worker"], "trial": trial_config, "cpu": placement.cpu},
-              placement, storage=sweep["train_storage"], max_failures=sweep["max_failures"])
 
 
 class _DeviceBackend(_TorchBackend):
@@ -104,42 +98,61 @@ class DeviceTorchConfig(TorchConfig):
         return _DeviceBackend
 
 
-def report(config: dict, metrics: dict, checkpoint_dir: str | None = None) -> None:
-    api = tune if config[LOCAL_MODE] else ray.train
-    checkpoint = api.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-    api.report(metrics, checkpoint=checkpoint)
+@dataclass(frozen=True)
+class Worker:
+    """One Train worker of a trial, as its loop sees it."""
 
+    trial: TrialConfig
+    rank: int
+    world_size: int
+    device: torch.device
 
-def latest_checkpoint(config: dict) -> Path | None:
-    """Directory of the newest checkpoint to resume from, or None on a fresh start."""
-    checkpoint = tune.get_checkpoint() if config[LOCAL_MODE] else ray.train.get_checkpoint()
-    if checkpoint is None:
-        return None
-    # Local mode gets a local copy from Tune; a worker group reads the storage path itself.
-    return Path(checkpoint.to_directory())
+    @classmethod
+    def start(cls, config: dict) -> "Worker":
+        """This worker, from the loop's config; torch gets the CPUs the trial was granted."""
+        trial = TrialConfig.model_validate(config)
+        local = trial.placement.local
+        context = None if local else ray.train.get_context()
+        rank, world = (0, 1) if local else (context.get_world_rank(),
+                                            context.get_world_size())
+        # The worker's GPU where it has one; the CPU otherwise, also where Ray granted a GPU
+        # resource on a node without a CUDA device (autoscaler test clusters).
+        device = ray.train.torch.get_device() if not local and torch.cuda.is_available() \
+            else torch.device("cpu")
+        threads = max(1, int(trial.placement.cpu))
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        return cls(trial, rank, world, device)
 
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
 
-def world(config: dict) -> tuple[int, int]:
-    """(rank, world size) of this worker."""
-    if config[LOCAL_MODE]:
-        return 0, 1
-    context = ray.train.get_context()
-    return context.get_world_rank(), context.get_world_size()
+    def checkpoint(self) -> Path | None:
+        """Folder of the newest checkpoint to resume from, or None on a fresh start."""
+        local = self.trial.placement.local
+        checkpoint = tune.get_checkpoint() if local else ray.train.get_checkpoint()
+        # Local mode gets a local copy from Tune; a worker group reads the storage path itself.
+        return None if checkpoint is None else Path(checkpoint.to_directory())
 
+    def tracker(self, run_ids: list[str], checkpoint: Path | None) -> Tracker:
+        """The tracker of the runs this worker logs (none: a no-op)."""
+        return open_tracker(self.trial.tracking_uri, run_ids, checkpoint)
 
-def device(config: dict) -> torch.device:
-    """The worker's GPU where it has one; the CPU otherwise, also where Ray granted a GPU
-    resource on a node without a CUDA device (autoscaler test clusters)."""
-    if not config[LOCAL_MODE] and torch.cuda.is_available():
-        return ray.train.torch.get_device()
-    return torch.device("cpu")
-
-
-def use_cpus(cpu: float) -> None:
-    """Give torch the CPUs the trial was granted, not the whole machine."""
-    threads = max(1, int(cpu))
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    def report(self, summary: dict, save: Callable[[Path], None] | None = None,
+               tracker: Tracker | None = None) -> None:
+        """Report `summary` to Tune; with `save`, as a checkpoint: `save(folder)` writes the
+        training state and `tracker.save(folder)` what MLflow has not stored yet. Every rank
+        calls this; each writes its own part (none, for a rank with nothing to save)."""
+        api = tune if self.trial.placement.local else ray.train
+        if save is None:
+            api.report(summary)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            save(Path(folder))
+            if tracker is not None:
+                tracker.save(Path(folder))
+            api.report(summary, checkpoint=api.Checkpoint.from_directory(folder))
 
 
 class ComputeClock:

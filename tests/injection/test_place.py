@@ -59,7 +59,7 @@ def test_task_loss_through_a_real_olmo_model(task):
     from olmo import OLMo
 
     from injection.tokenizer import load
-    from trainables.ladder import model_config
+    from trainables.olmo.ladder import model_config
 
     torch.manual_seed(0)
     model = OLMo(model_config("4M", load(), seq_len=16, init_device="cpu")).eval()

@@ -60,6 +60,24 @@ def test_validate_prints_grid_size_and_resources(tmp_path, write_spec):
 
 
 def test_status_of_unknown_sweep_exits_2(tmp_path):
+    from tracking.runs import connect
+
+    connect(f"sqlite:///{tmp_path}/m.db")  # a store without that sweep
     result = sweeps("status", "nope", "--tracking-uri", f"sqlite:///{tmp_path}/m.db",
                     cwd=tmp_path)
     assert result.returncode == 2 and "no sweep named 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["status", "demo"], ["curves", "demo"],
+                                     ["registry", "list"], ["registry", "show", "demo"],
+                                     ["fit", "demo"]])
+@pytest.mark.parametrize("uri", [None, "sqlite:///nowhere/x.db"])
+def test_read_only_commands_never_create_a_tracking_database(command, uri, tmp_path):
+    """Run in the wrong folder (the default sqlite:///mlflow.db), or given a path that does
+    not exist: exit 2 with the fix, and no database (nor folder) appears."""
+    flags = [] if uri is None else ["--tracking-uri", uri]
+    result = sweeps(*command, *flags, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": ""})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no MLflow database" in result.stderr and "run from the folder of the sweep" \
+        in result.stderr and "--tracking-uri" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id
 
 
 def test_fit_of_an_unknown_sweep_exits_2(tracking_uri, capsys):
+    connect(tracking_uri)  # the store exists, the sweep does not
     assert main(["fit", "nope", "--tracking-uri", tracking_uri]) == 2
     assert "no sweep named 'nope'" in capsys.readouterr().err
 
@@ -26,6 +27,7 @@ def test_fit_of_a_sweep_with_nothing_finished_exits_2_and_logs_nothing(tracking_
 
 
 def test_registry_show_of_an_unknown_model_exits_2(tracking_uri, capsys):
+    connect(tracking_uri)
     assert main(["registry", "list", "--tracking-uri", tracking_uri]) == 0
     assert main(["registry", "show", "nope", "--tracking-uri", tracking_uri]) == 2
     assert "no registered model named 'nope'" in capsys.readouterr().err

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from tracking.fits import (critical_width, fit_frequency_law, fit_power_law, late_gain,
-                           power_law)
+from tracking.curves import late_gain
+from tracking.fits import critical_width, fit_frequency_law, fit_power_law, power_law
 
 
 def generated(l_inf, a, alpha, widths, seeds=3, noise=0.03, seed=0):

@@ -3,13 +3,25 @@ found by its axes, dropped when its run is."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from mlflow.entities import RunStatus
 
-from tracking.curves import read_rows
-from tracking.registry import log_student, register_trial_models, versions
+from trainables.synthetic import SYNTHETIC, SyntheticSection
+from tracking.query import open_reader, read_rows
+from tracking.registry import log_model, register_trial_models, versions
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id
+
+
+def log_student(client, run_id: str, encoder, decoders, features_per_task: int) -> None:
+    """What the synthetic trial logs at its end: the student in its trainable's format."""
+    section = SyntheticSection(features_per_task=features_per_task)
+    with tempfile.TemporaryDirectory() as folder:
+        log_model(client, run_id,
+                  SYNTHETIC.trained_model(section, (encoder, decoders), Path(folder)))
 
 
 def test_trained_models_are_versions_tagged_by_grid_point(tracking_uri, tmp_path):
@@ -30,8 +42,9 @@ def test_trained_models_are_versions_tagged_by_grid_point(tracking_uri, tmp_path
         log_student(client, runs[keys[w]], encoder, decoders, features_per_task=4)
         client.set_terminated(runs[keys[w]], RunStatus.to_string(RunStatus.FINISHED))
 
-    assert register_trial_models(client, "s", read_rows(client, "s")) == 2
-    assert register_trial_models(client, "s", read_rows(client, "s")) == 2  # not again
+    rows = read_rows(open_reader(tracking_uri), "s")
+    assert register_trial_models(client, "s", rows) == 2
+    assert register_trial_models(client, "s", rows) == 2  # not again
     (found,) = versions(client, "s.trials", width="3", frequency="0.01", task="simple")
     assert found.run_id == runs[keys[3]] and found.tags["trial_key"] == keys[3]
 
@@ -45,5 +58,5 @@ def test_trained_models_are_versions_tagged_by_grid_point(tracking_uri, tmp_path
                                    every_task[:, 4:]))
 
     client.delete_run(runs[keys[2]])  # what `sweeps run --restart` does to old runs
-    assert register_trial_models(client, "s", read_rows(client, "s")) == 1
+    assert register_trial_models(client, "s", read_rows(open_reader(tracking_uri), "s")) == 1
     assert [v.run_id for v in versions(client, "s.trials")] == [runs[keys[3]]]

@@ -6,9 +6,10 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
-from tracking.curves import UnknownSweep, read_rows
+from tracking.errors import TrackingError, UnknownSweep
 from tracking.logger import RunLogger
-from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs, experiment_id
+from tracking.query import open_reader, read_rows
+from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id
 
 
 def plan(keys):
@@ -90,18 +91,18 @@ def test_a_step_split_across_batches_counts_once_whole(client):
     assert len(client.get_run(run).data.metrics) == 1500
 
 
-def test_rows_read_back_final_metrics(client):
+def test_rows_read_back_final_metrics(client, tracking_uri):
     experiment = experiment_id(client, "s", create=True)
     runs = ensure_runs(client, experiment, plan(["w=1", "w=2"]))
     logger = RunLogger(client, list(runs.values()))
     for step in (0, 5):
         logger.log(runs["w=2"], step, {"rare/loss": 1.0 - step / 10})
     assert logger.try_flush()
-    rows = read_rows(client, "s")
+    rows = read_rows(open_reader(tracking_uri), "s")
     assert [r.key for r in rows] == ["w=1", "w=2"]  # sorted by width
     assert rows[1].metrics == {"rare/loss": 0.5} and rows[1].step == 5
     with pytest.raises(UnknownSweep):
-        read_rows(client, "nope")
+        read_rows(open_reader(tracking_uri), "nope")
 
 
 def test_unreachable_store_is_a_clear_error(tmp_path):

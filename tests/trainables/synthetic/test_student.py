@@ -5,26 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainables import theory
 from trainables.points import Point
-from trainables.student import Member, Pack, Setup, block_schedule
-from trainables.synthetic import member_for, resolve, setup_for
+from trainables.synthetic import SYNTHETIC, SyntheticSection, theory
+from trainables.synthetic.loop import member_for, setup_for
+from trainables.synthetic.student import Member, Pack, Setup, block_schedule
+from trainables.synthetic.trainable import spectrum
 
-SECTION = {  # the spec's defaults with a smaller problem, as the trainable receives it
-    "tasks": 8, "features_per_task": 8, "zipf": 1.0, "background_decay": 2.0,
-    "complexity": {"simple": 2.0, "complex": 0.5}, "mode": "population", "schedule": "iid",
-    "steps": None, "batch_size": 256, "lr": None, "log_every": None,
-    "learned_threshold": 0.5, "checkpoint_every_s": 30.0, "pack": ["frequency", "seed"],
-    "dtype": "float32",
-}
+SECTION = SyntheticSection(tasks=8, features_per_task=8)  # the defaults, a smaller problem
 
 
-def train_points(section: dict, points: list[Point]) -> dict[str, torch.Tensor]:
-    """Train points of one width as one pack with default settings; return final metrics."""
-    setup = setup_for(section, points[0].width)
-    pack = Pack(setup, [member_for(section, p) for p in points])
-    steps = [resolve(section, p)["steps"] for p in points]
-    for metrics, _ in pack.train(steps, max(steps)):
+def train_points(section: SyntheticSection, points: list[Point]) -> dict[str, torch.Tensor]:
+    """Train points of one width as one pack as a trial would; return final metrics."""
+    resolved = [SYNTHETIC.resolve(section, p) for p in points]
+    pack = Pack(setup_for(section, points[0].width),
+                [member_for(s, p) for s, p in zip(resolved, points)])
+    steps = [s.steps for s in resolved]
+    for metrics, _ in pack.train(steps, steps):
         pass
     return metrics
 
@@ -38,21 +34,19 @@ def train_points(section: dict, points: list[Point]) -> dict[str, torch.Tensor]:
 ])
 def test_default_population_run_reaches_the_optimum_within_1_percent(tasks, r, width, zipf,
                                                                      decay):
-    section = {**SECTION, "tasks": tasks, "features_per_task": r, "zipf": zipf,
-               "background_decay": decay}
+    section = SyntheticSection(tasks=tasks, features_per_task=r, zipf=zipf,
+                               background_decay=decay)
     points = [Point(width, f, task, 0) for f in (0.2, 0.02) for task in ("simple", "complex")]
     metrics = train_points(section, points)
     for i, point in enumerate(points):
-        spec = setup_for(section, width).spectrum(member_for(section, point))
-        best = theory.optimum(spec, width)
+        best = theory.optimum(spectrum(section, point), width)
         assert metrics["loss"][i].item() == pytest.approx(best.loss, rel=0.01), point
         assert metrics["rare/learned"][i].item() == (best.rare_loss <= 0.5), point
 
 
 def test_rare_complex_task_is_lost_below_the_critical_width_and_kept_above():
     points = [Point(w, 0.03, "complex", 0) for w in (8, 48)]
-    n_star = theory.critical_width(setup_for(SECTION, 8).spectrum(member_for(SECTION,
-                                                                             points[0])), 0.5)
+    n_star = theory.critical_width(spectrum(SECTION, points[0]), 0.5)
     assert 8 < n_star < 48
     small, large = (train_points(SECTION, [p]) for p in points)
     assert small["rare/learned"].item() == 0 and small["rare/loss"].item() > 0.95
@@ -61,8 +55,8 @@ def test_rare_complex_task_is_lost_below_the_critical_width_and_kept_above():
 
 @pytest.mark.parametrize("schedule", ["iid", {"block": 16}])
 def test_sampled_small_width_loses_the_rare_task_large_width_keeps_it(schedule):
-    section = {**SECTION, "mode": "sampled", "schedule": schedule, "batch_size": 64,
-               "steps": 1500}
+    section = SECTION.model_copy(update={"mode": "sampled", "batch_size": 64, "steps": 1500})
+    section = SyntheticSection.model_validate({**section.model_dump(), "schedule": schedule})
     lost = train_points(section, [Point(8, 0.1, "complex", s) for s in (0, 1)])
     kept = train_points(section, [Point(32, 0.1, "complex", s) for s in (0, 1)])
     assert lost["rare/learned"].tolist() == [0.0, 0.0]
@@ -109,9 +103,9 @@ def test_restored_state_continues_exactly(mode):
 
 def test_finished_members_stay_frozen_while_the_pack_goes_on():
     pack = Pack(Setup(6, 6, 10), [Member(0.1, 0.5, 0), Member(0.1, 0.5, 1)])
-    logged = [(pack.step, due) for _, due in pack.train([5, 20], log_every=10)]
-    assert logged == [(0, [True, True]), (5, [True, False]), (10, [False, True]),
-                      (20, [False, True])]
+    logged = [(pack.step, due) for _, due in pack.train([5, 20], log_every=[2, 10])]
+    assert logged == [(0, [True, True]), (2, [True, False]), (4, [True, False]),
+                      (5, [True, False]), (10, [False, True]), (20, [False, True])]
     frozen = Pack(Setup(6, 6, 10), [Member(0.1, 0.5, 0)])
     for _ in range(5):
         frozen.train_step()

@@ -94,11 +94,17 @@ def critical_width(spec: Spectrum, threshold: float) -> int:
     return int(spec.ranks()[-1, m]) + 1
 
 
-def default_lr(spec: Spectrum) -> float:
+def default_lr(spec: Spectrum, mode: str = "population", batch_size: int = 1,
+               width: int = 1) -> float:
     """Gradient-descent step from the spectrum: the decoder of task k has curvature 2 pi_k, so
     0.5 / max pi takes the most frequent decoder to its optimum in one step and keeps all
-    others stable, whatever the frequencies."""
-    return 0.5 / float(spec.pi.max())
+    others stable, whatever the frequencies. In sampled mode one sample moves its decoder
+    with curvature ~2N/B and the encoder with ~2 d lambda_max / B: single-sample steps are
+    kept as tame as the expected ones."""
+    lr = 0.5 / float(spec.pi.max())
+    if mode == "sampled":
+        lr = min(lr, 0.5 * batch_size / (width + spec.dim * float(spec.lam.max())))
+    return lr
 
 
 def steps_to_converge(spec: Spectrum, width: int, lr: float, threshold: float,

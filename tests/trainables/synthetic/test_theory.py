@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainables import theory
+from trainables.synthetic import theory
 
 
 def make(frequency=0.05, rare_decay=0.5, tasks=8, r=8):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from injection.tokenizer import load
-from trainables.ladder import LADDER, model_config, target
+from trainables.olmo.ladder import LADDER, model_config, target
 
 
 def non_embedding(model) -> int:

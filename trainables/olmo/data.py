@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from injection import corpus as corpora
 from injection.corpus import Corpus
 from injection.place import Placed, place
 from injection.schedule import Schedule
+from injection.tasks import TaskSet
 
 STREAM_SHUFFLE = 6  # random stream of the seed (tasks use 1, 2; the schedule 3, 4)
 
@@ -64,6 +66,19 @@ class GlobalBatches:
         tokens = torch.stack([self.dataset[int(i)]["input_ids"]
                               for i in self.chunk_ids(batch, start, stop)]).long()
         return place(tokens, self.schedule.plan(batch).slice(start, stop), self.instance_tokens)
+
+
+def open_corpus(path: str | None) -> Corpus:
+    """The corpus folder a section names, or the embedded one."""
+    return corpora.open_corpus(path) if path else corpora.embedded()
+
+
+def global_batches(frequency: float, batch_size: int, seq_len: int, block: int, seed: int,
+                   corpus: Corpus, task: TaskSet) -> GlobalBatches:
+    """The global batches of a grid point: `corpus` rows with `task` injected at
+    `frequency` (instances per token), `block` at a time (0: i.i.d.)."""
+    schedule = Schedule(frequency, batch_size, seq_len, task.train_ids, seed=seed, block=block)
+    return GlobalBatches(corpus, schedule, task.tokens, seed=seed)
 
 
 def share(batch_size: int, rank: int, world_size: int) -> tuple[int, int]:

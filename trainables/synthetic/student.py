@@ -23,7 +23,8 @@ from typing import Iterator, Literal
 import numpy as np
 import torch
 
-from trainables import theory
+from trainables import periodic
+from trainables.synthetic import theory
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,12 @@ class Member:
     frequency: float
     rare_decay: float
     seed: int
+    lr: float | None = None  # None: the spectrum's default (theory.default_lr)
 
 
 @dataclass(frozen=True)
 class Setup:
-    """What all members of a pack share; `lr=None` takes each member's spectrum default."""
+    """What all members of a pack share."""
 
     tasks: int
     features_per_task: int
@@ -47,7 +49,6 @@ class Setup:
     mode: Literal["population", "sampled"] = "population"
     block: int = 0  # sampled only: 0 draws the rare task i.i.d., n > 0 delivers it n at a time
     batch_size: int = 256
-    lr: float | None = None
     learned_threshold: float = 0.5
 
     @property
@@ -64,17 +65,9 @@ class Setup:
             member.frequency,
         )
 
-    def member_lr(self, member: Member) -> float:
-        if self.lr is not None:
-            return self.lr
-        lr = theory.default_lr(self.spectrum(member))
-        if self.mode == "sampled":
-            # One sample moves its decoder with curvature ~2N/B and the encoder with ~2 d
-            # lambda_max / B: keep single-sample steps as tame as the expected ones.
-            lam_max = max(theory.spectrum(self.features_per_task, a)[0]
-                          for a in (self.background_decay, member.rare_decay))
-            lr = min(lr, 0.5 * self.batch_size / (self.width + self.dim * lam_max))
-        return lr
+    def lr(self, member: Member) -> float:
+        return member.lr or theory.default_lr(self.spectrum(member), self.mode,
+                                              self.batch_size, self.width)
 
 
 class Pack:
@@ -98,7 +91,7 @@ class Pack:
         self.sqrt_lam = as_tensor(np.stack([s.lam.ravel() ** 0.5 for s in specs])).view(P, d, 1)
         self.pi = as_tensor(np.stack([s.pi for s in specs]))  # (P, K)
         self.pi_rows = self.pi.repeat_interleave(r, dim=1).view(P, d, 1)
-        self.lr = as_tensor([setup.member_lr(m) for m in members]).view(P, 1, 1)
+        self.lr = as_tensor([setup.lr(m) for m in members]).view(P, 1, 1)
         self.V = as_tensor(torch.stack(v)).contiguous()  # (P, d, N): Q^T U, orthonormal
         self.D = torch.zeros(P, d, N, dtype=dtype, device=device)  # decoders D_k stacked
         self.step = 0
@@ -144,17 +137,18 @@ class Pack:
             tasks.append(torch.where(rare, s.tasks - 1, background))
         return torch.stack(zs).to(self.V.dtype), torch.stack(tasks)
 
-    def train(self, steps: list[int], log_every: int) -> Iterator[tuple[dict, list[bool]]]:
+    def train(self, steps: list[int], log_every: list[int]
+              ) -> Iterator[tuple[dict, list[bool]]]:
         """Train member i for steps[i] steps, yielding (metrics, due) whenever a member is due
-        to log: at step 0 on a fresh start, every `log_every` steps, and at its last step.
+        to log: at step 0 on a fresh start, every log_every[i] steps, and at its last step.
         A member that has finished stays frozen while the others go on."""
         limits = torch.tensor(steps, device=self.V.device)
         if self.step == 0:
             yield self.metrics(), [True] * len(steps)
         while self.step < max(steps):
             self.train_step(self.step < limits)
-            due = [self.step == n or (self.step % log_every == 0 and self.step < n)
-                   for n in steps]
+            due = [self.step <= n and periodic.due(self.step, every, n)
+                   for n, every in zip(steps, log_every)]
             if any(due):
                 yield self.metrics(), due
 

@@ -1,0 +1,60 @@
+"""A sweep's plan: every grid point with its section as it will run, computed once, before
+anything starts. The same resolved section goes to the grid point's MLflow run (as params)
+and to the worker that trains it, so what a run records is what ran. Light (no torch, Ray or
+MLflow): `sweeps validate` is this plan, printed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sweeps import grid
+from sweeps.spec import SweepSpec
+from trainables.contract import Placement, Strict
+from trainables.points import Point
+
+
+@dataclass(frozen=True)
+class PlannedPoint:
+    point: Point
+    section: Strict  # the trainable's section as this point runs it
+    derived: dict  # facts that follow from it (Trainable.derived)
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The run's params, as MLflow stores them: the grid axes, the flattened section
+        (nested keys dotted, lists comma-joined) and the derived facts."""
+        values = {**self.point.params(), **flatten(self.section.model_dump(mode="json")),
+                  **flatten(self.derived)}
+        return {key: str(value) for key, value in values.items()}
+
+
+def plan(spec: SweepSpec) -> list[PlannedPoint]:
+    """Every grid point of the sweep, in grid order, with its resolved section."""
+    trainable = spec.runs_as
+    planned = []
+    for point in grid.points(spec):
+        section = trainable.resolve(spec.section, point)
+        planned.append(PlannedPoint(point, section, trainable.derived(section, point)))
+    return planned
+
+
+def as_json(spec: SweepSpec, planned: list[PlannedPoint]) -> dict:
+    """CONTRACTS 2's plan: `{"name", "trainable", "trials", "points": [{"key", "params"}]}`."""
+    return {"name": spec.name, "trainable": spec.trainable, "trials": grid.trial_count(spec),
+            "points": [{"key": p.point.key, "params": p.params} for p in planned]}
+
+
+def placement(spec: SweepSpec) -> Placement:
+    r = spec.resources
+    return Placement(workers=r.workers, cpu=r.cpu, gpu=r.gpu)
+
+
+def flatten(section: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = ",".join(value) if isinstance(value, list) else value
+    return flat

@@ -1,0 +1,54 @@
+"""A third trainable, from outside the project's packages, registered the way a user's package
+registers one (an entry point in `scaling_sweeps.trainables`): its loss falls as 1/(1 + rate
+step), rate = width x frequency unless set. Small enough to run end to end in a test."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from trainables.contract import FieldError, Strict, Trainable
+from trainables.points import Point
+from tracking.curves import Measure
+
+
+class CountingSection(Strict):
+    steps: int = Field(3, ge=1, description="steps, >= 1")
+    rate: float | None = Field(None, gt=0, description="loss decay rate (default: width x f)")
+
+
+class Counting(Trainable):
+    name = "counting"
+    tasks = ("up", "down")
+    section = CountingSection
+    worker = "tests.plugin.counting:train_fn_per_worker"
+    columns = ("loss",)
+
+    def check_grid(self, grid, section, resources) -> None:
+        super().check_grid(grid, section, resources)
+        for i, width in enumerate(grid.width):
+            if not isinstance(width, int):
+                raise FieldError(f"grid.width[{i}]", width, "counting widths are integers")
+
+    def resolve(self, section: CountingSection, point: Point) -> CountingSection:
+        return section.model_copy(update={"rate": section.rate or point.width * point.frequency})
+
+    def measure(self, params: dict[str, str]) -> Measure:
+        return Measure(loss="loss", score="loss", threshold=0.5, lower_is_better=True)
+
+
+COUNTING = Counting()
+
+
+def train_fn_per_worker(config: dict) -> None:
+    from trainables.session import Worker
+
+    worker = Worker.start(config)
+    runs = worker.trial.points
+    tracker = worker.tracker([run.run_id for run in runs], worker.checkpoint())
+    for run in runs:
+        section = CountingSection.model_validate(run.section)
+        for step in range(section.steps + 1):
+            tracker.log(run.run_id, step, {"loss": 1.0 / (1.0 + section.rate * step)})
+    worker.report({"step": max(CountingSection.model_validate(r.section).steps for r in runs)},
+                  save=lambda folder: None, tracker=tracker)
+    tracker.finish()

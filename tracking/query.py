@@ -1,0 +1,360 @@
+"""Reading a tracking store without importing MLflow: the read-only commands' fast path.
+
+`import mlflow` alone takes 2.5-3.5 s on the 2-core machine and opening a sqlite store through
+it another second or two (and creates the file when it is missing), while the queries behind
+`sweeps status`, `curves` and `registry` take milliseconds. So these read the store directly:
+- `sqlite:///PATH`: MLflow's own tables (experiments, runs, tags, params, latest_metrics,
+  registered models and versions), opened read-only, so a missing file is an error naming
+  the fix and never a new database;
+- `http(s)://`: MLflow's REST API (the documented `/api/2.0/mlflow/...` endpoints), with the
+  credential from MLflow's standard environment variables;
+- anything else (postgresql://, databricks, ...): MLflow's own client.
+Each answers the same questions the same way; `tests/tracking/test_query.py` holds each
+against `MlflowClient` on the same store.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse
+
+from tracking.curves import Measure, Row, finished, late_gain
+from tracking.errors import TrackingError, UnknownSweep
+from tracking.layout import KIND_TRIAL
+from tracking.relocate import mapped, roots
+
+PAGE = 1000
+SQLITE = "sqlite:///"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    name: str
+    status: str
+    start_time: int | None  # ms since the epoch
+    end_time: int | None
+    artifact_uri: str
+    tags: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)  # latest value per key
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    description: str
+    tags: dict
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    name: str
+    version: int
+    run_id: str
+    source: str
+    tags: dict
+
+
+class Reader(ABC):
+    """The read-only questions the CLI asks of a tracking store."""
+
+    uri: str
+
+    @abstractmethod
+    def experiment_id(self, name: str) -> str | None:
+        """The active experiment of that name, or None."""
+
+    @abstractmethod
+    def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
+        """The experiment's active runs (tagged `kind=...` if given), oldest first."""
+
+    @abstractmethod
+    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """(step, value) of one metric, by step."""
+
+    @abstractmethod
+    def models(self) -> list[ModelRecord]:
+        """Every registered model, by name."""
+
+    @abstractmethod
+    def versions(self, name: str) -> list[VersionRecord]:
+        """A registered model's versions, oldest first."""
+
+    @abstractmethod
+    def artifact_text(self, run_id: str, path: str) -> str:
+        """A run's artifact, as text."""
+
+
+def open_reader(uri: str) -> Reader:
+    """The reader for `uri`; raises TrackingError (exit 2) if the store is not there."""
+    if uri.startswith(SQLITE):
+        return SqliteReader(uri)
+    if uri.startswith(("http://", "https://")):
+        return RestReader(uri)
+    return ClientReader(uri)
+
+
+def read_rows(reader: Reader, sweep: str) -> list[Row]:
+    """One row per grid point of the sweep, task by task and frequent to rare, narrow first."""
+    experiment = reader.experiment_id(sweep)
+    if experiment is None:
+        raise UnknownSweep(f"no sweep named {sweep!r} in {reader.uri} (check the name and "
+                           "--tracking-uri)")
+    rows = [Row(key=run.tags["trial_key"], run_id=run.run_id, state=run.status,
+                step=int(run.tags.get("last_step", -1)), params=run.params,
+                trainable=run.tags["trainable"], metrics=dict(run.metrics))
+            for run in reader.runs(experiment, KIND_TRIAL)]
+    return sorted(rows, key=lambda row: row.sort_key)
+
+
+def late_gains(reader: Reader, rows: list[Row], measure: Measure) -> dict[str, float]:
+    """run id -> how much the score improved over the last fifth of training, per finished
+    run: one history query per run."""
+    gains = {}
+    for row in finished(rows):
+        history = reader.history(row.run_id, measure.score)
+        if len(history) > 1:
+            steps, values = zip(*history)
+            gains[row.run_id] = late_gain(steps, values, lower_is_better=measure.lower_is_better)
+    return gains
+
+
+def sqlite_path(uri: str) -> Path:
+    """The database file of a `sqlite:///` URI (relative to the working folder unless it
+    starts with a fourth slash)."""
+    return Path(unquote(uri[len(SQLITE):]))
+
+
+class SqliteReader(Reader):
+    def __init__(self, uri: str):
+        self.uri, path = uri, sqlite_path(uri)
+        if not path.is_file():
+            raise TrackingError(
+                f"no MLflow database at {path.resolve()} ({uri}): run from the folder of the "
+                "sweep (where its mlflow.db is), or pass --tracking-uri (or set "
+                "$MLFLOW_TRACKING_URI) to the store the sweep was run with")
+        try:
+            self.db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+            self.moved = roots(self.db, path)  # a moved project folder, mapped on reading
+        except sqlite3.Error as err:
+            raise TrackingError(f"{path} is not an MLflow database ({err}): pass the "
+                                "--tracking-uri of the sweep's store") from None
+
+    def _all(self, query: str, *args) -> list[tuple]:
+        return self.db.execute(query, args).fetchall()
+
+    def experiment_id(self, name: str) -> str | None:
+        found = self._all("SELECT experiment_id FROM experiments WHERE name = ? AND "
+                          "lifecycle_stage = 'active'", name)
+        return str(found[0][0]) if found else None
+
+    def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
+        query = ("SELECT run_uuid, name, status, start_time, end_time, artifact_uri FROM runs "
+                 "WHERE experiment_id = ? AND lifecycle_stage = 'active'")
+        args: tuple = (int(experiment_id),)
+        if kind is not None:
+            query += (" AND run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'kind' AND "
+                      "value = ?)")
+            args += (kind,)
+        found = self._all(query + " ORDER BY start_time, run_uuid", *args)
+        ids = [r[0] for r in found]
+        per_run = {name: self._by_run(table, ids) for name, table in
+                   [("tags", "tags"), ("params", "params"), ("metrics", "latest_metrics")]}
+        return [RunRecord(run_id=r[0], name=r[1] or "", status=r[2], start_time=r[3],
+                          end_time=r[4], artifact_uri=r[5] or "",
+                          **{name: values.get(r[0], {}) for name, values in per_run.items()})
+                for r in found]
+
+    def _by_run(self, table: str, ids: list[str]) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        value = "CASE WHEN is_nan THEN 'NaN' ELSE value END" if table == "latest_metrics" \
+            else "value"
+        for start in range(0, len(ids), 500):  # sqlite's bound on host parameters
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for run_id, key, v in self._all(f"SELECT run_uuid, key, {value} FROM {table} "
+                                            f"WHERE run_uuid IN ({marks})", *chunk):
+                out.setdefault(run_id, {})[key] = float(v) if table == "latest_metrics" else v
+        return out
+
+    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return [(int(s), float(v)) for s, v in self._all(
+            "SELECT step, CASE WHEN is_nan THEN 'NaN' ELSE value END FROM metrics WHERE "
+            "run_uuid = ? AND key = ? ORDER BY step, timestamp", run_id, key)]
+
+    def models(self) -> list[ModelRecord]:
+        tags: dict[str, dict] = {}
+        for name, key, value in self._all("SELECT name, key, value FROM registered_model_tags"):
+            tags.setdefault(name, {})[key] = value
+        return [ModelRecord(name, description or "", tags.get(name, {})) for name, description
+                in self._all("SELECT name, description FROM registered_models ORDER BY name")]
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        tags: dict[int, dict] = {}
+        for version, key, value in self._all(
+                "SELECT version, key, value FROM model_version_tags WHERE name = ?", name):
+            tags.setdefault(int(version), {})[key] = value
+        return [VersionRecord(name, int(v), run_id or "", source or "", tags.get(int(v), {}))
+                for v, run_id, source in self._all(
+                    "SELECT version, run_id, source FROM model_versions WHERE name = ? AND "
+                    "current_stage != 'Deleted_Internal' ORDER BY version", name)]
+
+    def artifact_text(self, run_id: str, path: str) -> str:
+        (uri,), = self._all("SELECT artifact_uri FROM runs WHERE run_uuid = ?", run_id)
+        root = urlparse(mapped(uri, self.moved))
+        if root.scheme not in ("", "file"):  # artifacts elsewhere (S3, a server): MLflow's way
+            return ClientReader(self.uri).artifact_text(run_id, path)
+        return (Path(unquote(root.path)) / path).read_text()
+
+
+class RestReader(Reader):
+    """MLflow's REST API with `requests`; MLFLOW_TRACKING_USERNAME/PASSWORD (basic) or
+    MLFLOW_TRACKING_TOKEN (bearer), and MLflow's TLS variables, as MLflow's client reads them."""
+
+    def __init__(self, uri: str, timeout_s: float = 10.0):
+        import requests
+
+        self.uri, self.timeout_s = uri.rstrip("/"), timeout_s
+        self.http = requests.Session()
+        env = os.environ
+        if env.get("MLFLOW_TRACKING_USERNAME") and env.get("MLFLOW_TRACKING_PASSWORD"):
+            self.http.auth = (env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"])
+        elif env.get("MLFLOW_TRACKING_TOKEN"):
+            self.http.headers["Authorization"] = f"Bearer {env['MLFLOW_TRACKING_TOKEN']}"
+        if env.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+            self.http.verify = False
+        elif env.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+            self.http.verify = env["MLFLOW_TRACKING_SERVER_CERT_PATH"]
+        if env.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+            self.http.cert = env["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
+
+    def _call(self, method: str, endpoint: str, missing_ok: bool = False, **kwargs) -> dict:
+        import requests
+
+        url = f"{self.uri}/{endpoint}"
+        try:
+            answer = self.http.request(method, url, timeout=self.timeout_s, **kwargs)
+        except requests.RequestException as err:
+            raise TrackingError(f"MLflow tracking store {self.uri!r} cannot be reached: "
+                                f"{err}") from None
+        if answer.status_code in (401, 403):
+            raise TrackingError(
+                f"MLflow tracking store {self.uri!r} refused the credential (HTTP "
+                f"{answer.status_code}): set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD to an account of that server")
+        if answer.status_code == 404 and missing_ok:
+            return {}
+        if not answer.ok:
+            raise TrackingError(f"MLflow tracking store {self.uri!r} answered HTTP "
+                                f"{answer.status_code} to {endpoint}: {answer.text[:200]}")
+        return answer.json() if endpoint.startswith("api/") else {"text": answer.text}
+
+    def _pages(self, method: str, endpoint: str, items: str, body: dict) -> list[dict]:
+        out, token = [], None
+        while True:
+            page_body = {**body, **({"page_token": token} if token else {})}
+            if method == "GET":
+                page = self._call(method, endpoint, params=page_body)
+            else:
+                page = self._call(method, endpoint, json=page_body)
+            out.extend(page.get(items, []))
+            token = page.get("next_page_token")
+            if not token:
+                return out
+
+    def experiment_id(self, name: str) -> str | None:
+        found = self._call("GET", "api/2.0/mlflow/experiments/get-by-name", missing_ok=True,
+                           params={"experiment_name": name}).get("experiment")
+        return found["experiment_id"] if found and found.get("lifecycle_stage") == "active" \
+            else None
+
+    def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
+        body = {"experiment_ids": [experiment_id], "max_results": PAGE,
+                "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time ASC"]}
+        if kind is not None:
+            body["filter"] = f"tags.kind = '{kind}'"
+        return [_run_record(r) for r in
+                self._pages("POST", "api/2.0/mlflow/runs/search", "runs", body)]
+
+    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        found = self._pages("GET", "api/2.0/mlflow/metrics/get-history", "metrics",
+                            {"run_id": run_id, "metric_key": key, "max_results": 25000})
+        return sorted((int(m.get("step", 0)), float(m["value"])) for m in found)
+
+    def models(self) -> list[ModelRecord]:
+        found = self._pages("GET", "api/2.0/mlflow/registered-models/search",
+                            "registered_models", {"max_results": PAGE})
+        return sorted((ModelRecord(m["name"], m.get("description", ""), _pairs(m.get("tags")))
+                       for m in found), key=lambda m: m.name)
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        found = self._pages("GET", "api/2.0/mlflow/model-versions/search", "model_versions",
+                            {"filter": f"name = '{name}'", "max_results": PAGE})
+        return sorted((VersionRecord(v["name"], int(v["version"]), v.get("run_id", ""),
+                                     v.get("source", ""), _pairs(v.get("tags")))
+                       for v in found), key=lambda v: v.version)
+
+    def artifact_text(self, run_id: str, path: str) -> str:
+        return self._call("GET", "get-artifact", params={"run_id": run_id, "path": path})["text"]
+
+
+def _pairs(items) -> dict:
+    return {item["key"]: item.get("value", "") for item in items or []}
+
+
+def _run_record(run: dict) -> RunRecord:
+    info, data = run["info"], run.get("data", {})
+    start, end = info.get("start_time"), info.get("end_time")
+    return RunRecord(run_id=info["run_id"], name=info.get("run_name", ""),
+                     status=info["status"], start_time=int(start) if start else None,
+                     end_time=int(end) if end else None,
+                     artifact_uri=info.get("artifact_uri", ""), tags=_pairs(data.get("tags")),
+                     params=_pairs(data.get("params")),
+                     metrics={m["key"]: float(m["value"]) for m in data.get("metrics", [])})
+
+
+class ClientReader(Reader):
+    """MLflow's own client, for stores the fast readers do not speak (slow to import)."""
+
+    def __init__(self, uri: str):
+        from tracking.runs import connect
+
+        self.uri, self.client = uri, connect(uri)
+
+    def experiment_id(self, name: str) -> str | None:
+        found = self.client.get_experiment_by_name(name)
+        return found.experiment_id if found and found.lifecycle_stage == "active" else None
+
+    def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
+        from tracking.runs import search_runs
+
+        return [RunRecord(run_id=r.info.run_id, name=r.info.run_name or "",
+                          status=r.info.status, start_time=r.info.start_time,
+                          end_time=r.info.end_time, artifact_uri=r.info.artifact_uri,
+                          tags=dict(r.data.tags), params=dict(r.data.params),
+                          metrics=dict(r.data.metrics))
+                for r in search_runs(self.client, experiment_id, kind)]
+
+    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
+
+    def models(self) -> list[ModelRecord]:
+        return sorted((ModelRecord(m.name, m.description or "", dict(m.tags))
+                       for m in self.client.search_registered_models()), key=lambda m: m.name)
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        from tracking.registry import versions
+
+        return [VersionRecord(v.name, int(v.version), v.run_id or "", v.source or "",
+                              dict(v.tags)) for v in versions(self.client, name)]
+
+    def artifact_text(self, run_id: str, path: str) -> str:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(self.client.download_artifacts(run_id, path, tmp)).read_text()

@@ -1,0 +1,89 @@
+"""What a training loop talks to: a `Tracker` (levanter's seam), never MLflow itself.
+
+A loop calls `log` with each step's metrics, `save` into every checkpoint folder it writes,
+`log_model` once a grid point is trained, and `finish` at its end. The outage protocol lives
+here, once: `save` tries to store what is buffered and writes whatever the store did not take
+into the checkpoint folder, a restart hands that folder back to `open_tracker`, and `finish`
+marks the runs FINISHED only after every metric is stored. A worker that logs no runs (ranks
+other than 0 of a one-point trial) gets a `NoopTracker`, so loops have no `if tracker:` branch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Mapping
+
+UNSTORED_FILE = "unstored-{run_id}.json"  # per run: metrics the store had not taken
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A trained model as MLflow logs it: a models-from-code pyfunc file, its artifacts, its
+    signature and an input example (the trainable owns the format, the tracker logs it)."""
+
+    code: Path
+    artifacts: dict[str, Path]
+    signature: Any
+    example: Any
+    code_paths: list[Path] = field(default_factory=list)
+
+
+class Tracker:
+    """The no-op tracker, and the interface every tracker has."""
+
+    def log(self, run_id: str, step: int, metrics: Mapping[str, float]) -> None:
+        """Metrics of one grid point's run at a training step."""
+
+    def save(self, folder: Path) -> None:
+        """At a checkpoint: store what can be stored, keep the rest in `folder`."""
+
+    def log_model(self, run_id: str, model: LoggedModel) -> None:
+        """The run's trained model; waits for the store if it is away."""
+
+    def finish(self) -> None:
+        """Everything stored, the runs FINISHED; raises if the store stays away."""
+
+
+class NoopTracker(Tracker):
+    """A worker that logs no runs."""
+
+
+class MlflowTracker(Tracker):
+    def __init__(self, tracking_uri: str, run_ids: list[str], checkpoint: Path | None = None):
+        from mlflow import MlflowClient
+        from mlflow.entities import RunStatus
+
+        from tracking.logger import RunLogger
+
+        unstored = {}
+        for run_id in run_ids if checkpoint is not None else []:
+            path = checkpoint / UNSTORED_FILE.format(run_id=run_id)
+            if path.is_file():
+                unstored[run_id] = [tuple(m) for m in json.loads(path.read_text())]
+        self.logger = RunLogger(MlflowClient(tracking_uri), run_ids, unstored)
+        self.logger.set_status(RunStatus.RUNNING)
+        self.logger.try_flush()  # RUNNING at once if the store answers
+
+    def log(self, run_id: str, step: int, metrics: Mapping[str, float]) -> None:
+        self.logger.log(run_id, step, metrics)
+
+    def save(self, folder: Path) -> None:
+        self.logger.try_flush()
+        for run_id, metrics in self.logger.unstored().items():
+            (folder / UNSTORED_FILE.format(run_id=run_id)).write_text(json.dumps(metrics))
+
+    def log_model(self, run_id: str, model: LoggedModel) -> None:
+        from tracking.registry import log_model
+
+        self.logger.keep_trying(partial(log_model, self.logger.client, run_id, model))
+
+    def finish(self) -> None:
+        self.logger.finish()
+
+
+def open_tracker(tracking_uri: str, run_ids: list[str], checkpoint: Path | None) -> Tracker:
+    """The tracker of a worker logging `run_ids` (none: a no-op), resumed from `checkpoint`."""
+    return MlflowTracker(tracking_uri, run_ids, checkpoint) if run_ids else NoopTracker()

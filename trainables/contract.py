@@ -1,0 +1,156 @@
+"""What a trainable is to the rest of the service: one contract, found by name.
+
+The spec, the CLI, curves, fits and the registry ask a `Trainable` for everything that differs
+between trainables (its section, its grid rules, how a grid point runs, what "learned" means,
+the columns shown, its trained model) and never branch on its name. Trainables are found
+through the `scaling_sweeps.trainables` entry-point group (`trainables.catalog`), the two
+built-ins included, so a package of a user's adds one without forking.
+
+Nothing here imports torch or Ray: the per-worker loop is named by `worker` ("module:function")
+and imported only inside a trial, so planning and read-only commands stay fast.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from trainables.points import Point
+from tracking.curves import Measure
+
+if TYPE_CHECKING:
+    from tracking.tracker import LoggedModel
+
+DRIVER_CPU = 0.01  # what a trial driving a worker group holds itself
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Block(Strict):
+    block: int = Field(ge=1, description="rare instances arrive this many at a time, >= 1")
+
+
+class Scheduled(Strict):
+    """A section with a rare-task schedule: i.i.d. or in blocks of n."""
+
+    schedule: Literal["iid"] | Block = "iid"
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def one_schedule_message(cls, value: Any) -> Any:
+        n = value.get("block") if isinstance(value, dict) and set(value) == {"block"} else None
+        if value == "iid" or (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+            return value
+        raise ValueError(f"{value!r} is not a schedule: use iid or {{block: n}} with an "
+                         "integer n >= 1 (rare instances arriving n at a time)")
+
+    @property
+    def block(self) -> int:
+        return self.schedule.block if isinstance(self.schedule, Block) else 0
+
+
+class FieldError(ValueError):
+    """A rule broken at a known place in the spec (`grid.width[2]`), raised by a trainable's
+    grid check; the spec's message names the field."""
+
+    def __init__(self, field: str, value: Any, rule: str):
+        super().__init__(f"{value!r}: {rule}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Resources of one trial: `workers` Train workers with `cpu` and `gpu` each."""
+
+    workers: int = 1
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+    @property
+    def local(self) -> bool:
+        """One CPU worker runs in the trial's own process (Ray Train's local mode)."""
+        return self.workers == 1 and self.gpu == 0
+
+    def trial_resources(self) -> dict:
+        """What the Tune trial itself holds: everything in local mode; otherwise a sliver of a
+        CPU for the trial's driver (Tune refuses an empty request), as the Train controller
+        places the worker group itself."""
+        return {"cpu": self.cpu, "gpu": self.gpu} if self.local else {"cpu": DRIVER_CPU}
+
+    def cpus_per_trial(self) -> float:
+        return self.cpu if self.local else self.cpu * self.workers + DRIVER_CPU
+
+
+class PointRun(BaseModel):
+    """One grid point as it runs: its MLflow run and its trainable section with every
+    derived value filled in, exactly what the run records as params."""
+
+    model_config = ConfigDict(frozen=True)
+
+    point: Point
+    run_id: str
+    section: dict
+
+
+class TrialConfig(BaseModel):
+    """What every worker of one trial gets, assembled once by the sweep's driver."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trainable: str
+    points: list[PointRun]
+    tracking_uri: str
+    placement: Placement
+
+
+class Trainable(ABC):
+    """The contract. Subclasses set the class attributes and implement `resolve` and
+    `measure`; the rest has defaults that suit a trainable of one grid point per trial."""
+
+    name: ClassVar[str]  # the spec's `trainable:` value and its section's key
+    tasks: ClassVar[tuple[str, ...]]  # what `grid.task` may hold
+    section: ClassVar[type[Strict]]  # the pydantic model of its spec section
+    worker: ClassVar[str]  # "module:function": the per-worker loop Ray Train runs
+    columns: ClassVar[tuple[str, ...]]  # final metrics the CLI's tables show
+
+    def check_grid(self, grid, section: Strict, resources) -> None:
+        """Refuse grid values this trainable cannot run (raise `FieldError`)."""
+        for i, task in enumerate(grid.task):
+            if task not in self.tasks:
+                raise FieldError(f"grid.task[{i}]", task,
+                                 f"{self.name} tasks are {' | '.join(self.tasks)}")
+
+    def pack(self, section: Strict) -> list[str]:
+        """Grid axes trained together in one trial; none by default."""
+        return []
+
+    @abstractmethod
+    def resolve(self, section: Strict, point: Point) -> Strict:
+        """The section as `point` runs it: every derived value (None in the spec) filled."""
+
+    @abstractmethod
+    def measure(self, params: dict[str, str]) -> Measure:
+        """Which final metrics make the scaling curves and decide "learned", given a run's
+        params (a threshold may be a setting)."""
+
+    def derived(self, section: Strict, point: Point) -> dict[str, Any]:
+        """Facts that follow from a resolved grid point (a model's shape and size, how many
+        instances a batch gets): recorded as run params beside the section, dotted keys."""
+        return {}
+
+    def describe(self, runs: list[tuple[Point, Strict]]) -> list[str]:
+        """Lines `sweeps validate` prints about the resolved grid points."""
+        return []
+
+    def trained_model(self, section: Strict, state: Any, folder: Path) -> "LoggedModel | None":
+        """The trained model of a grid point as MLflow logs it, from the state its loop hands
+        over at the end (artifacts written into `folder`); None where models are not logged."""
+        return None

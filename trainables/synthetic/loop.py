@@ -1,0 +1,96 @@
+"""The synthetic student's per-worker loop (CONTRACTS 5): a pack of grid points per trial.
+
+Plain PyTorch run by Ray Train: each worker trains its share of the trial's grid points (all
+of them in local mode) with `student.Pack`, logs each point to its own run through a tracker,
+and reports a checkpoint every `checkpoint_every_s`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from trainables.points import Point
+from trainables.session import ComputeClock, Worker
+from trainables.synthetic.student import Member, Pack, Setup
+from trainables.synthetic.trainable import SYNTHETIC, SyntheticSection, theory_metrics
+
+
+def setup_for(section: SyntheticSection, width: int) -> Setup:
+    return Setup(tasks=section.tasks, features_per_task=section.features_per_task, width=width,
+                 zipf=section.zipf, background_decay=section.background_decay,
+                 mode=section.mode, block=section.block, batch_size=section.batch_size,
+                 learned_threshold=section.learned_threshold)
+
+
+def member_for(section: SyntheticSection, point: Point) -> Member:
+    """`section` resolved for `point` (its lr is the point's)."""
+    return Member(point.frequency, getattr(section.complexity, point.task), point.seed,
+                  section.lr)
+
+
+def train_fn_per_worker(config: dict) -> None:
+    worker = Worker.start(config)
+    mine = worker.trial.points[worker.rank::worker.world_size]  # this worker's share
+    sections = [SyntheticSection.model_validate(run.section) for run in mine]
+    first = sections[0]
+    steps = [s.steps for s in sections]
+
+    # 1. The pack of this worker's grid points, restored from the latest checkpoint if there
+    #    is one; the tracker takes back the metrics MLflow had not stored by then.
+    pack = Pack(setup_for(first, mine[0].point.width),
+                [member_for(s, run.point) for s, run in zip(sections, mine)],
+                device=worker.device, dtype=getattr(torch, first.dtype))
+    checkpoint = worker.checkpoint()
+    if checkpoint is not None:
+        pack.load_state_dicts([torch.load(checkpoint / f"member-{run.run_id}.pt")
+                               for run in mine])
+    resumed_from = pack.step
+    tracker = worker.tracker([run.run_id for run in mine], checkpoint)
+
+    def save(folder: Path) -> None:
+        for run, state in zip(mine, pack.state_dicts()):
+            torch.save(state, folder / f"member-{run.run_id}.pt")
+
+    # 2. Train. Every `checkpoint_every_s` (and at the end) a checkpoint is reported with
+    #    whatever the tracker could not store, so no metric is lost with or without the
+    #    tracking server. Reports are that rare because a Train worker group takes one per
+    #    controller poll (~2 s).
+    clock, saved_at = ComputeClock(), time.monotonic()
+    for metrics, due in clock.over(pack.train(steps, [s.log_every for s in sections])):
+        for j, run in enumerate(mine):
+            if due[j]:
+                theory = theory_metrics(sections[j], run.point) if pack.step == 0 else {}
+                values = {name: v[j].item() for name, v in metrics.items()}
+                tracker.log(run.run_id, pack.step, {**values, **theory})
+        finished = pack.step >= max(steps)
+        if finished or time.monotonic() - saved_at >= first.checkpoint_every_s:
+            worker.report(_summary(pack.step, metrics, clock.seconds, resumed_from), save,
+                          tracker)
+            saved_at = time.monotonic()
+
+    # 3. Each grid point's trained student as its run's model, then FINISHED once every
+    #    metric is stored (both wait for the tracking server). A restart after the last
+    #    checkpoint lands here at once: nothing is trained twice.
+    for j, (run, section) in enumerate(zip(mine, sections)):
+        with tempfile.TemporaryDirectory() as folder:
+            state = (pack.U[j].cpu().numpy(), pack.D[j].cpu().numpy())
+            tracker.log_model(run.run_id, SYNTHETIC.trained_model(section, state, Path(folder)))
+    tracker.finish()
+
+
+def _summary(step: int, metrics: dict[str, torch.Tensor], compute_s: float,
+             resumed_from: int) -> dict:
+    """What Tune's progress table shows for a pack (this worker's points)."""
+    return {
+        "step": step,
+        "loss": metrics["loss"].mean().item(),
+        "rare_loss": metrics["rare/loss"].mean().item(),
+        "learned": int(metrics["rare/learned"].sum().item()),
+        "points": len(metrics["loss"]),
+        "resumed_from": resumed_from,  # the checkpoint's step this attempt started from
+        "compute_s": compute_s,  # time inside the numerical core, for bench/
+    }
