@@ -21,7 +21,7 @@ from sweeps.errors import UserError
 from sweeps.spec import SweepSpec
 from trainables.points import unpack
 from trainables.session import Placement
-from tracking.runs import PlannedRun, TrackingError, connect, ensure_runs
+from tracking.runs import PlannedRun, TrackingAuthError, TrackingError, connect, ensure_runs
 from tracking.runs import experiment_id, set_status, trial_runs
 
 STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
@@ -89,6 +89,8 @@ def check_local_resources(spec: SweepSpec) -> None:
 def connect_tracking(uri: str):
     try:
         return connect(uri)
+    except TrackingAuthError as err:  # the URI is right: its message says what to set
+        raise UserError(str(err))
     except TrackingError as err:
         raise UserError(f"{err}\nCheck --tracking-uri / $MLFLOW_TRACKING_URI (locally: "
                         "sqlite:///mlflow.db; on a cluster: the tracking server's http:// URL).")

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from mlflow import MlflowClient
 from mlflow.entities import Param, Run, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 
 KIND_TRIAL = "trial"
 SEARCH_PAGE = 1000
@@ -22,6 +23,11 @@ SEARCH_PAGE = 1000
 
 class TrackingError(Exception):
     """The tracking store cannot be used: unreachable, or holding something unexpected."""
+
+
+class TrackingAuthError(TrackingError):
+    """The tracking server answered and refused these credentials (HTTP 401) or this user
+    (403): a different fix from an unreachable one, so a different message."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +58,33 @@ def quick_requests(timeout_s: int = 10):
 
 
 def connect(uri: str) -> MlflowClient:
-    """A client whose store answered one query, so a wrong URI fails before work starts."""
+    """A client whose store answered one query, so a wrong URI or login fails before work
+    starts."""
     try:
         with quick_requests():
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
+        status = err.get_http_status_code() if isinstance(err, MlflowException) else None
+        if status in (401, 403):
+            raise TrackingAuthError(refusal(uri, status)) from err
         raise TrackingError(f"MLflow tracking store {uri!r} cannot be reached: {err}") from err
     return client
+
+
+def refusal(uri: str, status: int) -> str:
+    """What a server with authentication on said, and the two variables that fix it."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if status == 403:
+        what = f"refused MLflow user {user!r} access (HTTP 403): ask its admin for READ"
+    elif user:
+        what = f"refused MLflow user {user!r}: wrong password or no such user (HTTP 401)"
+    else:
+        what = "requires a login and none was given (HTTP 401)"
+    return (f"MLflow tracking server {uri} {what}.\nSet MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD to your MLflow user and password (the cluster's are in "
+            "~/.scaling-sweeps/mlflow.env: `set -a; . ~/.scaling-sweeps/mlflow.env; set +a`; "
+            'README "Running on a cluster").')
 
 
 def experiment_id(client: MlflowClient, name: str, create: bool = False) -> str | None:
