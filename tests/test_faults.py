@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 
 from sweeps.runner import Target, run
 from sweeps.spec import validate
-from tests.conftest import sweeps_command, tiny_spec, wait_for
-from tests.mlflow_server import MlflowServer, free_port
+from tests.conftest import free_port, sweeps_command, tiny_spec, wait_for
+from tests.mlflow_server import MlflowServer
 
 
 def complete(client: MlflowClient, run_id: str) -> bool:

@@ -16,8 +16,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tests.cluster.local_cluster import wait_alive
-from tests.conftest import run_sweeps, tiny_spec, wait_for
-from tests.mlflow_server import MlflowServer, free_port
+from tests.conftest import free_port, run_sweeps, tiny_spec, wait_for
+from tests.mlflow_server import MlflowServer
 from tracking.runs import PlannedRun, TrackingAuthError, connect, ensure_runs, experiment_id
 
 LOGIN_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
