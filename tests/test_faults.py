@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
-import urllib.request
 
 import pytest
 from mlflow import MlflowClient
 
 from sweeps.runner import Target, run
 from sweeps.spec import validate
-from tests.conftest import sweeps_command, tiny_spec, wait_for
+from tests.conftest import free_port, sweeps_command, tiny_spec, wait_for
+from tests.mlflow_server import MlflowServer
 
 
 def complete(client: MlflowClient, run_id: str) -> bool:
@@ -62,48 +60,6 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint(ray_cluster, tmp_pat
         assert run_.info.status == "FINISHED" and complete(client, run_.info.run_id)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MlflowServer:
-    """A real `mlflow server` on loopback, started and stopped as a whole process group (it
-    runs uvicorn and job workers as children, which must go away with it)."""
-
-    def __init__(self, tmp_path, port: int):
-        self.tmp_path, self.port, self.process = tmp_path, port, None
-
-    def answers(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.port}/health"
-            return urllib.request.urlopen(url, timeout=1).status == 200
-        except OSError:
-            return False
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-             str(self.port), "--workers", "1", "--backend-store-uri",
-             f"sqlite:///{self.tmp_path / 'server.db'}", "--default-artifact-root",
-             str(self.tmp_path / "artifacts")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_for(self.answers, timeout=180, what="the MLflow server to answer")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process = None
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
     server = MlflowServer(tmp_path, free_port())
@@ -113,7 +69,7 @@ def mlflow_server(tmp_path):
 
 @pytest.mark.slow
 def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec, mlflow_server):
-    uri = f"http://127.0.0.1:{mlflow_server.port}"
+    uri = mlflow_server.uri
     mlflow_server.start()
     spec = write_spec(tiny_spec(grid__width=[12], synthetic__steps=40000,
                                 synthetic__checkpoint_every_s=0.3))

@@ -8,6 +8,8 @@ traceback. It lives here, at the end of the one-way data flow, because every pac
 import `tracking/` and `tracking/` imports none of them.
 """
 
+import os
+
 
 class UserError(Exception):
     """Bad input the user can fix; the message says what and how."""
@@ -15,6 +17,26 @@ class UserError(Exception):
 
 class TrackingError(UserError):
     """The tracking store cannot be used: unreachable, missing, or refusing the credential."""
+
+
+class TrackingAuthError(TrackingError):
+    """The tracking server answered and refused these credentials (HTTP 401) or this user
+    (403): a different fix from an unreachable one, so a different message."""
+
+
+def refusal(uri: str, status: int) -> str:
+    """What a server with authentication on said, and the two variables that fix it."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if status == 403:
+        what = f"refused MLflow user {user!r} access (HTTP 403): ask its admin for READ"
+    elif user:
+        what = f"refused MLflow user {user!r}: wrong password or no such user (HTTP 401)"
+    else:
+        what = "requires a login and none was given (HTTP 401)"
+    return (f"MLflow tracking server {uri} {what}.\nSet MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD to your MLflow user and password (the cluster's are in "
+            "~/.scaling-sweeps/mlflow.env: `set -a; . ~/.scaling-sweeps/mlflow.env; set +a`; "
+            'README "Running on a cluster").')
 
 
 class UnknownSweep(UserError, LookupError):

@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 from tracking.curves import Measure, Row, finished, late_gain
-from tracking.errors import TrackingError, UnknownSweep
+from tracking.errors import TrackingAuthError, TrackingError, UnknownSweep, refusal
 from tracking.layout import KIND_TRIAL
 from tracking.relocate import mapped, roots
 
@@ -243,10 +243,7 @@ class RestReader(Reader):
             raise TrackingError(f"MLflow tracking store {self.uri!r} cannot be reached: "
                                 f"{err}") from None
         if answer.status_code in (401, 403):
-            raise TrackingError(
-                f"MLflow tracking store {self.uri!r} refused the credential (HTTP "
-                f"{answer.status_code}): set MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD to an account of that server")
+            raise TrackingAuthError(refusal(self.uri, answer.status_code))
         if answer.status_code == 404 and missing_ok:
             return {}
         if not answer.ok:

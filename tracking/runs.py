@@ -15,8 +15,9 @@ from typing import Iterable
 
 from mlflow import MlflowClient
 from mlflow.entities import Param, Run, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 
-from tracking.errors import TrackingError
+from tracking.errors import TrackingAuthError, TrackingError, refusal
 from tracking.layout import KIND_TRIAL
 from tracking.query import PAGE as SEARCH_PAGE
 from tracking.query import SQLITE, sqlite_path
@@ -51,8 +52,9 @@ def quick_requests(timeout_s: int = 10):
 
 
 def connect(uri: str) -> MlflowClient:
-    """A client whose store answered one query, so a wrong URI fails before work starts. A
-    sqlite store whose project folder was moved gets its artifact locations mended first."""
+    """A client whose store answered one query, so a wrong URI or login fails before work
+    starts. A sqlite store whose project folder was moved gets its artifact locations mended
+    first."""
     if uri.startswith(SQLITE) and sqlite_path(uri).is_file():
         relocate(sqlite_path(uri))
     try:
@@ -60,6 +62,9 @@ def connect(uri: str) -> MlflowClient:
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
+        status = err.get_http_status_code() if isinstance(err, MlflowException) else None
+        if status in (401, 403):  # the URI is right: the message says what to set
+            raise TrackingAuthError(refusal(uri, status)) from None
         raise TrackingError(
             f"MLflow tracking store {uri!r} cannot be reached: {err}\nCheck --tracking-uri / "
             "$MLFLOW_TRACKING_URI (locally: sqlite:///mlflow.db; on a cluster: the tracking "

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tests.conftest import free_port
+
 RAY = str(Path(sys.executable).with_name("ray"))
 REPO = Path(__file__).resolve().parents[2]  # its workers import this checkout's code
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalCluster:

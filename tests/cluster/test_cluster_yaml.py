@@ -12,6 +12,11 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 
 from tests.cluster.local_cluster import REPO
 
+MLFLOW_LOGIN = "~/.scaling-sweeps/mlflow.env"  # made once by the user, like ~/.ray/auth_token
+EXPORT_LOGIN = f"set -a; . {MLFLOW_LOGIN} || exit 1; set +a;"
+# A password written into a file, not one taken from a variable ($...) at run time.
+LITERAL_PASSWORD = r"""(?i)password\s*[:=](?!\s*["']?\$)"""
+
 
 @pytest.fixture(scope="module")
 def launcher() -> dict:
@@ -53,11 +58,31 @@ def test_only_ssh_is_open_and_token_auth_is_on(launcher):
 
 def test_no_credentials_and_a_pinned_install(launcher):
     text = (REPO / "cluster.yaml").read_text()
-    assert not re.search(r"(?i)aws_access_key|aws_secret|secret_access|password\s*[:=]", text)
+    assert not re.search(r"(?i)aws_access_key|aws_secret|secret_access", text)
+    assert not re.search(LITERAL_PASSWORD, text)
+    assert re.search(LITERAL_PASSWORD, "password: hunter2") and \
+        re.search(LITERAL_PASSWORD, "MLFLOW_TRACKING_PASSWORD=hunter2")  # the check can fail
     install = " ".join(launcher["setup_commands"])
     assert "torch==2.13.0" in install
     assert re.search(r"scaling-sweeps @ git\+\S+@v\d+\.\d+\.\d+", install)
     assert "s3://" in " ".join(launcher["head_start_ray_commands"])  # storage and artifacts
+
+
+def test_tracking_server_lets_in_only_its_users(launcher):
+    """MLflow's basic-auth app on the head, its admin from the login file the user made once
+    (copied to every node, like Ray's token), never from this file; every `ray start` exports
+    that login, so Ray jobs and trials, which inherit the raylet's environment, send it."""
+    assert launcher["file_mounts"][MLFLOW_LOGIN] == MLFLOW_LOGIN
+    head = " ".join(launcher["head_start_ray_commands"])
+    assert "exec mlflow server --app-name basic-auth" in head
+    assert "default_permission = READ" in head
+    assert "MLFLOW_AUTH_ADMIN_USERNAME=$MLFLOW_TRACKING_USERNAME" in head
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD=$MLFLOW_TRACKING_PASSWORD" in head
+    starts = [c for c in launcher["head_start_ray_commands"] +
+              launcher["worker_start_ray_commands"] if "ray start" in c]
+    assert len(starts) == 2
+    assert all(EXPORT_LOGIN in c and c.index(EXPORT_LOGIN) < c.index("ray start")
+               for c in starts)
 
 
 def test_kuberay_manifest_mirrors_cluster_yaml(launcher):
@@ -76,3 +101,12 @@ def test_kuberay_manifest_mirrors_cluster_yaml(launcher):
         (container,) = pod["spec"]["containers"]
         assert container["image"] == launcher["docker"]["image"]
         assert {"name": "RAY_AUTH_MODE", "value": "token"} in container["env"]
+        for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):  # the Secret's
+            assert {"name": name, "valueFrom": {"secretKeyRef": {
+                "name": "mlflow-auth", "key": name}}} in container["env"]
+    (head,) = spec["headGroupSpec"]["template"]["spec"]["containers"]
+    server = head["lifecycle"]["postStart"]["exec"]["command"][-1]
+    assert "mlflow server --app-name basic-auth" in server
+    assert "default_permission = READ" in server
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD=$MLFLOW_TRACKING_PASSWORD" in server
+    assert not re.search(LITERAL_PASSWORD, (REPO / "k8s" / "raycluster.yaml").read_text())

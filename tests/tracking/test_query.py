@@ -8,7 +8,8 @@ import math
 import pytest
 from mlflow import MlflowClient
 
-from tests.test_faults import MlflowServer, free_port
+from tests.conftest import free_port
+from tests.mlflow_server import MlflowServer
 from tracking.layout import KIND_TRIAL
 from tracking.query import ClientReader, RestReader, SqliteReader, open_reader
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id
