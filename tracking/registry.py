@@ -27,9 +27,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from tracking.curves import Row
-from tracking.layout import AXES, MODEL_PATH, trials_name
+from tracking.layout import AXES, MODEL_PATH, PAGE, trials_name
 from tracking.tracker import LoggedModel
-from tracking.runs import SEARCH_PAGE
 
 TRACKING = Path(__file__).resolve().parent
 REQUIREMENTS = ("mlflow", "numpy", "pandas", "pydantic", "scipy")
@@ -103,7 +102,7 @@ def versions(client: MlflowClient, name: str, **tags: str) -> list[ModelVersion]
     query = " and ".join([f"name = '{name}'"] + [f"tags.{k} = '{v}'" for k, v in tags.items()])
     found, token = [], None
     while True:
-        page = client.search_model_versions(query, max_results=SEARCH_PAGE, page_token=token)
+        page = client.search_model_versions(query, max_results=PAGE, page_token=token)
         found.extend(page)
         token = page.token
         if not token:
