@@ -55,6 +55,18 @@ class Window:
                 "throughput/tokens_per_s": self.tokens * world_size / self.seconds,
                 "data/checksum": self.checksum}
 
+    def state_dict(self, world_size: int) -> dict:
+        """For a checkpoint, so the first evaluation after a resume averages the same steps:
+        each step's loss averaged over the workers (every rank calls it), on the CPU."""
+        losses = [_mean_over_workers(loss.clone(), world_size) for loss in self.losses]
+        return {"losses": losses, "seconds": self.seconds, "tokens": self.tokens,
+                "checksum": self.checksum}
+
+    @classmethod
+    def restored(cls, state: dict, device: torch.device) -> "Window":
+        return cls([torch.tensor(loss, device=device) for loss in state["losses"]],
+                   state["seconds"], state["tokens"], state["checksum"])
+
 
 def train_fn_per_worker(config: dict) -> None:
     worker = Worker.start(config)
@@ -99,15 +111,19 @@ class Trial:
         self.mechanism = Mechanism(section, task, self.data.schedule,
                                    None if self.sets is None else self.sets.test, device, rank,
                                    world_size)
+        self.window = Window()  # training since the last evaluation
 
     def load(self, saved: dict) -> int:
-        """Weights, optimizer, schedule, RNG and measurement state; the step to continue
-        from, which is also the data position."""
+        """Weights, optimizer, schedule, RNG, the steps since the last evaluation and the
+        measurement state; the step to continue from, which is also the data position."""
         self.mechanism.load_state_dict(saved["mechanism"])
+        self.window = Window.restored(saved["window"], self.device)
         return load_state(self.model, self.optimizer, self.scheduler, saved)
 
     def state(self, step: int) -> dict:
+        """The checkpoint's state; every rank calls it (FSDP gathers, losses are averaged)."""
         return {**state(self.model, self.optimizer, self.scheduler, step),
+                "window": self.window.state_dict(self.world_size),
                 "mechanism": self.mechanism.state_dict()}
 
     def train(self, start: int, resumed: bool, tracker: Tracker,
@@ -118,7 +134,7 @@ class Trial:
         section, device, mechanism = self.section, self.device, self.mechanism
         steps, (lo, hi) = section.steps, self.rows
         micro = section.micro_batch_size or hi - lo
-        window, progress = Window(), {}
+        progress = {}
         self.model.train()
         for step in range(start, steps + 1):
             if step > start or not resumed:
@@ -127,8 +143,8 @@ class Trial:
                     if self.sets is not None:
                         now = {**evaluate(self.bare, self.sets, device),
                                **mechanism.features(self.bare)}
-                    now.update(window.metrics(self.world_size))
-                    window, progress = Window(), now
+                    now.update(self.window.metrics(self.world_size))
+                    self.window, progress = Window(), now
                 now.update(mechanism.at_state(self.bare, step, now))
                 if now:
                     tracker.log(self.run_id, step, now)
@@ -143,7 +159,7 @@ class Trial:
                                       device, section.grad_clip)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            window.add(measured, tokens, time.monotonic() - began)
+            self.window.add(measured, tokens, time.monotonic() - began)
             tracker.log(self.run_id, step + 1, {"rare/injected": float(mechanism.count(step)),
                                                 **(probe.metrics() if probe else {})})
 
@@ -165,6 +181,7 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _mean_over_workers(loss: torch.Tensor, world_size: int) -> float:
+    """Every rank calls it (an all-reduce)."""
     if world_size > 1:
         import torch.distributed as dist
 

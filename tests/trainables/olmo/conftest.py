@@ -11,6 +11,17 @@ from injection import corpus as corpora
 from injection.tasks import TaskSet, build_task
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: the tiny models here gain nothing from two, and on a shared 2-core
+    machine two threads wait on each other (a 4M forward takes 0.03 s on one, up to 0.6 s on
+    two under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> corpora.Corpus:
     """A few hundred tokens of real text, tokenised with the default OLMo tokenizer."""
