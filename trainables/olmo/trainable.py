@@ -184,11 +184,13 @@ class Olmo(Trainable):
                 f"{facts['training']['tokens']:>10.3g} "
                 f"{facts['training']['tokens_per_param']:>9.3g}")
         lines.append("  * non-embedding, as OLMo counts: all but the input embedding")
-        lines.append("frequency (instances per training token) = instances per global batch:")
+        arrival = (f"; in blocks of {section.block}" if section.block else "")
+        lines.append("frequency (instances per training token) = instances per global batch "
+                     f"(1/n: one every n batches{arrival}):")
         lines.append(f"  {'frequency':>10} " + " ".join(f"{w:>10}" for w in by_width))
         for frequency in dict.fromkeys(point.frequency for point, _ in runs):
             lines.append(f"  {frequency:>10.3g} " + " ".join(
-                f"{instances_per_batch(frequency, s.batch_size, s.seq_len):>10.4g}"
+                f"{per_batch(instances_per_batch(frequency, s.batch_size, s.seq_len)):>10}"
                 for _, s in by_width.values()))
         if section.measure_every:
             lines.append(f"measure   every {section.measure_every} steps and every step that "
@@ -202,6 +204,14 @@ def instances_per_batch(frequency: float, batch_size: int, seq_len: int) -> floa
     long-run average; the count of each batch is this, rounded so the total stays exact)."""
     exact = exact_frequency(frequency, seq_len) * Fraction(batch_size * seq_len)
     return float(f"{float(exact):.10g}")
+
+
+def per_batch(instances: float) -> str:
+    """`2.95`, or `1/391` (one every 391 batches) below one."""
+    if instances >= 1:
+        return f"{instances:.4g}"
+    every = 1 / instances
+    return f"1/{every:.3g}" if every < 100 else f"1/{every:,.0f}"
 
 
 def _embedding_size(corpus: str | None) -> int:
