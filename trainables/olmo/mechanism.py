@@ -22,10 +22,11 @@ from trainables import periodic
 from trainables.olmo import features, interference
 from trainables.olmo.evaluate import task_loss
 from trainables.olmo.retention import Retention
+from trainables.olmo.trainable import OlmoSection
 
 
 class Mechanism:
-    def __init__(self, section, task: TaskSet, schedule: Schedule, test: torch.Tensor | None,
+    def __init__(self, section: OlmoSection, task: TaskSet, schedule: Schedule, test: torch.Tensor | None,
                  device: torch.device, rank: int, world_size: int):
         self.section, self.task, self.schedule = section, task, schedule
         self.test = test  # the task's evaluation instances; None on ranks that do not evaluate
