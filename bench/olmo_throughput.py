@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from injection.corpus import embedded
 from injection.schedule import Schedule
 from injection.tasks import load_task
+from trainables.olmo import OlmoSection
 from trainables.olmo import model as olmo
 from trainables.olmo.data import GlobalBatches
-from trainables.olmo.recipe import ADAMW
+from trainables.olmo.recipe import BETAS, CLIP, EPS, WEIGHT_DECAY
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # bf16 dense, per GPU
 
@@ -45,7 +46,7 @@ def ours(parts, data: GlobalBatches, device, start: int, steps: int) -> list[flo
     for b in range(start, start + steps):
         began = time.perf_counter()
         placed = data.rows(b, 0, data.batch_size)
-        olmo.train_step(*parts, placed.tokens, data.batch_size, device)
+        olmo.train_step(*parts, placed.tokens, data.batch_size, device, CLIP)
         sync(device)
         times.append(time.perf_counter() - began)
     return times
@@ -100,9 +101,11 @@ def main() -> None:
         initial = olmo.build_model(size, corpus.tokenizer, L, device, world_size=1, seed=0)
         flops_per_token = initial.num_fwd_flops + initial.num_bck_flops
         model = copy.deepcopy(initial)
-        parts = (model, *olmo.optimizer_for(model, lr=1e-4, warmup=0, steps=10**6))
+        section = OlmoSection(steps=10**6, lr=1e-4, warmup_steps=0)
+        parts = (model, *olmo.optimizer_for(model, section))
         plain = copy.deepcopy(initial)
-        plain_optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-4, **ADAMW)
+        plain_optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-4, betas=BETAS, eps=EPS,
+                                            weight_decay=WEIGHT_DECAY)
         del initial
         tokens = data.rows(0, 0, B).tokens.to(device)
         ours(parts, data, device, 0, 1)  # warm-up: allocator, kernels, memmap pages

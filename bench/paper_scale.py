@@ -11,9 +11,10 @@ gradients, the re-orthonormalisation) at GPU_FLOPS effective, and never faster t
 GPU_STEP_FLOOR_S per pack step (kernel launches of a small step). Run with --device cuda on a
 GPU to replace the extrapolation by a measurement.
 
-OLMo (the paper ladder 4M..4B, 10 frequencies x 2 tasks, one seed): 6 (N + V d) + 6 L s d
-FLOPs per token (N non-embedding, V d the output projection, L s d attention), 20 tokens per
-parameter (Chinchilla), on A100s at OLMO_MFU of 312 TFLOP/s bf16. The measured CPU rate of the
+OLMo (the paper ladder 4M..4B, 10 frequencies x 2 tasks, one seed): 6 N + 6 L s d FLOPs per
+token (N non-embedding as OLMo counts it, the output projection included; L s d attention),
+20 tokens per parameter of the size's name (OLMo's ladder), on A100s at OLMO_MFU of 312
+TFLOP/s bf16. The measured CPU rate of the
 4M model (BENCHMARKS.md, Injection) checks the FLOP model: printed as achieved GFLOP/s.
 """
 
@@ -27,7 +28,7 @@ import torch
 
 from sweeps.plan import plan
 from sweeps.spec import load_spec
-from trainables.olmo.ladder import LADDER
+from trainables.olmo.ladder import LADDER, target
 from trainables.synthetic.student import Member, Pack, Setup
 
 PRICE = {"g5.xlarge": 1.006, "p4d.24xlarge": 32.773, "m6i.2xlarge": 0.384}  # $/h, us-west-2
@@ -86,16 +87,16 @@ def olmo() -> None:
           f"{'GPU-h (20 runs)':>16} {'$ (p4d)':>10}")
     total = 0.0
     for name, rung in LADDER.items():
-        n, d, layers = rung.non_embedding_params, rung.d_model, rung.depth
-        per_token = 6 * (n + VOCAB * d) + 6 * layers * SEQ * d
-        tokens = 20 * n
+        n, d, layers = rung.non_embedding_params(VOCAB), rung.d_model, rung.depth
+        per_token = 6 * n + 6 * layers * SEQ * d  # n holds the output projection
+        tokens = 20 * target(name)  # OLMo's ladder: 20 tokens per parameter of the name
         hours = per_token * tokens / (OLMO_MFU * A100_BF16) / 3600
         total += 20 * hours
         print(f"{name:>5} {tokens:>11.2e} {per_token / 1e9:>12.3f} {hours:>10.2f} "
               f"{20 * hours:>16.1f} {20 * hours * PRICE['p4d.24xlarge'] / 8:>10.0f}")
     print(f"total {total:.0f} A100-hours, ${total * PRICE['p4d.24xlarge'] / 8:,.0f} on p4d.24xlarge")
     four_m = LADDER["4M"]
-    cpu_flops = (6 * (four_m.non_embedding_params + VOCAB * four_m.d_model)
+    cpu_flops = (6 * four_m.non_embedding_params(VOCAB)
                  + 6 * four_m.depth * 128 * four_m.d_model) * CPU_4M_TOKENS_PER_S
     print(f"check: measured 4M on 2 CPU threads = {CPU_4M_TOKENS_PER_S:.0f} tokens/s = "
           f"{cpu_flops / 1e9:.1f} GFLOP/s achieved; one A100 at {OLMO_MFU:.0%} MFU is "

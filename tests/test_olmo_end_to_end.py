@@ -1,6 +1,7 @@
 """The OLMo trainable end to end: `sweeps run` on the embedded 2-core Ray, two Ray Train
-workers training the 4M model with injection, the driver killed after a checkpoint, and
-`sweeps resume` continuing the step count and the data position exactly."""
+workers training the 4M model with injection and every measurement on, the driver killed
+after a checkpoint, and `sweeps resume` continuing the step count and the data position
+exactly; the run's params are the plan `sweeps validate --format json` printed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from mlflow import MlflowClient
 
 from sweeps.spec import validate
-from tests.conftest import sweeps_command, wait_for
+from tests.conftest import run_sweeps, sweeps_command, wait_for
 from trainables.olmo.data import checksum, global_batches, open_corpus, share
 
 STEPS, EVAL_EVERY, WORKERS = 8, 2, 2
@@ -23,26 +24,33 @@ CONTRACT = ["train/loss", "rare/train_loss", "rare/test_loss", "rare/test_acc", 
 
 def olmo_spec() -> dict:
     """4M, sequences of 32 tokens, 4 per global batch (2 a worker), an instance in almost
-    every row: about half a second a step on this machine."""
+    every row, so every step is measured (interference across the two workers, retention):
+    about a second a step on this machine."""
     return {
         "name": "olmo-e2e", "trainable": "olmo",
         "grid": {"width": ["4M"], "frequency": [0.03], "task": ["cmp"], "seed": [0]},
-        "olmo": {"steps": STEPS, "seq_len": 32, "batch_size": 4, "lr": 3e-3, "warmup_steps": 1,
-                 "eval_every": EVAL_EVERY, "checkpoint_every": 2, "eval_instances": 16},
+        "olmo": {"steps": STEPS, "seq_len": 32, "batch_size": 4, "warmup_steps": 1,
+                 "eval_every": EVAL_EVERY, "checkpoint_every": 2, "eval_instances": 16,
+                 "measure_every": 4, "interference_instances": 100,
+                 "interference_neurons": 16},
         "resources": {"workers": WORKERS, "cpu": 1},
     }
 
 
-def expected_checksums(spec: dict) -> dict[int, float]:
-    """Rank 0's rows of the global batch trained last before each evaluation, computed here
-    without Ray: what the trial must have read at each step if its data position is exact."""
+def global_data(spec: dict):
     section = validate(spec).olmo
     corpus = open_corpus(section.corpus)
     from injection import tasks
 
     task = tasks.load_task("cmp", 0, str(corpus.tokenizer.path))
-    data = global_batches(0.03, section.batch_size, section.seq_len, section.block, 0, corpus,
-                          task)
+    return section, global_batches(0.03, section.batch_size, section.seq_len, section.block, 0,
+                                   corpus, task)
+
+
+def expected_checksums(spec: dict) -> dict[int, float]:
+    """Rank 0's rows of the global batch trained last before each evaluation, computed here
+    without Ray: what the trial must have read at each step if its data position is exact."""
+    section, data = global_data(spec)
     lo, hi = share(section.batch_size, 0, WORKERS)
     return {step: checksum(data.rows(step - 1, lo, hi).tokens)
             for step in range(EVAL_EVERY, STEPS + 1, EVAL_EVERY)}
@@ -90,10 +98,29 @@ def test_two_workers_train_4M_with_injection_and_resume_exactly(tmp_path, write_
     def history(name):
         return [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, name)]
 
-    evals = list(range(0, STEPS + 1, EVAL_EVERY))
+    evals, every_step = list(range(0, STEPS + 1, EVAL_EVERY)), list(range(1, STEPS + 1))
     for name in CONTRACT:
         steps = [step for step, _ in history(name)]
-        assert steps == (evals if name.startswith(("rare/", "ref/")) else evals[1:]), name
+        # Retention reads the task's test loss next to every injection: here every state.
+        expected = {"rare/test_loss": [0, *every_step]}.get(
+            name, evals if name.startswith(("rare/", "ref/")) else evals[1:])
+        assert steps == expected, name
+    # Every step once across the kill: its instances (summing to the schedule's count) and,
+    # every step injecting, its three cosines; retention between consecutive injections.
+    _, data = global_data(spec)
+    injected = history("rare/injected")
+    assert [step for step, _ in injected] == every_step
+    assert sum(value for _, value in injected) == data.schedule.injected_before(STEPS)
+    for name in ("interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
+                 "rare/injection_drop"):
+        assert [step for step, _ in history(name)] == every_step, name
+    assert all(-1 <= value <= 1 for _, value in history("interference/cos_task"))
+    assert [step for step, _ in history("features/order_r2")] == evals
+    # The run recorded the plan `sweeps validate --format json` printed, every param of it.
+    planned = run_sweeps("validate", write_spec(spec), "--format", "json", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    (point,) = json.loads(planned.stdout)["points"]
+    assert run.data.params == point["params"]
     losses = [value for _, value in history("train/loss")]
     assert losses[-1] < losses[0] - 0.5, losses
     assert history("rare/test_loss")[-1][1] < history("rare/test_loss")[0][1]

@@ -28,7 +28,16 @@ BROKEN = [
     ({"olmo": {"schedule": {"block": 64}}, "grid": {"frequency": [7e-3]}},
      "grid.frequency[0]", "blocks of 64"),
     ({"olmo": {"batch_size": 7}}, "olmo.batch_size", "multiple of resources.workers = 2"),
-    ({"olmo": {"micro_batch_size": 3}}, "olmo.micro_batch_size", "batch_size / workers = 8"),
+    ({"resources": {"workers": 5}}, "olmo.batch_size",
+     "multiple of resources.workers = 5, so every worker trains an equal share of each global "
+     "batch (OLMo's ladder batch at 4M)"),
+    ({"olmo": {"steps": 10, "tokens_per_param": 2}}, "olmo.tokens_per_param", "set one of"),
+    ({"olmo": {"interference_neurons": 300}}, "olmo.interference_neurons",
+     "the 4M model's first MLP has only 256 neurons"),
+    ({"olmo": {"interference_instances": 10_001}}, "olmo.interference_instances",
+     "less than or equal to 10000"),
+    ({"olmo": {"measure_every": -1}}, "olmo.measure_every", "greater than or equal to 0"),
+    ({"olmo": {"adamw": {"beta2": 1.0}}}, "olmo.adamw.beta2", "less than 1"),
     ({"olmo": {"corpus": "/no/such/corpus"}}, "olmo.corpus", "sweeps corpus build"),
     ({"olmo": {"seq_len": 2}}, "olmo.seq_len", "greater than or equal to 4"),
     ({"olmo": {"stepz": 2}}, "olmo.stepz", "unknown field"),
@@ -67,4 +76,36 @@ def test_presets_validate_and_the_paper_one_needs_a_corpus(tmp_path):
     valid = sweeps("validate", paper, "--set", f"olmo.corpus={tmp_path / 'corpus'}",
                    cwd=tmp_path)
     assert valid.returncode == 0, valid.stderr
-    assert "100 points" in valid.stdout and "4,295,102,464" in valid.stdout
+    assert "100 points" in valid.stdout and "3,968,167,680" in valid.stdout  # 4B
+    assert "2.4e-08    1/1,130" in valid.stdout  # the lowest frequency per 4M batch
+
+
+def test_the_plan_records_each_models_shape_count_and_instances_per_batch():
+    from sweeps.plan import plan
+
+    spec = validate({**olmo_spec(batch_size=8, seq_len=64),
+                     "grid": {"width": ["4M", "20M"], "frequency": [1e-3], "task": ["cmp"]}})
+    params = {p.point.width: p.params for p in plan(spec)}
+    assert {k: params["4M"][k] for k in ("model.d_model", "model.n_layers", "model.n_heads",
+                                         "model.non_embedding_params", "model.params")} == {
+        "model.d_model": "64", "model.n_layers": "8", "model.n_heads": "8",
+        "model.non_embedding_params": "3744832", "model.params": "6964288"}
+    assert params["20M"]["model.non_embedding_params"] == "19101888"
+    assert params["4M"]["injection.instances_per_batch"] == "0.512"  # 1e-3 x 8 x 64
+    # OLMo's recipe, per size, where the spec leaves it out.
+    assert (params["4M"]["lr"], params["20M"]["lr"]) == (str(0.0047 * (4 / 108) ** (-1 / 3)),
+                                                         str(0.0047 * (20 / 108) ** (-1 / 3)))
+    assert params["4M"]["steps"] == str(-(-20 * 4_000_000 // (8 * 64)))
+
+
+def test_the_mechanism_preset_injects_100_every_100_batches(tmp_path):
+    from sweeps.plan import plan
+    from sweeps.spec import load_spec
+
+    spec = load_spec(REPO / "sweeps/presets/olmo-mechanism.yaml")
+    for planned in plan(spec):
+        section = planned.section
+        assert planned.params["injection.instances_per_batch"] == "1.0"
+        assert section.block == 100 and section.measure_every > 0
+    valid = sweeps("validate", REPO / "sweeps/presets/olmo-mechanism.yaml", cwd=tmp_path)
+    assert valid.returncode == 0 and "every 10 steps and every step that injects" in valid.stdout

@@ -57,6 +57,17 @@ def evaluate(model: torch.nn.Module, sets: EvalSets, device: torch.device) -> di
     return metrics
 
 
+@torch.no_grad()
+def task_loss(model: torch.nn.Module, instances: torch.Tensor, device: torch.device) -> float:
+    """The task's loss alone (retention reads it next to every injection)."""
+    was_training = model.training
+    model.eval()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        loss, _ = _task(model, instances, device)
+    model.train(was_training)
+    return loss
+
+
 def _task(model, instances: torch.Tensor, device: torch.device) -> tuple[float, float]:
     """Mean loss and accuracy of LABEL (column 2) read after TOK1 TOK2."""
     loss, correct = 0.0, 0

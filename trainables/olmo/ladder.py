@@ -1,14 +1,18 @@
-"""The OLMo model ladder (CONTRACTS 6): one table of sizes named by non-embedding parameters.
+"""The OLMo model ladder (CONTRACTS 6): OLMo's own shapes, named as OLMo counts them.
 
-Every rung is ai2-olmo's own ladder block (`scripts/ladder.py`: pre-norm RMSNorm, RoPE,
-SwiGLU with mlp_ratio 8, no biases, untied output embedding); the ladder grows d_model, and
-with it the MLP (mlp_ratio x d_model) and the heads (head dim 64; 44 at 4M, whose width is not
-a multiple of 64), and depth from 8 to 16. A block holds 16 d^2 + 2 d parameters: attention
-4 d^2 (q, k, v, out), MLP 12 d^2 (d -> 8d SwiGLU -> 4d -> d), two norm weights.
+Every rung is the block of ai2-olmo's `scripts/ladder.py` (pre-norm RMSNorm, RoPE, SwiGLU with
+mlp_ratio 8, no biases, untied output projection); the paper's "4M parameter model has depth 8
+and the rest have depth 16". 300M and 1B are `scripts/ladder.py`'s own configs; 4M and 20M the
+small rungs of the same ladder. OLMo's ladder has no 4B: ours keeps depth 16 and picks d_model
+3840 (30 heads of 128, OLMo-7B's head size), the multiple of 128 whose count is nearest 4B
+(3.97B; 4096 would give 4.49B).
 
-"Non-embedding" counts what scales with depth and width: the blocks and the final norm, not
-the input embedding nor the output projection (Kaplan et al.); both are vocabulary-sized and
-would swamp the small rungs (50,304 x 176 = 8.9M each at 4M).
+A size's name is what `OLMo.num_params(include_embedding=False)` counts: everything but the
+input embedding, so the untied output projection (embedding_size x d_model) is in it. A block
+holds 16 d^2 + 2 d parameters: attention 4 d^2 (q, k, v, out), MLP 12 d^2 (d -> 8d SwiGLU ->
+4d -> d), two norm weights. With the default tokenizer (embedding 50,304): 4M = 3.74M,
+20M = 19.1M, 300M = 320M, 1B = 1.18B, 4B = 3.97B; the names are OLMo's, the counts differ from
+them by up to 18% (1B), as in OLMo's ladder.
 """
 
 from __future__ import annotations
@@ -21,31 +25,42 @@ from injection.tokenizer import OlmoTokenizer
 
 @dataclass(frozen=True)
 class Rung:
-    depth: int
     d_model: int
     heads: int
+    depth: int
     mlp_ratio: int = 8
 
     @property
-    def non_embedding_params(self) -> int:
+    def block_params(self) -> int:
         d, hidden = self.d_model, self.mlp_ratio * self.d_model
-        attention = 4 * d * d
-        mlp = d * hidden + (hidden // 2) * d  # SwiGLU: d -> hidden (two halves) -> d
-        return self.depth * (attention + mlp + 2 * d) + d
+        return 4 * d * d + d * hidden + (hidden // 2) * d + 2 * d
+
+    @property
+    def neurons(self) -> int:
+        """MLP neurons per block: SwiGLU halves the d -> mlp_ratio*d projection."""
+        return self.mlp_ratio * self.d_model // 2
+
+    def non_embedding_params(self, embedding_size: int) -> int:
+        """OLMo's `num_params(include_embedding=False)`: blocks, final norm, output projection."""
+        return self.depth * self.block_params + self.d_model + embedding_size * self.d_model
+
+    def params(self, embedding_size: int) -> int:
+        """Every parameter, the input embedding included."""
+        return self.non_embedding_params(embedding_size) + embedding_size * self.d_model
 
 
 LADDER = {
-    "4M": Rung(depth=8, d_model=176, heads=4),  # 3.97M
-    "20M": Rung(depth=12, d_model=320, heads=5),  # 19.7M
-    "300M": Rung(depth=14, d_model=1152, heads=18),  # 297M
-    "1B": Rung(depth=16, d_model=2048, heads=32),  # 1.07B
-    "4B": Rung(depth=16, d_model=4096, heads=64),  # 4.30B
+    "4M": Rung(d_model=64, heads=8, depth=8),
+    "20M": Rung(d_model=192, heads=8, depth=16),
+    "300M": Rung(d_model=1024, heads=16, depth=16),
+    "1B": Rung(d_model=2048, heads=16, depth=16),
+    "4B": Rung(d_model=3840, heads=30, depth=16),
 }
 SCALE = {"K": 10**3, "M": 10**6, "B": 10**9}
 
 
 def target(name: str) -> int:
-    """The parameter count a ladder name promises: "20M" -> 20,000,000."""
+    """The parameter count a ladder name states: "20M" -> 20,000,000 (OLMo's `parse_size`)."""
     match = re.fullmatch(r"(\d+)([KMB])", name)
     if match is None:
         raise ValueError(f"{name!r} is not a size name such as 20M or 1B")

@@ -3,8 +3,10 @@
 Plain PyTorch run by Ray Train on `resources.workers` workers: the ai2-olmo `OLMo` model of a
 ladder size (`model`), each worker training its rows of every global batch (`data`), so the
 data position is the step and a resume continues exactly. Every `eval_every` steps the task
-and reference sets are evaluated (`evaluate`) and logged through the tracker (rank 0's; the
-other ranks get a no-op); every `checkpoint_every` steps a checkpoint is reported.
+and reference sets and the task's features are evaluated (`evaluate`, `features`) and logged
+through the tracker (rank 0's; the other ranks get a no-op); every step logs its injected
+instances, and measured steps the paper's mechanism metrics (`mechanism`); every
+`checkpoint_every` steps a checkpoint is reported.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -19,9 +22,12 @@ from injection import reference, tasks
 from trainables import periodic
 from trainables.olmo.data import checksum, global_batches, open_corpus, share
 from trainables.olmo.evaluate import EvalSets, eval_sets, evaluate
+from trainables.olmo.mechanism import Mechanism
 from trainables.olmo.model import build_model, load_state, optimizer_for, state, train_step
+from trainables.contract import PointRun
 from trainables.olmo.trainable import OlmoSection
 from trainables.session import Worker
+from tracking.tracker import Tracker
 
 
 @dataclass
@@ -49,58 +55,113 @@ class Window:
                 "throughput/tokens_per_s": self.tokens * world_size / self.seconds,
                 "data/checksum": self.checksum}
 
+    def state_dict(self, world_size: int) -> dict:
+        """For a checkpoint, so the first evaluation after a resume averages the same steps:
+        each step's loss averaged over the workers (every rank calls it), on the CPU."""
+        losses = [_mean_over_workers(loss.clone(), world_size) for loss in self.losses]
+        return {"losses": losses, "seconds": self.seconds, "tokens": self.tokens,
+                "checksum": self.checksum}
+
+    @classmethod
+    def restored(cls, state: dict, device: torch.device) -> "Window":
+        return cls([torch.tensor(loss, device=device) for loss in state["losses"]],
+                   state["seconds"], state["tokens"], state["checksum"])
+
 
 def train_fn_per_worker(config: dict) -> None:
     worker = Worker.start(config)
     (run,) = worker.trial.points
-    point, section = run.point, OlmoSection.model_validate(run.section)
-    steps, device = section.steps, worker.device
-
-    # 1. Data, task, evaluation sets, model, optimizer: all from the section and the seed.
-    corpus = open_corpus(section.corpus)
-    task = tasks.load_task(point.task, point.seed, str(corpus.tokenizer.path))
-    data = global_batches(point.frequency, section.batch_size, section.seq_len, section.block,
-                          point.seed, corpus, task)
-    lo, hi = share(section.batch_size, worker.rank, worker.world_size)
-    micro = section.micro_batch_size or hi - lo
-    model = build_model(point.width, corpus.tokenizer, section.seq_len, device,
-                        worker.world_size, point.seed)
-    optimizer, scheduler = optimizer_for(model, section.lr, section.warmup_steps, steps)
-    sharded = hasattr(model, "clip_grad_norm_")
-    sets = _eval_sets(corpus, task, section) if worker.main or sharded else None
-
-    # 2. Resume: weights, optimizer, schedule and RNG; the step is also the data position.
-    #    The tracker takes back the metrics MLflow had not stored by the checkpoint.
-    start, checkpoint = 0, worker.checkpoint()
-    if checkpoint is not None:
-        start = load_state(model, optimizer, scheduler,
-                           torch.load(checkpoint / "state.pt", weights_only=False))
+    trial = Trial(run, worker.rank, worker.world_size, worker.device)
+    checkpoint = worker.checkpoint()
+    start = 0 if checkpoint is None else trial.load(
+        torch.load(checkpoint / "state.pt", weights_only=False))
+    # The tracker takes back the metrics MLflow had not stored by the checkpoint.
     tracker = worker.tracker([run.run_id] if worker.main else [], checkpoint)
 
-    # 3. Train: evaluate every `eval_every` steps (and before the first), checkpoint every
-    #    `checkpoint_every` (and at the end).
-    window, logged = Window(), {}
-    model.train()
-    for step in range(start, steps + 1):
-        if periodic.due(step, section.eval_every, steps):
-            evaluated = evaluate(model if sharded else _unwrap(model), sets, device) \
-                if sets is not None else {}
-            logged = {**evaluated, **window.metrics(worker.world_size)}
-            tracker.log(run.run_id, step, logged)
-            window = Window()
-        if step > start and periodic.due(step, section.checkpoint_every, steps, first=False):
-            saved = state(model, optimizer, scheduler, step)  # every rank: FSDP gathers
-            worker.report({"step": step, "resumed_from": start, **_progress(logged)},
-                          save=_writer(saved) if worker.main else None, tracker=tracker)
-        if step == steps:
-            break
-        began = time.monotonic()
-        tokens = data.rows(step, lo, hi).tokens  # global batch `step`: the data position
-        measured = train_step(model, optimizer, scheduler, tokens, micro, device)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        window.add(measured, tokens, time.monotonic() - began)
+    def report(step: int, progress: dict) -> None:
+        saved = trial.state(step)  # every rank: FSDP gathers
+        worker.report({"step": step, "resumed_from": start, **_progress(progress)},
+                      save=_writer(saved) if worker.main else None, tracker=tracker)
+
+    trial.train(start, resumed=checkpoint is not None, tracker=tracker, report=report)
     tracker.finish()
+
+
+class Trial:
+    """One grid point's training on this worker: plain PyTorch, Ray-free (a test drives it
+    with a real tracker and its own checkpoints)."""
+
+    def __init__(self, run: PointRun, rank: int, world_size: int, device: torch.device):
+        # Data, task, evaluation sets, model, optimizer: all from the section and the seed.
+        point = run.point
+        section = self.section = OlmoSection.model_validate(run.section)
+        self.run_id, self.device, self.world_size = run.run_id, device, world_size
+        corpus = open_corpus(section.corpus)
+        task = tasks.load_task(point.task, point.seed, str(corpus.tokenizer.path))
+        self.data = global_batches(point.frequency, section.batch_size, section.seq_len,
+                                   section.block, point.seed, corpus, task)
+        self.rows = share(section.batch_size, rank, world_size)
+        self.model = build_model(point.width, corpus.tokenizer, section.seq_len, device,
+                                 world_size, point.seed)
+        self.optimizer, self.scheduler = optimizer_for(self.model, section)
+        sharded = hasattr(self.model, "clip_grad_norm_")
+        # What runs forward passes outside the step: every rank's FSDP module, or the bare model
+        self.bare = self.model if sharded else _unwrap(self.model)
+        self.sets = _eval_sets(corpus, task, section) if rank == 0 or sharded else None
+        self.mechanism = Mechanism(section, task, self.data.schedule,
+                                   None if self.sets is None else self.sets.test, device, rank,
+                                   world_size)
+        self.window = Window()  # training since the last evaluation
+
+    def load(self, saved: dict) -> int:
+        """Weights, optimizer, schedule, RNG, the steps since the last evaluation and the
+        measurement state; the step to continue from, which is also the data position."""
+        self.mechanism.load_state_dict(saved["mechanism"])
+        self.window = Window.restored(saved["window"], self.device)
+        return load_state(self.model, self.optimizer, self.scheduler, saved)
+
+    def state(self, step: int) -> dict:
+        """The checkpoint's state; every rank calls it (FSDP gathers, losses are averaged)."""
+        return {**state(self.model, self.optimizer, self.scheduler, step),
+                "window": self.window.state_dict(self.world_size),
+                "mechanism": self.mechanism.state_dict()}
+
+    def train(self, start: int, resumed: bool, tracker: Tracker,
+              report: Callable[[int, dict], None]) -> None:
+        """The state after `step` steps is evaluated every `eval_every` steps and checkpointed
+        (`report`) every `checkpoint_every` (a resumed run did both for its first state before
+        it stopped); then global batch `step` trains, its metrics logged at step + 1."""
+        section, device, mechanism = self.section, self.device, self.mechanism
+        steps, (lo, hi) = section.steps, self.rows
+        micro = section.micro_batch_size or hi - lo
+        progress = {}
+        self.model.train()
+        for step in range(start, steps + 1):
+            if step > start or not resumed:
+                now = {}
+                if periodic.due(step, section.eval_every, steps):
+                    if self.sets is not None:
+                        now = {**evaluate(self.bare, self.sets, device),
+                               **mechanism.features(self.bare)}
+                    now.update(self.window.metrics(self.world_size))
+                    self.window, progress = Window(), now
+                now.update(mechanism.at_state(self.bare, step, now))
+                if now:
+                    tracker.log(self.run_id, step, now)
+                if periodic.due(step, section.checkpoint_every, steps, first=False):
+                    report(step, progress)
+            if step == steps:
+                break
+            began = time.monotonic()
+            tokens = self.data.rows(step, lo, hi).tokens  # global batch `step`: data position
+            with mechanism.probe(self.model, self.bare, step) as probe:  # measured steps only
+                measured = train_step(self.model, self.optimizer, self.scheduler, tokens, micro,
+                                      device, section.grad_clip)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            self.window.add(measured, tokens, time.monotonic() - began)
+            tracker.log(self.run_id, step + 1, {"rare/injected": float(mechanism.count(step)),
+                                                **(probe.metrics() if probe else {})})
 
 
 def _eval_sets(corpus, task, section: OlmoSection) -> EvalSets:
@@ -120,6 +181,7 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _mean_over_workers(loss: torch.Tensor, world_size: int) -> float:
+    """Every rank calls it (an all-reduce)."""
     if world_size > 1:
         import torch.distributed as dist
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.olmo.ladder import LADDER, model_config
-from trainables.olmo.recipe import ADAMW, CLIP, lr_factor
+from trainables.olmo.recipe import lr_factor
 
 SHARD_FROM = "1B"  # FSDP from this ladder size up, on GPUs
 
@@ -23,21 +23,12 @@ def build_model(width: str, tokenizer, seq_len: int, device: torch.device, world
     from olmo import OLMo
 
     torch.manual_seed(seed)
-    shard = (device.type == "cuda" and world_size > 1
-             and LADDER[width].non_embedding_params >= LADDER[SHARD_FROM].non_embedding_params)
+    sharded = (device.type == "cuda" and world_size > 1
+               and LADDER[width].d_model >= LADDER[SHARD_FROM].d_model)
     model = OLMo(model_config(width, tokenizer, seq_len,
-                              init_device="meta" if shard else device.type))
-    if shard:  # not run here: no GPU was lent to this project (see README)
-        from olmo.config import FSDPWrapStrategy
-        from torch.distributed.fsdp import FullyShardedDataParallel, MixedPrecision
-
-        model = FullyShardedDataParallel(
-            model, auto_wrap_policy=model.get_fsdp_wrap_policy(FSDPWrapStrategy.by_block),
-            mixed_precision=MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32),
-            device_id=device, use_orig_params=True,
-            param_init_fn=lambda m: m.to_empty(device=device, recurse=False))
-        model.reset_parameters()  # ai2-olmo's train.py: initialise after sharding from meta
-        return model
+                              init_device="meta" if sharded else device.type))
+    if sharded:  # not run here: no GPU was lent to this project (see README)
+        return shard(model, device)
     model = model.to(device)
     if world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -45,20 +36,45 @@ def build_model(width: str, tokenizer, seq_len: int, device: torch.device, world
     return model
 
 
-def optimizer_for(model: torch.nn.Module, lr: float, warmup: int, steps: int):
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, **ADAMW)
+def shard(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """FSDP by block (bf16 parameters and fp32 reductions on GPUs), the parameters
+    materialised shard by shard and initialised after sharding, as ai2-olmo's train.py does."""
+    from olmo.config import FSDPWrapStrategy
+    from torch.distributed.fsdp import FullyShardedDataParallel, MixedPrecision
+
+    meta = next(model.parameters()).is_meta
+    model = FullyShardedDataParallel(
+        model, auto_wrap_policy=model.get_fsdp_wrap_policy(FSDPWrapStrategy.by_block),
+        mixed_precision=MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        if device.type == "cuda" else None,
+        device_id=device, use_orig_params=True,
+        param_init_fn=(lambda m: m.to_empty(device=device, recurse=False)) if meta else None)
+    if meta:
+        model.reset_parameters()
+    return model
+
+
+def optimizer_for(model: torch.nn.Module, section):
+    """AdamW and the warm-up/cosine schedule of a resolved `OlmoSection`."""
+    adamw = section.adamw
+    optimizer = torch.optim.AdamW(model.parameters(), lr=section.lr,
+                                  betas=(adamw.beta1, adamw.beta2), eps=adamw.eps,
+                                  weight_decay=adamw.weight_decay)
+    warmup, steps, final = section.warmup_steps, section.steps, section.final_lr
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, warmup, steps))
+        optimizer, lambda step: lr_factor(step, warmup, steps, final))
     return optimizer, scheduler
 
 
 def train_step(model, optimizer, scheduler, tokens: torch.Tensor, micro_batch: int,
-               device: torch.device) -> dict[str, torch.Tensor]:
-    """One optimizer step on this worker's rows (micro-batches accumulated, gradients
-    synchronised on the last). Its measurements, left on the device: the mean next-token
-    `loss` and the gradient's norm before clipping, `grad_norm`."""
+               device: torch.device, clip: float) -> dict[str, torch.Tensor]:
+    """One optimizer step on this worker's rows: micro-batches of at most `micro_batch` rows
+    (the last may be smaller), each weighted by its tokens so the step is the whole batch's,
+    gradients synchronised on the last. Its measurements, left on the device: the mean
+    next-token `loss` and the gradient's norm before clipping at `clip`, `grad_norm`."""
     optimizer.zero_grad(set_to_none=True)
     chunks = tokens.to(device, non_blocking=True).split(micro_batch)
+    predicted = tokens[:, 1:].numel()
     total = torch.zeros((), device=device)
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
@@ -67,16 +83,17 @@ def train_step(model, optimizer, scheduler, tokens: torch.Tensor, micro_batch: i
             with torch.autocast(device.type, dtype=torch.bfloat16,
                                 enabled=device.type == "cuda"):
                 logits = model(chunk).logits[:, :-1]
-                loss = F.cross_entropy(logits.flatten(0, 1).float(), chunk[:, 1:].flatten())
-            (loss / len(chunks)).backward()
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), chunk[:, 1:].flatten(),
+                                       reduction="sum") / predicted
+            loss.backward()
         total += loss.detach()
     if hasattr(model, "clip_grad_norm_"):  # FSDP: the norm over every shard
-        norm = model.clip_grad_norm_(CLIP)
+        norm = model.clip_grad_norm_(clip)
     else:
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
     scheduler.step()
-    return {"loss": total / len(chunks), "grad_norm": norm.detach()}
+    return {"loss": total, "grad_norm": norm.detach()}
 
 
 def state(model, optimizer, scheduler, step: int) -> dict:

@@ -1,4 +1,4 @@
-"""The model ladder: every size's non-embedding count is within 10% of its name."""
+"""The model ladder: OLMo's own shapes, each counted by the ai2-olmo model itself."""
 
 from __future__ import annotations
 
@@ -8,28 +8,33 @@ import torch
 from injection.tokenizer import load
 from trainables.olmo.ladder import LADDER, model_config, target
 
-
-def non_embedding(model) -> int:
-    """ai2-olmo's count without the input embedding, less the untied output projection."""
-    output = model.transformer.ff_out.weight.numel()
-    return model.num_params(include_embedding=False) - output
+# CONTRACTS 6 (OLMo's scripts/ladder.py): d_model, heads, layers; and OLMo's count of each
+# (num_params(include_embedding=False), default tokenizer) as PAPER.md states it.
+SHAPES = {"4M": (64, 8, 8, 3_744_832), "20M": (192, 8, 16, 19_101_888),
+          "300M": (1024, 16, 16, 320e6), "1B": (2048, 16, 16, 1.18e9), "4B": (3840, 30, 16, 4e9)}
 
 
 @pytest.mark.parametrize("name", list(LADDER))
-def test_each_size_builds_and_its_non_embedding_count_matches_its_name(name):
+def test_each_size_has_olmos_shape_and_olmos_count(name):
     from olmo import OLMo
 
-    model = OLMo(model_config(name, load(), seq_len=128, init_device="meta"))  # no memory
-    count = non_embedding(model)
-    assert count == LADDER[name].non_embedding_params
-    assert abs(count / target(name) - 1) <= 0.10, f"{name}: {count:,}"
-    assert model.config.d_model % model.config.n_heads == 0
+    tok = load()
+    model = OLMo(model_config(name, tok, seq_len=128, init_device="meta"))  # no memory
+    config, (d_model, heads, layers, stated) = model.config, SHAPES[name]
+    assert (config.d_model, config.n_heads, config.n_layers) == (d_model, heads, layers)
+    assert (config.mlp_ratio, config.weight_tying, config.include_bias) == (8, False, False)
+    counted = model.num_params(include_embedding=False)
+    assert counted == LADDER[name].non_embedding_params(tok.embedding_size)
+    assert model.num_params() == LADDER[name].params(tok.embedding_size)
+    assert counted == pytest.approx(stated, rel=0.01), f"{name}: {counted:,}"
+    assert abs(counted / target(name) - 1) <= 0.18  # OLMo's names: 1B counts 1.18B
+    assert LADDER[name].neurons == model.transformer.blocks[0].ff_out.in_features
 
 
-def test_depth_runs_from_8_to_16_and_width_grows():
+def test_depth_is_8_for_4M_and_16_for_the_rest_and_width_grows():
     rungs = list(LADDER.values())
-    assert rungs[0].depth == 8 and rungs[-1].depth == 16
-    assert all(a.d_model < b.d_model and a.depth <= b.depth for a, b in zip(rungs, rungs[1:]))
+    assert [r.depth for r in rungs] == [8, 16, 16, 16, 16]
+    assert all(a.d_model < b.d_model for a, b in zip(rungs, rungs[1:]))
 
 
 def test_vocabulary_comes_from_the_tokenizer_padded_as_olmo_does():

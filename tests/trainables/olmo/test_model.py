@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from injection import corpus as corpora
 from injection.schedule import Schedule
-from injection.tasks import build_task
 from trainables.olmo import OLMO, OlmoSection, model, recipe
 from trainables.olmo.data import GlobalBatches, share
 from trainables.points import Point
@@ -21,20 +18,9 @@ SEQ_LEN, BATCH = 16, 4
 
 
 @pytest.fixture(scope="module")
-def tiny_corpus(tmp_path_factory) -> corpora.Corpus:
-    """A few hundred tokens of real text, tokenised with the default OLMo tokenizer."""
-    folder = tmp_path_factory.mktemp("olmo")
-    docs = [f"Document {i}: the {i}th river is {i + 3} miles longer than the {i + 1}th one."
-            for i in range(40)]
-    (folder / "docs.jsonl").write_text("\n".join(json.dumps({"text": d}) for d in docs))
-    return corpora.build(str(folder / "docs.jsonl"), folder / "corpus")
-
-
-@pytest.fixture(scope="module")
-def batches(tiny_corpus) -> GlobalBatches:
-    task = build_task("cmp", 0)
-    schedule = Schedule(0.03, BATCH, SEQ_LEN, task.train_ids, seed=0)
-    return GlobalBatches(tiny_corpus, schedule, task.tokens, seed=0)
+def batches(tiny_corpus, cmp_task) -> GlobalBatches:
+    schedule = Schedule(0.03, BATCH, SEQ_LEN, cmp_task.train_ids, seed=0)
+    return GlobalBatches(tiny_corpus, schedule, cmp_task.tokens, seed=0)
 
 
 @pytest.mark.parametrize("world_size", [2, 4])
@@ -55,27 +41,45 @@ def test_an_epoch_reads_every_chunk_once_and_the_next_in_another_order(batches):
     assert not np.array_equal(first, second)
 
 
-def test_lr_warms_up_linearly_then_decays_by_cosine_to_a_tenth():
-    factors = [recipe.lr_factor(step, warmup=4, steps=20) for step in range(21)]
+def test_lr_warms_up_linearly_then_decays_by_cosine_to_a_hundredth():
+    factors = [recipe.lr_factor(step, warmup=4, total_steps=20, final=0.01) for step in range(21)]
     assert factors[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     assert all(a >= b for a, b in zip(factors[4:], factors[5:]))
-    assert factors[-1] == pytest.approx(recipe.FINAL_LR)
+    assert factors[-1] == pytest.approx(0.01) and recipe.FINAL_LR == 0.01
 
 
-def test_defaults_resolve_from_the_size_and_the_steps():
-    section = OlmoSection(steps=300)
-    resolved = OLMO.resolve(section, Point("4M", 1e-3, "cmp", 0))
-    assert resolved.lr == pytest.approx(0.0047 * (3_967_920 / 108e6) ** (-1 / 3))
-    assert (resolved.warmup_steps, resolved.eval_every, resolved.checkpoint_every) \
-        == (15, 30, 75)
-    assert OLMO.resolve(OlmoSection(steps=300, lr=1e-3), Point("1B", 1e-3, "cmp", 0)).lr == 1e-3
+# OLMo's scripts/ladder.py at 2048-token sequences (PAPER.md 4.2): peak lr and batch.
+LADDER_RECIPE = {"4M": (1.41e-2, 32), "20M": (8.24e-3, 64), "300M": (3.33e-3, 320),
+                 "1B": (2.24e-3, 704)}
 
 
-@pytest.fixture(scope="module")
-def initial():
-    from injection.tokenizer import load
+@pytest.mark.parametrize("width", list(LADDER_RECIPE))
+def test_recipe_is_olmos_ladder(width):
+    lr, batch = LADDER_RECIPE[width]
+    assert recipe.peak_lr(width) == pytest.approx(lr, rel=0.01)
+    assert recipe.batch_size(width, 2048) == batch
+    # At any sequence length the fitted tokens per batch, to the nearest 32 sequences.
+    fitted = 160 * (float(width[:-1]) * {"M": 1e6, "B": 1e9}[width[-1]] / 108e6) ** (2 / 3)
+    assert abs(recipe.batch_size(width, 128) - fitted * 16) <= 16
 
-    return model.build_model("4M", load(), SEQ_LEN, torch.device("cpu"), world_size=1, seed=0)
+
+def test_defaults_resolve_from_the_size_by_olmos_recipe():
+    point = Point("4M", 1e-3, "cmp", 0)
+    resolved = OLMO.resolve(OlmoSection(), point)
+    batch = recipe.batch_size("4M", 128)
+    assert resolved.batch_size == batch == 288
+    assert resolved.lr == pytest.approx(0.0047 * (4e6 / 108e6) ** (-1 / 3))
+    # 20 tokens per parameter of the name; N tokens of warm-up.
+    assert resolved.steps == -(-20 * 4_000_000 // (batch * 128)) == 2171
+    assert resolved.warmup_steps == round(4e6 / (batch * 128)) == 109
+    assert (resolved.final_lr, resolved.adamw.weight_decay, resolved.adamw.beta2,
+            resolved.grad_clip) == (0.01, 0.05, 0.95, 1.0)
+    # A short explicit run: warm-up capped at a tenth of it; explicit values kept.
+    short = OLMO.resolve(OlmoSection(steps=300, batch_size=8, lr=1e-3), point)
+    assert (short.steps, short.batch_size, short.lr, short.warmup_steps) == (300, 8, 1e-3, 30)
+    assert (short.eval_every, short.checkpoint_every) == (30, 75)
+    longer = OLMO.resolve(OlmoSection(tokens_per_param=2.0), point)
+    assert longer.steps == -(-2 * 4_000_000 // (batch * 128))
 
 
 def test_micro_batches_accumulate_to_the_step_of_the_whole_batch(batches, initial):
@@ -86,8 +90,9 @@ def test_micro_batches_accumulate_to_the_step_of_the_whole_batch(batches, initia
         optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
-    losses = [model.train_step(m, *sgd(m), tokens, micro, cpu)["loss"].item()
-              for m, micro in zip(models, (BATCH, 1))]
+    # 3 does not divide 4: a micro-batch of 3 rows and one of 1, weighted by their tokens.
+    losses = [model.train_step(m, *sgd(m), tokens, micro, cpu, clip=1.0)["loss"].item()
+              for m, micro in zip(models, (BATCH, 3))]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     for a, b in zip(*(m.parameters() for m in models)):
         assert torch.allclose(a, b, atol=1e-5)
@@ -96,13 +101,15 @@ def test_micro_batches_accumulate_to_the_step_of_the_whole_batch(batches, initia
 def test_a_run_resumed_from_its_state_continues_exactly(batches, initial):
     cpu = torch.device("cpu")
 
+    section = OlmoSection(steps=3, lr=3e-3, warmup_steps=1)
+
     def fresh():
         net = copy.deepcopy(initial)
-        return (net, *model.optimizer_for(net, lr=3e-3, warmup=1, steps=3))
+        return (net, *model.optimizer_for(net, section))
 
     def train(parts, steps):
-        return [model.train_step(*parts, batches.rows(step, 0, BATCH).tokens, 2, cpu)["loss"]
-                .item() for step in steps]
+        return [model.train_step(*parts, batches.rows(step, 0, BATCH).tokens, 2, cpu, clip=1.0)
+                ["loss"].item() for step in steps]
 
     straight = fresh()
     losses = train(straight, range(3))

@@ -1,0 +1,94 @@
+"""The OLMo trial's loop with every measurement on, without Ray but with a real MLflow store:
+a run killed after MLflow stored metrics past its last checkpoint and resumed from that
+checkpoint ends with the histories of an uninterrupted run, every step once; `rare/injected`
+sums to the schedule's count."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from trainables.contract import PointRun
+from trainables.olmo import OLMO, OlmoSection
+from trainables.olmo.loop import Trial
+from trainables.points import Point
+from tracking.tracker import open_tracker
+
+STEPS = 6
+# Two instances every two batches (batches 1, 3, 5: training steps 2, 4, 6); measured every
+# second step and at every step that injects: every step.
+SECTION = dict(steps=STEPS, seq_len=16, batch_size=4, lr=3e-3, warmup_steps=1, eval_every=2,
+               checkpoint_every=3, eval_instances=16, schedule={"block": 2}, measure_every=2,
+               interference_instances=50, interference_neurons=16)
+POINT = Point("4M", 1 / 64, "cmp", 0)
+TIMING = "throughput/tokens_per_s"
+
+
+class Killed(Exception):
+    pass
+
+
+def new_run(client: MlflowClient, name: str, corpus) -> PointRun:
+    experiment = client.get_experiment_by_name("loop") or client.get_experiment(
+        client.create_experiment("loop"))
+    run = client.create_run(experiment.experiment_id, run_name=name)
+    section = OLMO.resolve(OlmoSection(**SECTION, corpus=str(corpus.path)), POINT)
+    return PointRun(point=POINT, run_id=run.info.run_id, section=section.model_dump(mode="json"))
+
+
+def histories(client: MlflowClient, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    names = client.get_run(run_id).data.metrics
+    return {name: [(m.step, m.value) for m in client.get_metric_history(run_id, name)]
+            for name in names}
+
+
+@pytest.fixture
+def client(tracking_uri) -> MlflowClient:
+    return MlflowClient(tracking_uri)
+
+
+def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, client,
+                                                                       tracking_uri,
+                                                                       tiny_corpus):
+    cpu = torch.device("cpu")
+    straight = new_run(client, "straight", tiny_corpus)
+    trial = Trial(straight, 0, 1, cpu)
+    tracker = open_tracker(tracking_uri, [straight.run_id], None)
+    trial.train(0, resumed=False, tracker=tracker, report=lambda step, progress: None)
+    tracker.finish()
+
+    interrupted = new_run(client, "interrupted", tiny_corpus)
+    trial = Trial(interrupted, 0, 1, cpu)
+    tracker = open_tracker(tracking_uri, [interrupted.run_id], None)
+
+    def report(step: int, progress: dict) -> None:
+        if step == STEPS:  # MLflow stores steps 4..6, then the process dies before saving
+            tracker.save(tmp_path)
+            raise Killed
+        torch.save(trial.state(step), tmp_path / "state.pt")
+        tracker.save(tmp_path)
+
+    with pytest.raises(Killed):
+        trial.train(0, resumed=False, tracker=tracker, report=report)
+    resumed = Trial(interrupted, 0, 1, cpu)
+    start = resumed.load(torch.load(tmp_path / "state.pt", weights_only=False))
+    assert start == 3
+    tracker = open_tracker(tracking_uri, [interrupted.run_id], tmp_path)
+    resumed.train(start, resumed=True, tracker=tracker, report=lambda step, progress: None)
+    tracker.finish()
+
+    expected, got = histories(client, straight.run_id), histories(client, interrupted.run_id)
+    assert {"interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
+            "rare/retained", "rare/injection_drop", "features/order_r2"} <= set(expected)
+    assert set(got) == set(expected)
+    for name in set(expected) - {TIMING}:
+        assert got[name] == expected[name], name
+    assert [step for step, _ in got[TIMING]] == [step for step, _ in expected[TIMING]]
+    # Every training step once; the instances sum to the schedule's count.
+    injected = got["rare/injected"]
+    assert [step for step, _ in injected] == list(range(1, STEPS + 1))
+    assert sum(value for _, value in injected) == trial.data.schedule.injected_before(STEPS) == 6
+    assert [step for step, _ in got["interference/cos_batch"]] == list(range(1, STEPS + 1))
+    assert [step for step, _ in got["interference/cos_task"]] == [2, 4, 6]
+    assert [step for step, _ in got["rare/retained"]] == [3, 5]  # just before injections 2, 3
