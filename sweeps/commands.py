@@ -32,7 +32,8 @@ def validate(args: Namespace) -> int:
     console.print(f"  trials    {grid.trial_count(spec)} (packing {packed} into each trial)")
     for line in spec.runs_as.describe([(p.point, p.section) for p in plan.points]):
         console.print(f"  {line}")
-    mode = "local mode, in the trial's process" if place.local else f"{place.workers} workers"
+    mode = ("local mode, in the trial's process" if place.local else
+            f"{place.workers} worker{'' if place.workers == 1 else 's'}")
     console.print(f"  resources per trial: {place.cpus_per_trial():g} CPU, "
                   f"{place.gpu * place.workers:g} GPU ({mode})")
     return 0
