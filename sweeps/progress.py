@@ -249,6 +249,7 @@ class Watcher:
     rate: Rate = field(default_factory=Rate)
     last: Snapshot | None = None
     printed: tuple[float, tuple | None] = (0.0, None)  # the last plain line: when, counts
+    failing: bool = False  # the store did not answer the last poll
 
     def run(self, until_ended: bool = False) -> Snapshot | None:
         reader = self.open_reader()  # in this thread: a sqlite connection stays in one
@@ -262,9 +263,12 @@ class Watcher:
                 try:
                     snap = snapshot(*args)
                 except (TrackingError, sqlite3.Error, OSError) as err:
-                    self._say(f"{self.sweep}: the tracking store does not answer ({err}); "
-                              "retrying")
+                    if not self.failing:  # said once; training goes on meanwhile
+                        self._say(f"{self.sweep}: the tracking store does not answer "
+                                  f"({err}); the view waits for it")
+                    self.failing = True
                 else:
+                    self.failing = False
                     ended = ended or (until_ended and snap.ended)
                     self._show(snap, live, final=ended)
                 if ended:
@@ -291,7 +295,7 @@ class Watcher:
 
     def _say(self, line: str) -> None:
         """A line that stays (above the live view in a terminal)."""
-        self.console.print(line, markup=False, highlight=False)
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def console() -> Console:

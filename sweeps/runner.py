@@ -28,9 +28,8 @@ from sweeps.spec import SweepSpec, validate
 from sweeps.sweep_run import open_sweep
 from trainables.points import unpack
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
-from tracking.runs import connect, environment, experiment_id, quiet_logger, search_runs
-from tracking.runs import set_status
-from tracking.runs import sweep_run
+from tracking.runs import connect, environment, experiment_id, quick_requests, quiet_logger
+from tracking.runs import search_runs, set_status, sweep_run
 from tracking.runs import trial_runs
 
 STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
@@ -203,7 +202,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     experiment, parent = open_sweep(client, spec, planned)
     show = progress.console()
     show.print(f"MLflow: {ui_address(target.tracking_uri, experiment)}", markup=False,
-               highlight=False)
+               highlight=False, soft_wrap=True)
     place = placement(spec)
     sweep = SweepPlan(
         trainable=spec.trainable, placement=place,
@@ -280,12 +279,13 @@ def record_counts(client, parent: str, snap: progress.Snapshot) -> None:
 
     finished, running, failed = snap.counts
     now = int(time.time() * 1000)
-    step = int((now - client.get_run(parent).info.start_time) / 1000)
     try:
-        client.log_batch(parent, metrics=[
-            Metric(f"points/{name}", value, now, step) for name, value in
-            (("finished", finished), ("running", running), ("failed", failed),
-             ("total", snap.total))])
+        with quick_requests():
+            step = int((now - client.get_run(parent).info.start_time) / 1000)
+            client.log_batch(parent, metrics=[
+                Metric(f"points/{name}", value, now, step) for name, value in
+                (("finished", finished), ("running", running), ("failed", failed),
+                 ("total", snap.total))])
     except Exception:  # the store is away: the next change records the counts again
         pass
 

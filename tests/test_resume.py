@@ -34,7 +34,8 @@ def sweeps(*args, tmp_path, tracking_uri) -> subprocess.Popen:
 
 def runs(client: MlflowClient, name: str = "tiny"):
     experiment = client.get_experiment_by_name(name)
-    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+    return [] if experiment is None else client.search_runs([experiment.experiment_id],
+                                                             "tags.kind = 'trial'")
 
 
 def reference(spec: dict, width: int, frequency: float) -> dict[str, float]:

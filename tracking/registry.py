@@ -110,8 +110,10 @@ def register_fit(client: MlflowClient, sweep: str, run_id: str, fit_json: Path,
             sweep, tags={"kind": KIND_FIT, "sweep": sweep},
             description=f"Fit of sweep {sweep}: predict(width, frequency, task) -> rare_loss, "
                         "learned, critical_width")
-    return client.create_model_version(sweep, f"models:/{model_id}", run_id=run_id, tags=tags,
-                                       model_id=model_id)
+    # The logged model's own location as the source: MLflow resolves a `models:/<id>` source
+    # through the process's global tracking URI, which need not be this store's.
+    return client.create_model_version(sweep, client.get_logged_model(model_id).artifact_location,
+                                       run_id=run_id, tags=tags, model_id=model_id)
 
 
 def versions(client: MlflowClient, name: str, **tags: str) -> list[ModelVersion]:
