@@ -76,8 +76,8 @@ def validate(spec: SpecLike, overrides: Sequence[str] = (), name: str | None = N
 
 @dataclass(frozen=True)
 class SweepResult:
-    """How a `run` or `resume` ended: `failed` holds the keys of the grid points whose trial
-    failed (resume retries them)."""
+    """How a `run` or `resume` ended: `failed` holds the keys of the grid points that did not
+    finish, their trial failed or the sweep interrupted (resume finishes them)."""
 
     name: str
     failed: list[str]

@@ -123,7 +123,7 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
     runs = reader.runs(experiment, KIND_TRIAL)
     measure = _measure(runs)
     by_trial: dict[str, list[RunRecord]] = {}
-    for run in runs:
+    for run in sorted(runs, key=_grid_order):
         by_trial.setdefault(run.tags.get(TRIAL_TAG, run.name), []).append(run)
     trials = [Trial(name, _points(members, measure)) for name, members in by_trial.items()]
     trials.sort(key=lambda t: -width_order(by_trial[t.name][0].params.get("width", "0")))
@@ -132,6 +132,15 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
                     status=parent.status if parent else None,
                     launched_at=int(launched) / 1000 if launched else None, trials=trials,
                     measure_name=measure.score if measure else "")
+
+
+def _grid_order(run: RunRecord) -> tuple:
+    """Frequent to rare, then by seed and task: the order of the CLI's tables."""
+    p = run.params
+    try:
+        return -float(p.get("frequency", 0)), p.get("seed", ""), p.get("task", "")
+    except ValueError:
+        return 0.0, p.get("seed", ""), p.get("task", "")
 
 
 def _measure(runs: list[RunRecord]) -> Measure | None:
@@ -145,7 +154,7 @@ def _points(runs: list[RunRecord], measure: Measure | None) -> list[Point]:
     """A trial's points, labelled by the axes that differ between them (its packed axes)."""
     varying = [a for a in AXES if len({r.params.get(a) for r in runs}) > 1]
     points = []
-    for run in sorted(runs, key=lambda r: r.run_id):
+    for run in runs:
         p = run.params
         label = " ".join(axis_label(a, p[a]) for a in varying) if varying else \
             (run_name(p) if set(AXES) <= set(p) else run.name)
@@ -158,7 +167,7 @@ def _points(runs: list[RunRecord], measure: Measure | None) -> list[Point]:
             theory=None if theory is None else bool(theory),
             start=run.start_time / 1000 if run.start_time else None,
             end=run.end_time / 1000 if run.end_time else None))
-    return sorted(points, key=lambda p: p.label)
+    return points
 
 
 @dataclass

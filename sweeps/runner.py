@@ -28,6 +28,7 @@ from sweeps.spec import SweepSpec, validate
 from sweeps.sweep_run import open_sweep
 from trainables.points import unpack
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
+from tracking.query import open_reader
 from tracking.runs import connect, environment, experiment_id, quick_requests, quiet_logger
 from tracking.runs import search_runs, set_status, sweep_run
 from tracking.runs import trial_runs
@@ -100,7 +101,8 @@ def max_concurrent(spec: SweepSpec) -> int | None:
 
 
 def run(spec: SweepSpec, target: Target, restart: bool = False) -> list[str]:
-    """Run a sweep to the end; the keys of the grid points whose trial failed."""
+    """Run a sweep to the end; the keys of the grid points that did not finish (their trial
+    failed, or the sweep was interrupted)."""
     check_local_resources(spec)
     client = connect(target.tracking_uri)
     existing = experiment_id(client, spec.name)
@@ -263,12 +265,6 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     client.set_terminated(parent, "FINISHED" if not unfinished else
                           "FAILED" if errored else "KILLED")
     return unfinished
-
-
-def open_reader(uri: str):
-    from tracking.query import open_reader as reader
-
-    return reader(uri)
 
 
 def record_counts(client, parent: str, snap: progress.Snapshot) -> None:

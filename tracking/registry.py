@@ -128,7 +128,8 @@ def versions(client: MlflowClient, name: str, **tags: str) -> list[ModelVersion]
             return sorted(found, key=lambda v: int(v.version))
 
 
-def trained_models(client: MlflowClient, experiment: str, **params: str) -> list[MlflowLoggedModel]:
+def trained_models(client: MlflowClient, experiment: str,
+                   **params: str) -> list[MlflowLoggedModel]:
     """The sweep's trained grid-point models with these params (grid axes as the runs spell
     them: width="20M", frequency="1e-05"), oldest first."""
     query = " AND ".join([f"tags.kind = '{KIND_TRIAL}'"] +
@@ -142,7 +143,9 @@ def delete_trained_models(client: MlflowClient, experiment: str) -> None:
         client.delete_logged_model(model.model_id)
 
 
-def search_logged(client: MlflowClient, experiments: list[str], query: str) -> list[MlflowLoggedModel]:
+def search_logged(client: MlflowClient, experiments: list[str],
+                  query: str) -> list[MlflowLoggedModel]:
+    """Logged models matching `query` (MLflow's filter syntax), oldest first."""
     found, token = [], None
     while True:
         page = client.search_logged_models(experiments, filter_string=query,
