@@ -120,7 +120,8 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
     """The sweep now, from its runs (the plan, read once, gives its size)."""
     parents = reader.runs(experiment, KIND_SWEEP) if parent else []
     parent = parents[0] if parents else parent
-    runs = reader.runs(experiment, KIND_TRIAL)
+    # A run is made, then given its params: one caught in between is not shown yet.
+    runs = [run for run in reader.runs(experiment, KIND_TRIAL) if set(AXES) <= set(run.params)]
     measure = _measure(runs)
     by_trial: dict[str, list[RunRecord]] = {}
     for run in sorted(runs, key=_grid_order):
@@ -137,15 +138,12 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
 def _grid_order(run: RunRecord) -> tuple:
     """Frequent to rare, then by seed and task: the order of the CLI's tables."""
     p = run.params
-    try:
-        return -float(p.get("frequency", 0)), p.get("seed", ""), p.get("task", "")
-    except ValueError:
-        return 0.0, p.get("seed", ""), p.get("task", "")
+    return -float(p["frequency"]), p["seed"], p["task"]
 
 
 def _measure(runs: list[RunRecord]) -> Measure | None:
     for run in runs:
-        if "trainable" in run.tags and run.params:
+        if "trainable" in run.tags:
             return catalog.get(run.tags["trainable"]).measure(run.params)
     return None
 
@@ -156,8 +154,7 @@ def _points(runs: list[RunRecord], measure: Measure | None) -> list[Point]:
     points = []
     for run in runs:
         p = run.params
-        label = " ".join(axis_label(a, p[a]) for a in varying) if varying else \
-            (run_name(p) if set(AXES) <= set(p) else run.name)
+        label = " ".join(axis_label(a, p[a]) for a in varying) if varying else run_name(p)
         score = run.metrics.get(measure.score) if measure else None
         theory = run.metrics.get(THEORY_LEARNED)
         points.append(Point(
@@ -222,25 +219,32 @@ def status_line(snap: Snapshot, left: float | None) -> str:
 def live_view(snap: Snapshot, left: float | None) -> Group:
     finished, running, failed = snap.counts
     elapsed = time.time() - snap.launched_at if snap.launched_at else None
+    active = [t for t in snap.trials if t.state == "RUNNING"]
     head = Table.grid(padding=(0, 1))
     head.add_row(Text(snap.sweep, style="bold"),
                  ProgressBar(total=snap.total, completed=finished, width=30),
                  Text(f"{finished}/{snap.total} grid points"),
                  Text(f"{clock(elapsed)} elapsed, {clock(left)} left", style="cyan"),
-                 Text(f"{running} running" + (f", {failed} failed" if failed else ""),
+                 Text(f"{len(active)} trials running" + (f", {failed} points failed"
+                                                          if failed else ""),
                       style="red" if failed else "dim"))
     lines = [head]
-    for trial in snap.trials:
-        if trial.state != "RUNNING":
-            continue
+    pad = max((len(t.name) for t in active), default=0)
+    for trial in active:
         done = sum(p.done for p in trial.points) / len(trial.points)
-        cells = [f"{p.label} {'' if p.score is None else f'{p.score:.3g}'}"
-                 f"{'' if not p.learned else ' L'}" for p in trial.points[:POINTS_SHOWN]]
+        cells = [f"{p.label} {_score(p.score)}{' L' if p.learned else ''}"
+                 for p in trial.points[:POINTS_SHOWN]]
         more = len(trial.points) - POINTS_SHOWN
         lines.append(Text.from_markup(
-            f"  [bold]{escape(trial.name)}[/] {done:4.0%}  {escape(snap.measure_name)}: "
-            + escape("  ".join(cells)) + (f"  (+{more} more)" if more > 0 else "")))
+            f"  [bold]{escape(trial.name.ljust(pad))}[/] {done:4.0%}  "
+            f"{escape(snap.measure_name)}: " + escape("  ".join(cells))
+            + (f"  (+{more} more)" if more > 0 else "")))
     return Group(*lines)
+
+
+def _score(value: float | None) -> str:
+    """A score as a person compares them: three decimals (a loss of -1e-8 is 0.000)."""
+    return "..." if value is None else f"{abs(value) if abs(value) < 5e-4 else value:.3f}"
 
 
 @dataclass

@@ -71,7 +71,7 @@ def test_snapshot_counts_points_and_says_what_each_finished_trial_learned(sweep,
     assert not snap.ended
     by_name = {t.name: t for t in snap.trials}
     assert by_name["w2 complex"].state == "FINISHED" and by_name["w12 complex"].state == "RUNNING"
-    assert [p.label for p in by_name["w12 complex"].points] == ["f=0.02", "f=0.2"]
+    assert [p.label for p in by_name["w12 complex"].points] == ["f=0.2", "f=0.02"]
     line = progress.finished_line(by_name["w2 complex"], "tiny")
     assert "learned 0 of 2 (theory: 2 of 2)" in line and line.startswith("+ w2 complex: 2 points")
 
