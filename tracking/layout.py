@@ -1,6 +1,6 @@
 """The names of the MLflow layout (CONTRACTS 4) that readers and writers share: run kinds,
-tags, artifact paths, model names, the names a person reads, and the UI's address. Light: no
-MLflow import.
+tags, artifact paths, model names, the names a person reads, the UI's address, where a sqlite
+store's file is. Light: no MLflow import.
 
 A sweep is one experiment. Its parent run (`kind=sweep`, named after the sweep) holds the spec
 and the plan as artifacts and the progress counts; every grid point's run (`kind=trial`), the
@@ -9,7 +9,8 @@ and the plan as artifacts and the progress counts; every grid point's run (`kind
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from pathlib import Path
+from urllib.parse import quote, unquote
 
 KIND_SWEEP = "sweep"  # the sweep's parent run
 KIND_TRIAL = "trial"  # a grid point's run
@@ -23,6 +24,16 @@ PLAN_FILE = "plan.json"  # the parent run's plan (`sweeps validate --format json
 MODEL_PATH = "model"  # artifact path of a run's model
 AXES = ("width", "frequency", "task", "seed")  # grid axes: run params and model params
 ML_EXPERIMENT = {"mlflow.experimentKind": "custom_model_development"}  # the UI's runs view
+
+
+SQLITE = "sqlite:///"
+PAGE = 1000  # results per search request (MLflow's largest page for runs)
+
+
+def sqlite_path(uri: str) -> Path:
+    """The database file of a `sqlite:///` URI (relative to the working folder unless it
+    starts with a fourth slash)."""
+    return Path(unquote(uri[len(SQLITE):]))
 
 
 def trials_name(sweep: str) -> str:

@@ -25,11 +25,9 @@ from urllib.parse import quote, unquote, urlparse
 
 from tracking.curves import Measure, Row, finished, late_gain
 from tracking.errors import TrackingAuthError, TrackingError, UnknownSweep, refusal
-from tracking.layout import KIND_SWEEP, KIND_TRIAL, PLAN_FILE
+from tracking.layout import KIND_SWEEP, KIND_TRIAL, PAGE, PLAN_FILE, SQLITE, sqlite_path
 from tracking.relocate import mapped, roots
 
-PAGE = 1000
-SQLITE = "sqlite:///"
 
 
 @dataclass(frozen=True)
@@ -171,12 +169,6 @@ def late_gains(reader: Reader, rows: list[Row], measure: Measure) -> dict[str, f
             steps, values = zip(*history)
             gains[row.run_id] = late_gain(steps, values, lower_is_better=measure.lower_is_better)
     return gains
-
-
-def sqlite_path(uri: str) -> Path:
-    """The database file of a `sqlite:///` URI (relative to the working folder unless it
-    starts with a fourth slash)."""
-    return Path(unquote(uri[len(SQLITE):]))
 
 
 class SqliteReader(Reader):

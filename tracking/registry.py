@@ -33,8 +33,8 @@ from mlflow.entities import LoggedModel as MlflowLoggedModel
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.entities.model_registry import ModelVersion
 
-from tracking.layout import AXES, KIND_FIT, KIND_TRIAL, model_name
-from tracking.runs import SEARCH_PAGE, quiet_logger
+from tracking.layout import AXES, KIND_FIT, KIND_TRIAL, PAGE, model_name
+from tracking.runs import quiet_logger
 from tracking.tracker import LoggedModel
 
 TRACKING = Path(__file__).resolve().parent
@@ -121,7 +121,7 @@ def versions(client: MlflowClient, name: str, **tags: str) -> list[ModelVersion]
     query = " and ".join([f"name = '{name}'"] + [f"tags.{k} = '{v}'" for k, v in tags.items()])
     found, token = [], None
     while True:
-        page = client.search_model_versions(query, max_results=SEARCH_PAGE, page_token=token)
+        page = client.search_model_versions(query, max_results=PAGE, page_token=token)
         found.extend(page)
         token = page.token
         if not token:
@@ -149,7 +149,7 @@ def search_logged(client: MlflowClient, experiments: list[str],
     found, token = [], None
     while True:
         page = client.search_logged_models(experiments, filter_string=query,
-                                           max_results=SEARCH_PAGE, page_token=token)
+                                           max_results=PAGE, page_token=token)
         found.extend(page)
         token = page.token
         if not token:

@@ -23,9 +23,8 @@ from mlflow.entities import Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from tracking.errors import TrackingAuthError, TrackingError, refusal
-from tracking.layout import KIND_SWEEP, KIND_TRIAL, ML_EXPERIMENT, PARENT_TAG
-from tracking.query import PAGE as SEARCH_PAGE
-from tracking.query import SQLITE, sqlite_path
+from tracking.layout import KIND_SWEEP, KIND_TRIAL, ML_EXPERIMENT, PAGE, PARENT_TAG, SQLITE
+from tracking.layout import sqlite_path
 from tracking.relocate import relocate
 
 # Our commands say where a sweep is in the UI; MLflow's own "View run ... at" lines, one per
@@ -128,7 +127,7 @@ def search_runs(client: MlflowClient, experiment: str, kind: str | None = None) 
     while True:
         page = client.search_runs(
             [experiment], filter_string=f"tags.kind = '{kind}'" if kind else "",
-            max_results=SEARCH_PAGE, page_token=token, order_by=["attributes.start_time ASC"])
+            max_results=PAGE, page_token=token, order_by=["attributes.start_time ASC"])
         runs.extend(page)
         token = page.token
         if not token:
