@@ -225,8 +225,8 @@ def live_view(snap: Snapshot, left: float | None) -> Group:
                  ProgressBar(total=snap.total, completed=finished, width=30),
                  Text(f"{finished}/{snap.total} grid points"),
                  Text(f"{clock(elapsed)} elapsed, {clock(left)} left", style="cyan"),
-                 Text(f"{len(active)} trials running" + (f", {failed} points failed"
-                                                          if failed else ""),
+                 Text(f"{len(active)} trial{'s' * (len(active) != 1)} running"
+                      + (f", {failed} points failed" if failed else ""),
                       style="red" if failed else "dim"))
     lines = [head]
     pad = max((len(t.name) for t in active), default=0)
