@@ -76,6 +76,7 @@ def status(args: Namespace) -> int:
     for row in api.status(args.name, tracking_uri=args.tracking_uri):
         table.add_row(row.key, row.state, str(row.step), row.run_id)
     console.print(table)
+    console.print(f"MLflow: {escape(ui_text(args.tracking_uri, args.name))}", soft_wrap=True)
     return 0
 
 

@@ -259,6 +259,8 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     finally:
         watcher.stop.set()
         watching.join(timeout=30)
+    if watcher.last is not None:  # its last look came after the trials ended
+        log_counts(client, parent, watcher.last)
     # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
     done = {r.data.tags["trial_key"] for r in runs if r.info.status == "FINISHED"}
     unfinished = [p.point.key for p in planned if p.point.key not in done]
@@ -268,22 +270,27 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
 
 
 def record_counts(client, parent: str, snap: progress.Snapshot) -> None:
-    """The parent run's `points/...` metrics: finished, running and failed grid points
-    over the sweep's time (seconds since it first started); best effort, as they are
-    computed again at the next change."""
+    """The parent run's `points/...` metrics while the sweep runs: best effort, as they are
+    computed again at the next change (and for good at the end, `log_counts`)."""
+    try:
+        with quick_requests():
+            log_counts(client, parent, snap)
+    except Exception:  # the store is away: the next change records the counts again
+        pass
+
+
+def log_counts(client, parent: str, snap: progress.Snapshot) -> None:
+    """Finished, running and failed grid points, at step = seconds since the sweep first
+    started: its progress as a chart."""
     from mlflow.entities import Metric
 
     finished, running, failed = snap.counts
     now = int(time.time() * 1000)
-    try:
-        with quick_requests():
-            step = int((now - client.get_run(parent).info.start_time) / 1000)
-            client.log_batch(parent, metrics=[
-                Metric(f"points/{name}", value, now, step) for name, value in
-                (("finished", finished), ("running", running), ("failed", failed),
-                 ("total", snap.total))])
-    except Exception:  # the store is away: the next change records the counts again
-        pass
+    step = int((now - client.get_run(parent).info.start_time) / 1000)
+    client.log_batch(parent, metrics=[
+        Metric(f"points/{name}", value, now, step) for name, value in
+        (("finished", finished), ("running", running), ("failed", failed),
+         ("total", snap.total))])
 
 
 def quiet_tune():
