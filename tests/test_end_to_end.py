@@ -5,14 +5,52 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from sweeps.cli import main
-from tests.conftest import tiny_spec
+from sweeps.spec import validate
+from tests.conftest import REPO, tiny_spec
 
 CONTRACT_METRICS = ["loss", "rare/loss", "rare/alignment", "interference/cos", "rare/learned"]
+
+
+def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
+    """CONTRACTS 4: one parent run for the sweep holding its spec, plan and code version,
+    every grid point a child named for a person, started when its training started."""
+    experiment = runs[0].info.experiment_id
+    (parent,) = client.search_runs([experiment], "tags.kind = 'sweep'")
+    assert parent.info.run_name == "tiny" and parent.info.status == "FINISHED"
+    with tempfile.TemporaryDirectory() as folder:
+        stored = Path(client.download_artifacts(parent.info.run_id, "", folder))
+        assert yaml.safe_load((stored / "spec.yaml").read_text()) == \
+            validate(yaml.safe_load(spec_path.read_text())).model_dump(mode="json")
+        assert json.loads((stored / "plan.json").read_text()) == planned
+    assert parent.data.tags["code.version"] == "0.1.0"
+    if (REPO / ".git").exists():  # a checkout: which commit ran
+        assert len(parent.data.tags["mlflow.source.git.commit"]) == 40
+    assert parent.data.metrics["points/finished"] == 8 == parent.data.metrics["points/total"]
+    assert parent.data.metrics["points/failed"] == 0
+    description = client.get_experiment(experiment).tags
+    assert "8 grid points" in description["mlflow.note.content"]
+    assert description["mlflow.experimentKind"] == "custom_model_development"
+    for run in runs:
+        p = run.data.params
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.info.run_name == f"w{p['width']} f={p['frequency']} complex s{p['seed']}"
+        assert run.data.tags["trial"] == f"w{p['width']} complex"  # the trial: a pack
+        assert parent.info.start_time <= run.info.start_time <= run.info.end_time
+    # The queued trial's runs start when it starts training, after the first trial ended:
+    # a run's duration is its training's, not its wait in the queue.
+    by_trial = {}
+    for run in runs:
+        by_trial.setdefault(run.data.tags["trial"], []).append(run.info)
+    first, second = sorted(by_trial.values(), key=lambda infos: min(i.start_time for i in infos))
+    assert min(i.start_time for i in second) >= max(i.end_time for i in first)
 
 
 def run_sweep(spec_path, tmp_path, tracking_uri, *extra):
@@ -30,11 +68,17 @@ def trial_runs(tracking_uri, name):
 @pytest.mark.slow
 def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_spec,
                                                   tracking_uri, capsys):
-    spec = write_spec(tiny_spec(grid__seed=[0, 1]))
+    # One trial at a time: the second waits in the queue while the first trains.
+    spec = write_spec(tiny_spec(grid__seed=[0, 1], resources={"max_concurrent_trials": 1}))
     assert main(["validate", str(spec), "--format", "json"]) == 0
-    plan = {p["key"]: p["params"] for p in json.loads(capsys.readouterr().out)["points"]}
+    planned = json.loads(capsys.readouterr().out)
+    plan = {p["key"]: p["params"] for p in planned["points"]}
     assert run_sweep(spec, tmp_path, tracking_uri) == 0
+    shown = capsys.readouterr().out  # no terminal here: plain progress lines
+    assert "8/8 grid points finished, 0 running, 0 failed" in shown
+    assert "+ w12 complex: 4 points in" in shown and "workflowType=machine_learning" in shown
     client, runs = trial_runs(tracking_uri, "tiny")
+    check_parent_and_children(client, runs, spec, planned)
     # What each run records is the plan, and what its worker ran: metrics every log_every.
     assert {r.data.tags["trial_key"]: r.data.params for r in runs} == plan
     for run in runs:

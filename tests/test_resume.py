@@ -34,7 +34,8 @@ def sweeps(*args, tmp_path, tracking_uri) -> subprocess.Popen:
 
 def runs(client: MlflowClient, name: str = "tiny"):
     experiment = client.get_experiment_by_name(name)
-    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+    return [] if experiment is None else client.search_runs([experiment.experiment_id],
+                                                             "tags.kind = 'trial'")
 
 
 def reference(spec: dict, width: int, frequency: float) -> dict[str, float]:
@@ -82,6 +83,10 @@ def test_driver_killed_at_several_points_resumes_to_one_finished_run_per_point(
     final = runs(client)
     assert len(final) == 8 and {r.info.status for r in final} == {"FINISHED"}
     assert len({r.data.tags["trial_key"] for r in final}) == 8
+    # One sweep run through every kill and resume, every grid point's run its child.
+    (sweep,) = client.search_runs([final[0].info.experiment_id], "tags.kind = 'sweep'")
+    assert sweep.info.status == "FINISHED" and sweep.data.metrics["points/finished"] == 8
+    assert {r.data.tags["mlflow.parentRunId"] for r in final} == {sweep.info.run_id}
     for run in final:
         history = client.get_metric_history(run.info.run_id, "loss")
         assert [m.step for m in history] == list(range(0, STEPS + 1, LOG_EVERY)), \

@@ -1,5 +1,6 @@
-"""The `fit` run: one per `sweeps fit`, in the sweep's experiment, tagged kind=fit (so it is
-never taken for a grid point: `runs.trial_runs` reads kind=trial only).
+"""The `fit` run: one per `sweeps fit`, a child of the sweep's run, tagged kind=fit (so it is
+never taken for a grid point: `runs.trial_runs` reads kind=trial only), named after what it
+fitted (`fit 58/60`: grid points finished of the sweep's).
 
 It holds the fit's settings as params, its numbers as metrics (`fit/<task>/<frequency>/alpha`,
 `.../critical_width`, `fit/<task>/beta`, ...), the fit as `fit.json`, the plots under
@@ -18,7 +19,7 @@ from mlflow.entities import Metric, Param, RunStatus
 
 from tracking import fits, plots, registry, sweep_fit
 from tracking.layout import FIT_FILE, KIND_FIT
-from tracking.runs import experiment_id
+from tracking.runs import child_run, experiment_id
 from tracking.sweep_fit import SweepFit
 
 PLOTS = "plots"
@@ -34,9 +35,9 @@ class Recorded:
 
 def record_fit(client: MlflowClient, fit: SweepFit) -> Recorded:
     """Create the fit run, log everything into it and register the model."""
-    run = client.create_run(experiment_id(client, fit.sweep), run_name=KIND_FIT,
-                            tags={"kind": KIND_FIT, "sweep": fit.sweep,
-                                  "trainable": fit.trainable})
+    run = child_run(client, experiment_id(client, fit.sweep), KIND_FIT,
+                    f"fit {fit.finished}/{fit.total}",
+                    tags={"sweep": fit.sweep, "trainable": fit.trainable})
     run_id = run.info.run_id
     try:
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in _params(fit).items()],
