@@ -147,8 +147,14 @@ class Synthetic(Trainable):
         lrs = [section.lr for _, section in runs]
         stop = (f"stops once converged (tolerance {first.tolerance:g}); expected "
                 f"{min(expected)}..{max(expected)}" if first.tolerance > 0 else "fixed budget")
-        return [f"steps     cap {min(steps)}..{max(steps)} per point ({first.mode}); {stop}",
-                f"lr        {min(lrs):.4g}..{max(lrs):.4g} (the same for every width)"]
+        lines = [f"steps     cap {min(steps)}..{max(steps)} per point ({first.mode}); {stop}",
+                 f"lr        {min(lrs):.4g}..{max(lrs):.4g} (the same for every width)"]
+        for task in dict.fromkeys(p.task for p, _ in runs):
+            widths = {p.frequency: theory.critical_width(spectrum(s, p), s.learned_threshold)
+                      for p, s in runs if p.task == task}
+            lines.append(f"N* theory {task}: " + ", ".join(f"{n} at f={f:g}"
+                                                            for f, n in widths.items()))
+        return lines
 
     def trained_model(self, section: SyntheticSection, state, folder: Path) -> LoggedModel:
         """The student as a pyfunc, predict(x0..x{d-1}, task) = D_task U^T x; `state` is

@@ -4,10 +4,11 @@ squares, gradients from torch autograd on the full loss, split by hand."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from trainables.synthetic.student import Member, Pack, Setup
+from trainables.synthetic.student import Member, Pack, Setup, block_schedule
 
 K, R = 6, 4  # d = 24
 RARE = K - 1
@@ -156,3 +157,37 @@ def test_gradients_at_the_first_step_are_undefined_not_zero():
     pack.train_step(measure=True)  # decoders start at zero: every encoder gradient is 0
     assert torch.isnan(pack.step_measures["interference/cos_batch"]).all()
     assert "interference/cos_batch" not in Pack(Setup(K, R, 8), [Member(0.1, 0.5, 0)]).metrics()
+
+
+def bursty_trace(width: int, steps: int = 300) -> dict[str, np.ndarray]:
+    """The issue's bursty setup (K=16, r=8, f=0.01 in blocks of 64, critical width 28),
+    sampled: the interference measures at every burst and every 5th step between them."""
+    pack = Pack(Setup(16, 8, width, mode="sampled", block=64, batch_size=256),
+                [Member(0.01, 2.0, 0)])
+    trace = []
+    for step in range(steps):
+        burst = bool(block_schedule(step * 256, 256, 0.01, 64).any())
+        pack.train_step(measure=burst or step % 5 == 0)
+        if pack.step_measures:
+            trace.append({"step": pack.step,
+                          **{k: v.item() for k, v in pack.step_measures.items()}})
+            assert (trace[-1]["rare/injected"] > 0) == burst
+    return {k: np.array([t[k] for t in trace]) for k in trace[0]}
+
+
+def test_bursts_align_the_wide_students_gradient_more_and_its_background_pull_is_weaker():
+    """The paper's Figure 4 reading in the toy: at injection steps the batch gradient points
+    more along the rare task's in the wide student (96) than in the narrow one (12, below the
+    critical width), and the background tasks' expected gradient is weaker in the wide one."""
+    narrow, wide = bursty_trace(12), bursty_trace(96)
+    late = narrow["step"] > 100  # after the decoders' first fit (same steps measured in both)
+    at_bursts = [t["rare/injected"][late] > 0 for t in (narrow, wide)]
+    assert all(b.sum() >= 8 for b in at_bursts)  # one burst every 25 steps
+    cos_narrow, cos_wide = (t["interference/cos_batch"][late][b].mean()
+                            for t, b in zip((narrow, wide), at_bursts))
+    assert cos_wide > cos_narrow + 0.05
+    assert (wide["interference/frequent_norm"][late].mean()
+            < 0.7 * narrow["interference/frequent_norm"][late].mean())
+    # Between bursts the rest of the batch barely points along the rare task.
+    between = wide["interference/cos_nontask"][late][~at_bursts[1]]
+    assert abs(between.mean()) < 0.2

@@ -55,16 +55,16 @@ def test_noise_around_a_floor_stops_it():
 
 
 def test_stop_steps_survive_a_checkpoint_exactly():
-    setup = Setup(6, 6, 10, mode="sampled", batch_size=32, tolerance=0.02)
+    setup = Setup(6, 6, 10, mode="sampled", batch_size=32, tolerance=0.05)
     members = [Member(0.1, 0.5, 0), Member(0.02, 2.0, 1)]
-    steps, every = [3000, 3000], [50, 50]
+    steps, every = [20000, 20000], [50, 50]
 
     def run(pack):
         logged = [(pack.step, due) for _, due in pack.train(steps, every)]
         return logged, [c.converged_at for c in pack.checks]
 
     straight, stops = run(Pack(setup, members))
-    assert all(s is not None and s < 3000 for s in stops), stops
+    assert all(s is not None and s < 20000 for s in stops), stops
     first = Pack(setup, members)
     for _ in first.train(steps, every):  # interrupted part-way, with checks recorded
         if first.step >= min(stops) // 2:

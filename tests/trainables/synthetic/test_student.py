@@ -146,3 +146,23 @@ def test_block_schedule_delivers_blocks_at_the_long_run_frequency(frequency, blo
     assert torch.all(ends[: len(starts)] - starts[: len(ends)] == block)
     # Any window of the schedule equals the same slice of the whole.
     assert torch.equal(block_schedule(1234, 5000, frequency, block), rare[1234:6234])
+
+
+def test_a_block_filling_whole_batches_trains_stably_at_the_default_lr():
+    """Blocks of 512 rare samples fill two whole batches of 256 in a row: the default step
+    keeps the rare decoder stable at any width (here N = d); the previous default (a bound
+    that grew with narrower widths and ignored blocks) made it diverge."""
+    setup = Setup(8, 8, 64, mode="sampled", block=512, batch_size=256)
+    spec = setup.spectrum(Member(0.05, 2.0, 0))
+    previous = min(0.5 / spec.pi.max(), 0.5 * 256 / (64 + spec.dim * spec.lam.max()))
+
+    def worst_rare_loss(lr):
+        pack = Pack(setup, [Member(0.05, 2.0, 0, lr)])
+        worst = 0.0
+        for _ in range(120):
+            pack.train_step()
+            worst = max(worst, pack.metrics()["rare/model_loss"].item())
+        return worst
+
+    assert worst_rare_loss(None) < 1.5
+    assert worst_rare_loss(previous) > 10.0
