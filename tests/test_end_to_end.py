@@ -15,7 +15,7 @@ from tests.conftest import tiny_spec
 STATE_METRICS = ["loss", "model_loss", "rare/loss", "rare/model_loss", "rare/alignment",
                  "rare/learned"]  # of the state: at every logged step, 0 included
 STEP_METRICS = ["interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
-                "interference/frequent_norm"]  # of the step that led there: from step 2 on
+                "interference/frequent_norm"]  # of the step that led there, at log steps
 CONTRACT_METRICS = STATE_METRICS + STEP_METRICS
 
 
@@ -64,8 +64,9 @@ def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_s
             history = client.get_metric_history(run.info.run_id, name)
             steps = [m.step for m in history]
             every = int(params["log_every"])  # cosines at step 1 are undefined (D = 0)
-            assert steps[0] == 0 if name in STATE_METRICS else 1 <= steps[0] <= max(2, every)
-            assert max(steps) == last, name
+            assert steps[0] == 0 if name not in STEP_METRICS else 1 <= steps[0] <= max(2, every), \
+                (name, steps[:3], every)
+            assert max(steps) == last or name in STEP_METRICS and max(steps) > last - every
             assert len(set(steps)) == len(steps), f"{name} logged a step twice"
         assert "rare/injected" not in metrics  # population mode draws no batch
         assert metrics["rare/loss"] == metrics["task_loss/3"]

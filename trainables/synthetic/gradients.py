@@ -27,21 +27,22 @@ def expected_gradients(V, D, sqrt_lam, weights) -> tuple[torch.Tensor, torch.Ten
 
 def sample_gradients(V, D, sqrt_lam, Z, tasks, features_per_task: int,
                      keep: torch.Tensor | None = None):
-    """Gradients in (V, D) of the mean squared error over samples x = Q z of given tasks.
+    """Gradients in (V, D) of the mean squared error over samples x = Q z of given tasks, and
+    with `keep` (P, B) bool the part of the encoder gradient that those samples make (their
+    terms, still divided by the whole batch; None without).
 
     Z (P, B, d), tasks (P, B). W_k x is task k's slice of sqrt(lambda) z and U^T x = V^T z;
     the residuals are masked to each sample's own task rows, which makes the decoder
-    gradient of every task one matrix product. `keep` (P, B) bool: only those samples'
-    terms, still divided by the whole batch (the part of the batch gradient they make).
+    gradient of every task one matrix product.
     """
     B, r = Z.shape[1], features_per_task
     H = Z @ V  # (P, B, N) encoder outputs
     own_rows = torch.nn.functional.one_hot(tasks, V.shape[1] // r).to(Z.dtype)
-    if keep is not None:
-        own_rows = own_rows * keep.unsqueeze(-1).to(Z.dtype)
     mask = own_rows.repeat_interleave(r, dim=2)  # (P, B, d)
     E = (H @ D.mT - Z * sqrt_lam.mT) * mask  # residuals in the sample's task rows only
-    return (2.0 / B) * Z.mT @ (E @ D), (2.0 / B) * E.mT @ H
+    ED = E @ D  # (P, B, N): each sample's pull on the encoder, before x
+    part = None if keep is None else (2.0 / B) * Z.mT @ (ED * keep.unsqueeze(-1).to(Z.dtype))
+    return (2.0 / B) * Z.mT @ ED, (2.0 / B) * E.mT @ H, part
 
 
 def orthonormalise(U: torch.Tensor) -> torch.Tensor:

@@ -103,6 +103,9 @@ class Pack:
         self.D = torch.zeros(P, d, N, dtype=dtype, device=device)  # decoders D_k stacked
         self.step = 0
         self.checks = [stopping.Checks() for _ in members]
+        # What a population run converges to (`stopping`); sampled runs settle above it.
+        self.optima = [stopping.Optimum(best.loss, best.rare_loss) if setup.mode == "population"
+                       else None for best in (theory.optimum(s, N) for s in specs)]
         # The first step at which each feature's overlap reached LEARNED_OVERLAP (-1: not yet),
         # looked at every step up to 128 and then at a resolution of 1/64 of the step:
         # learning times span decades, and looking every step would cost a quarter of one.
@@ -124,21 +127,18 @@ class Pack:
         until the next step."""
         rows = slice(None) if active is None or bool(active.all()) else active.nonzero()[:, 0]
         V, D, sqrt_lam = self.V[rows], self.D[rows], self.sqrt_lam[rows]
+        g_task = injected = None  # population: the rare part is G_r itself (`_measure`)
         if self.setup.mode == "population":
             grad_V, grad_D = expected_gradients(V, D, sqrt_lam, self.pi_rows[rows])
         else:
             Z, tasks = self._draw(rows)
-            grad_V, grad_D = sample_gradients(V, D, sqrt_lam, Z, tasks,
-                                              self.setup.features_per_task)
+            rare = tasks == self.setup.tasks - 1
+            grad_V, grad_D, g_task = sample_gradients(V, D, sqrt_lam, Z, tasks,
+                                                      self.setup.features_per_task,
+                                                      keep=rare if measure else None)
+            injected = rare.sum(1)
         self.step_measures = {}
         if measure:
-            if self.setup.mode == "population":
-                g_task, injected = None, None
-            else:
-                rare = tasks == self.setup.tasks - 1
-                g_task = sample_gradients(V, D, sqrt_lam, Z, tasks,
-                                          self.setup.features_per_task, keep=rare)[0]
-                injected = rare.sum(1)
             self._measure(rows, grad_V, g_task, injected)
         lr = self.lr[rows]
         self.D[rows] = D - lr * grad_D
@@ -194,7 +194,9 @@ class Pack:
         """Train member i until it has converged (`stopping`, at the setup's tolerance) or
         reached steps[i], yielding (metrics, due) whenever a member is due to log: at step 0
         on a fresh start, every log_every[i] steps, and at its last step (where it stopped).
-        A member that has stopped stays frozen while the others go on."""
+        Interference is measured at the logging steps only (it costs about two more
+        gradients); the step a member converged at is logged without it unless it was due
+        anyway. A member that has stopped stays frozen while the others go on."""
         every = [stopping.check_every(n) for n in steps]
         tolerance = self.setup.tolerance
         if self.step == 0:
@@ -206,8 +208,7 @@ class Pack:
             step = self.step + 1
             logs = [on and periodic.due(step, e, n) for on, e, n in zip(running, log_every, steps)]
             checks = [on and tolerance > 0 and step % e == 0 for on, e in zip(running, every)]
-            self.train_step(torch.tensor(running, device=self.V.device),
-                            measure=any(logs) or any(checks))
+            self.train_step(torch.tensor(running, device=self.V.device), measure=any(logs))
             stopped = self._check(checks) if any(checks) else [False] * len(steps)
             due = [log or stop for log, stop in zip(logs, stopped)]
             if any(due):
@@ -218,7 +219,8 @@ class Pack:
         _, trained = measures.task_losses(self.V, self.D, self.sqrt_lam, self.setup.tasks)
         loss = (self.pi.double() * trained).sum(1)
         return [check and self.checks[i].record(self.step, loss[i].item(),
-                                                trained[i, -1].item(), self.setup.tolerance)
+                                                trained[i, -1].item(), self.setup.tolerance,
+                                                self.optima[i])
                 for i, check in enumerate(checks)]
 
     # -- metrics --------------------------------------------------------------------------
