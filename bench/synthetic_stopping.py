@@ -4,7 +4,7 @@
 
 The spec's grid is trained without Ray, one pack per trial as `sweeps run` packs it, twice:
 `fixed`, every point for the theory's expected steps (`tolerance: 0`, the old default budget),
-and `adaptive`, the default: a cap of 10x that, each point stopping once it has converged
+and `adaptive`, the default: a cap of 3x that, each point stopping once it has converged
 (`trainables/synthetic/stopping.py`). Printed per variant: grid-point steps, wall seconds, the
 largest relative distance of a final trained-model loss from the width's optimum, and grid
 points whose `rare/learned` differs from the theory's; then the ratios adaptive / fixed.

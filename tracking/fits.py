@@ -95,8 +95,8 @@ def _fit(x: np.ndarray, loss: np.ndarray, start=None) -> np.ndarray:
     replicate starts at the best fit), else from a step between every two swept widths and a
     few steepnesses, as a step's surface has a local minimum at each gap between widths."""
     spread = max(float(np.ptp(loss)), 1e-6)
-    lower = [loss.min() - spread, loss.min() - spread, x.min() - math.log(STEP_RANGE),
-             STEEPNESS[0]]
+    floor = min(0.0, float(loss.min()))  # a loss >= 0 (up to rounding) stays so
+    lower = [floor, floor, x.min() - math.log(STEP_RANGE), STEEPNESS[0]]
     upper = [loss.max() + spread, loss.max() + spread, x.max() + math.log(STEP_RANGE),
              STEEPNESS[1]]
 

@@ -80,7 +80,7 @@ def loss_vs_width(fit: SweepFit):
         ax.set(xscale="log", title=f"task: {task}", xlabel="width N")
         _width_ticks(ax, fit)
         title = "frequency: data, fit" + (", theory (dotted)" if theory_drawn else "")
-        ax.legend(fontsize=8, title=title, title_fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, title=title, title_fontsize=8, loc="center left")
     axes[0].set_ylabel(f"final {fit.measure.loss} (dashed: learned threshold)")
     figure.suptitle(f"{fit.sweep}: rare-task loss vs width, "
                     "L(N) = low + (high - low) / (1 + (N / N_step)^s)")

@@ -18,7 +18,7 @@ from tracking.curves import Measure
 from tracking.tracker import LoggedModel
 
 REPORTS_PER_RUN = 100  # default log_every: about this many metric points per expected run
-CAP_FACTOR = 10  # default step cap: this many times the theory's expected steps
+CAP_FACTOR = 3  # default step cap: this many times the theory's expected steps
 PackAxis = Literal["frequency", "task", "seed"]
 
 
@@ -39,7 +39,7 @@ class SyntheticSection(Scheduled):
     mode: Literal["population", "sampled"] = "population"
     steps: int | None = Field(
         None, ge=1, description="step cap, >= 1: a run stops earlier once converged (default: "
-                                "derived, 10 x the theory's expected steps)")
+                                "derived, 3 x the theory's expected steps)")
     tolerance: float = Field(
         0.01, ge=0, lt=1,
         description="0 <= tolerance < 1: a run has converged when the second half of it so far "
@@ -122,7 +122,7 @@ class Synthetic(Trainable):
         return list(section.pack)
 
     def resolve(self, section: SyntheticSection, point: Point) -> SyntheticSection:
-        """lr: `theory.default_lr`, which does not depend on the width; steps: the cap, 10x
+        """lr: `theory.default_lr`, which does not depend on the width; steps: the cap, 3x
         the theory's expected steps (1x with `tolerance: 0`, a fixed budget); log_every:
         about 100 points over the expected steps."""
         lr = section.lr or theory.default_lr(spectrum(section, point), section.mode,
