@@ -58,28 +58,39 @@ def fit(args: Namespace) -> int:
 
 def print_fit(result) -> None:
     """The fit's summary: one line per curve, then N*(f) per task, then what is missing."""
+    from tracking.fits import MIN_FREQUENCIES, MIN_WIDTHS
+
     m = result.measure
-    table = Table("task", "frequency", "widths", "L_inf", "A", "alpha [95%]", "N*",
-                  "N* theory", "regime", box=None,
-                  title=escape(f"Fit of {result.sweep}: {m.loss} = L_inf + A N^-alpha; N* where "
-                               f"{m.score} {'<=' if m.lower_is_better else '>='} "
-                               f"{m.threshold:g}"),
-                  caption=f"{result.finished} of {result.total} grid points finished")
+    table = Table("task", "frequency", "points", "high", "low", "N_step [95%]", "steep.",
+                  "rmse", "N*", "N* theory", "regime", box=None,
+                  title=escape(f"Fit of {result.sweep}: {m.loss} = low + (high - low) / "
+                               f"(1 + (N / N_step)^steep.); N* where {m.score} "
+                               f"{'<=' if m.lower_is_better else '>='} {m.threshold:g}"),
+                  caption=f"{result.finished} of {result.total} grid points finished; "
+                          "N_step or N* as <=N or >N: censored, beyond the swept widths "
+                          "(kept out of N*(f))")
     for c in result.curves:
-        law = c.power_law
-        table.add_row(c.curve.task, f"{c.curve.frequency:g}", str(len(c.curve.widths)),
-                      *((_fmt(law.l_inf), _fmt(law.a), _interval(law.alpha, law.alpha_interval))
-                        if law else ("", "", "too few widths")),
+        law = c.step
+        n_step = law and _interval(law.n_step, law.n_step_interval)
+        if law and law.censored:
+            n_step = (">" if law.n_step > max(c.curve.sizes) else "<=") + \
+                _fmt(max(c.curve.sizes) if law.n_step > max(c.curve.sizes)
+                     else min(c.curve.sizes))
+        table.add_row(c.curve.task, f"{c.curve.frequency:g}", str(sum(map(len, c.curve.losses))),
+                      *((_fmt(law.high), _fmt(law.low), n_step, _fmt(law.steepness),
+                         _fmt(law.rmse)) if law
+                        else ("", "", f"needs {MIN_WIDTHS} widths", "", "")),
                       c.critical.bound, _fmt(c.curve.theory_critical), c.regime)
     console.print(table)
-    laws = Table("task", "beta [95%]", "c", "theory beta", box=None,
-                 title="Critical width against frequency: N*(f) = c f^-beta")
+    laws = Table("task", "beta [95%]", "c", "frequencies", "rmse log N*", "theory beta",
+                 box=None, title="Critical width against frequency: N*(f) = c f^-beta")
     for law in result.laws:
         measured, theory = law.measured, law.theory
         laws.add_row(law.task,
                      _interval(measured.beta, measured.beta_interval) if measured
-                     else "needs N* at 2 frequencies",
-                     _fmt(measured and measured.c), _fmt(theory and theory.beta))
+                     else f"needs uncensored N* at {MIN_FREQUENCIES} frequencies",
+                     _fmt(measured and measured.c), str(measured.frequencies) if measured else "",
+                     _fmt(measured and measured.rmse_log), _fmt(theory and theory.beta))
     console.print(laws)
     if result.missing:
         console.print(f"missing: {len(result.missing)} grid points not finished, left out of "

@@ -16,7 +16,11 @@ from sweeps.cli import main
 from sweeps.spec import validate
 from tests.conftest import REPO, tiny_spec
 
-CONTRACT_METRICS = ["loss", "rare/loss", "rare/alignment", "interference/cos", "rare/learned"]
+STATE_METRICS = ["loss", "model_loss", "rare/loss", "rare/model_loss", "rare/alignment",
+                 "rare/learned"]  # of the state: at every logged step, 0 included
+STEP_METRICS = ["interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
+                "interference/frequent_norm"]  # of the step that led there, at log steps
+CONTRACT_METRICS = STATE_METRICS + STEP_METRICS
 
 
 def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
@@ -79,11 +83,14 @@ def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_s
     assert "+ w12 complex: 4 points in" in shown and "workflowType=machine_learning" in shown
     client, runs = trial_runs(tracking_uri, "tiny")
     check_parent_and_children(client, runs, spec, planned)
-    # What each run records is the plan, and what its worker ran: metrics every log_every.
+    # What each run records is the plan, and what its worker ran: metrics every log_every
+    # until the step it converged at (a `converged` metric there), within its cap `steps`.
     assert {r.data.tags["trial_key"]: r.data.params for r in runs} == plan
     for run in runs:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
-        every, last = int(run.data.params["log_every"]), int(run.data.params["steps"])
+        (stop,) = client.get_metric_history(run.info.run_id, "converged")
+        every, last = int(run.data.params["log_every"]), stop.step
+        assert stop.value == 1.0 and 0 < last < int(run.data.params["steps"])
         assert steps == sorted(set(range(0, last, every)) | {last}), run.data.tags["trial_key"]
     keys = sorted(r.data.tags["trial_key"] for r in runs)
     assert keys == sorted(f"width={w},frequency={f},task=complex,seed={s}"
@@ -96,12 +103,20 @@ def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_s
                                              for a in ("width", "frequency", "task", "seed"))
         assert params["tasks"] == "4" and params["complexity.complex"] == "0.5"
         assert params["mode"] == "population" and int(params["steps"]) > 0
-        for name in CONTRACT_METRICS + [f"task/{k}/loss" for k in range(4)]:
+        last = int(run.data.tags["last_step"])
+        for name in CONTRACT_METRICS + [f"task_loss/{k}" for k in range(4)]:
             history = client.get_metric_history(run.info.run_id, name)
             steps = [m.step for m in history]
-            assert steps[0] == 0 and max(steps) == int(params["steps"]), name
+            every = int(params["log_every"])  # cosines at step 1 are undefined (D = 0)
+            assert steps[0] == 0 if name not in STEP_METRICS else 1 <= steps[0] <= max(2, every), \
+                (name, steps[:3], every)
+            assert max(steps) == last or name in STEP_METRICS and max(steps) > last - every
             assert len(set(steps)) == len(steps), f"{name} logged a step twice"
-        assert metrics["rare/loss"] == metrics["task/3/loss"]
+        assert "rare/injected" not in metrics  # population mode draws no batch
+        assert metrics["rare/loss"] == metrics["task_loss/3"]
+        assert metrics["rare/model_loss"] == pytest.approx(metrics["rare/loss"], abs=0.02)
+        assert metrics["theory/critical_width_first"] <= metrics["theory/critical_width"]
+        assert {f"feature_step/{k}/{j}" for k in range(4) for j in range(4)} <= set(metrics)
         assert metrics["rare/learned"] == float(metrics["rare/loss"] <= 0.5)
         assert metrics["rare/learned"] == metrics["theory/rare/learned"], tags["trial_key"]
     learned = {r.data.tags["trial_key"]: r.data.metrics["rare/learned"] for r in runs}

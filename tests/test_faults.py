@@ -40,6 +40,7 @@ def trial_results(sweep_dir) -> list[dict]:
 def test_a_killed_trial_process_resumes_from_its_checkpoint(ray_cluster, tmp_path,
                                                             tracking_uri):
     spec = validate(tiny_spec(grid__width=[12], synthetic__steps=40000,
+                              synthetic__tolerance=0,  # a fixed budget: long enough to kill
                               synthetic__checkpoint_every_s=0.3))
     sweep_dir = tmp_path / "runs" / "tiny"
 
@@ -78,6 +79,7 @@ def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec, mlflow_ser
     uri = mlflow_server.uri
     mlflow_server.start()
     spec = write_spec(tiny_spec(grid__width=[12], synthetic__steps=40000,
+                                synthetic__tolerance=0,  # a fixed budget to train through
                                 synthetic__checkpoint_every_s=0.3))
     sweep = sweeps_command("run", spec, "--storage", tmp_path / "runs", "--tracking-uri", uri,
                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

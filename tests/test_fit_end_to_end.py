@@ -66,13 +66,15 @@ def test_fit_is_one_run_with_plots_beside_the_trials(sweep):
     assert run.info.status == "FINISHED" and run.data.tags["sweep"] == "tiny"
     assert run.info.artifact_uri.startswith(str(folder / "mlartifacts"))  # beside the db
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert plots == {"plots/loss-vs-width.png", "plots/phase-diagram.png",
-                     "plots/theory-vs-measured.png"}
+    assert plots == {f"plots/{name}{suffix}" for suffix in (".png", ".pdf")
+                     for name in ("loss-vs-width", "phase-diagram", "theory-vs-measured")}
     assert len(read_rows(open_reader(uri), "tiny")) == 21  # the fit run is no grid point
     (parent,) = client.search_runs([run.info.experiment_id], "tags.kind = 'sweep'")
     assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id  # a child of the sweep
     assert run.info.run_name == "fit 21/21"
     assert "fit/complex/0.1/critical_width" in run.data.metrics
+    assert {"fit/complex/0.1/n_step", "fit/complex/0.1/rmse"} <= set(run.data.metrics)
+    assert run.data.metrics["fit/complex/0.1/points"] == 7
     assert run.data.params["measure.threshold"] == "0.5"
     assert "21 of 21 grid points finished" in output and "model scaling" in output
 
@@ -99,8 +101,9 @@ LOAD = textwrap.dedent("""
     import mlflow, pandas as pd
     mlflow.set_tracking_uri(sys.argv[1])
     model = mlflow.pyfunc.load_model("models:/tiny@latest")
-    out = model.predict(pd.DataFrame({"width": [5.0, 14.0, 8.0], "frequency": [0.2, 0.2, 0.07],
-                                      "task": ["complex"] * 3}))
+    out = model.predict(pd.DataFrame({"width": [5.0, 14.0, 8.0, 8.0],
+                                      "frequency": [0.2, 0.2, 0.07, 0.005],
+                                      "task": ["complex"] * 4}))
     import tracking
     print(json.dumps({"out": out.to_dict("list"), "tracking": tracking.__file__,
                       "critical": model.unwrap_python_model().critical_width(0.07, "complex"),
@@ -120,7 +123,8 @@ def test_registered_fit_loads_in_a_fresh_process_and_predicts(sweep, tmp_path):
     assert answer["imported"] == []  # the model needs neither the trainables nor Ray
     assert answer["tracking"].endswith("/code/tracking/__init__.py")  # the model's own copy
     out = answer["out"]
-    assert out["learned"] == [False, True, fit.critical_width(0.07, "complex") <= 8]
+    assert out["learned"][:3] == [False, True, fit.critical_width(0.07, "complex") <= 8]
+    assert out["extrapolated"] == [False, False, False, True]  # 0.005: a decade below 0.05
     assert out["critical_width"][2] == pytest.approx(fit.critical_width(0.07, "complex"))
     assert answer["critical"] == pytest.approx(out["critical_width"][2])
     assert out["rare_loss"][0] == pytest.approx(fit.rare_loss(5, 0.2, "complex"))
