@@ -3,8 +3,9 @@ measured here. README "Running on a cluster / Scale on paper" quotes its output.
 
     .venv/bin/python -m bench.paper_scale [--device cuda] [--steps 20]
 
-Synthetic (sweeps/presets/paper-synthetic.yaml, 14 trials of 30 points): each trial's work is
-the sum of its points' steps (`sweeps validate`'s derived steps; a finished point stops
+Synthetic (sweeps/presets/paper-synthetic.yaml, 16 trials of 30 points): each trial's work is
+the sum of its points' expected steps (the plan's `stopping.expected_steps`, the theory's time
+to converge: a point stops once converged, `steps` is only its cap; a finished point stops
 costing). The pack's point-steps/s is measured on this device per width. On a CPU, the GPU
 rate is extrapolated from the step's FLOPs: 6 d^2 N + 4 d N^2 per point step (the K task
 gradients, the re-orthonormalisation) at GPU_FLOPS effective, and never faster than
@@ -58,7 +59,7 @@ def synthetic(device, steps: int) -> float:
     trial_of = {}
     for planned in plan(spec):
         trial_of.setdefault((planned.point.width, planned.point.task), []).append(
-            planned.section.steps)
+            planned.derived["stopping.expected_steps"])
     for (width, _), point_steps in trial_of.items():
         work[int(width)].append(sum(point_steps))
     members = [Member(f, 0.5, seed) for seed in spec.grid.seed for f in spec.grid.frequency]

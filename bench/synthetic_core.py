@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from trainables.synthetic.student import Member, Pack, Setup, orthonormalise
+from trainables.synthetic.gradients import orthonormalise
+from trainables.synthetic.student import Member, Pack, Setup
 
 
 def problem(setup: Setup, member: Member, device):

@@ -76,8 +76,8 @@ def validate(spec: SpecLike, overrides: Sequence[str] = (), name: str | None = N
 
 @dataclass(frozen=True)
 class SweepResult:
-    """How a `run` or `resume` ended: `failed` holds the keys of the grid points whose trial
-    failed (resume retries them)."""
+    """How a `run` or `resume` ended: `failed` holds the keys of the grid points that did not
+    finish, their trial failed or the sweep interrupted (resume finishes them)."""
 
     name: str
     failed: list[str]
@@ -136,12 +136,12 @@ def curves(name: str, *, tracking_uri: str | None = None) -> "pd.DataFrame":
 class FitResult:
     fit: "SweepFit"
     recorded: "Recorded"
-    trial_versions: int  # versions of `<sweep>.trials` after this fit
+    trained_models: int  # the sweep's trained grid-point models (logged models)
 
 
 def fit(name: str, *, tracking_uri: str | None = None) -> FitResult:
     """Fit the sweep's scaling laws, critical widths and regimes from what has finished, log
-    a `fit` run with the plots, and register the fit and the trained models."""
+    a `fit` run with the plots, and register the fit."""
     from trainables import catalog
     from tracking import fit_run, registry
     from tracking.curves import finished, scaling_curves
@@ -161,7 +161,8 @@ def fit(name: str, *, tracking_uri: str | None = None) -> FitResult:
                        missing=[r.key for r in rows if r.state != "FINISHED"])
     client = connect(uri)
     recorded = fit_run.record_fit(client, result)
-    return FitResult(result, recorded, registry.register_trial_models(client, name, rows))
+    return FitResult(result, recorded,
+                     len(registry.trained_models(client, reader.experiment_id(name))))
 
 
 def _axes(params: dict) -> dict:

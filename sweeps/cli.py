@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("name", metavar="NAME", help="sweep name")
         if name == "curves":
             sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        if name == "status":
+            sub.add_argument("--watch", action="store_true",
+                             help="follow the sweep live (what `sweeps run` shows) until it "
+                                  "ends; Ctrl-C stops watching, not the sweep")
     injection_commands.add_parsers(commands, common)
     fit_commands.add_parsers(commands, common)
     submit.add_parser(commands)

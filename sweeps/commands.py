@@ -52,20 +52,55 @@ def resume(args: Namespace) -> int:
 def _finished(result: api.SweepResult) -> int:
     name = result.name
     _print_curves(api.status(name, tracking_uri=result.tracking_uri))
-    console.print(f"MLflow: experiment [bold]{name}[/] at {result.tracking_uri} "
-                  f"(`mlflow ui --backend-store-uri {result.tracking_uri}`); "
-                  f"Ray state: {result.storage.rstrip('/')}/{name}")
+    console.print(f"MLflow: experiment [bold]{name}[/], "
+                  f"{escape(ui_text(result.tracking_uri, name))}; Ray state: "
+                  f"{result.storage.rstrip('/')}/{name}", soft_wrap=True)
     if result.failed:
-        console.print(f"Some trials failed: see `sweeps status {name}`; "
-                      f"`sweeps resume {name}` retries them from their checkpoints.")
+        console.print(f"{len(result.failed)} grid points did not finish (failed, or "
+                      f"interrupted): see `sweeps status {name}`; `sweeps resume {name}` "
+                      "finishes them from their checkpoints.")
     return 0 if result.ok else 1
 
 
+def ui_text(tracking_uri: str, sweep: str) -> str:
+    """Where the sweep's runs are in MLflow's UI (its runs view, not the GenAI overview)."""
+    from tracking.layout import ui_address
+    from tracking.query import open_reader
+
+    return ui_address(tracking_uri, open_reader(tracking_uri).experiment_id(sweep))
+
+
 def status(args: Namespace) -> int:
+    if args.watch:
+        return _watch(args)
     table = Table("key", "state", "last step", "run id", box=None)
     for row in api.status(args.name, tracking_uri=args.tracking_uri):
         table.add_row(row.key, row.state, str(row.step), row.run_id)
     console.print(table)
+    console.print(f"MLflow: {escape(ui_text(args.tracking_uri, args.name))}", soft_wrap=True)
+    return 0
+
+
+def _watch(args: Namespace) -> int:
+    """What `sweeps run` shows, from the tracking store, until the sweep's driver ends it
+    (Ctrl-C stops watching, never the sweep); then its final metrics."""
+    from sweeps import progress
+    from tracking.query import open_reader
+
+    api.status(args.name, tracking_uri=args.tracking_uri)  # an unknown sweep: exit 2 now
+    show = progress.console()
+    show.print(f"MLflow: {ui_text(args.tracking_uri, args.name)}", markup=False,
+               highlight=False, soft_wrap=True)
+    watcher = progress.Watcher(lambda: open_reader(args.tracking_uri), args.name, show,
+                               every_s=1.0 if show.is_terminal else 2.0)
+    try:
+        last = watcher.run(until_ended=True)
+    except KeyboardInterrupt:  # stops watching; the sweep goes on
+        return 0
+    _print_curves(api.status(args.name, tracking_uri=args.tracking_uri))
+    if last is not None and last.status not in (None, "FINISHED"):
+        console.print(f"The sweep ended {last.status}: `sweeps resume {args.name}` finishes "
+                      "its grid points.")
     return 0
 
 

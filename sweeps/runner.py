@@ -3,6 +3,10 @@
 Order matters for "nothing is started or written on bad input": everything that can be
 refused (the spec, the machine's resources, the tracking store, existing state) is checked
 before Ray starts, before the MLflow experiment exists and before the storage folder does.
+
+What a person sees while it runs is `sweeps.progress` (read from MLflow, like `sweeps status
+--watch` from another terminal): Tune's own console output is off, and so is the noise that
+would bury it, each at its source.
 """
 
 from __future__ import annotations
@@ -10,18 +14,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from sweeps import grid, storage
+from sweeps import grid, progress, storage
 from sweeps.errors import UserError
 from sweeps.plan import placement, plan
 from sweeps.spec import SweepSpec, validate
-from trainables.contract import PointRun
+from sweeps.sweep_run import open_sweep
 from trainables.points import unpack
-from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id, set_status
+from tracking.layout import KIND_SWEEP, trial_name, ui_address
+from tracking.query import open_reader
+from tracking.runs import connect, environment, experiment_id, quick_requests, quiet_logger
+from tracking.runs import search_runs, set_status, sweep_run
 from tracking.runs import trial_runs
 
 STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
@@ -65,8 +74,12 @@ def start_ray(spec: SweepSpec) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init()
         return
-    ray.init(num_cpus=embedded_cpus(spec), logging_level="WARNING",
-             logging_config=ray.LoggingConfig(log_level="WARNING"))
+    # A new local Ray turns token authentication on and says so at WARNING ("Set
+    # RAY_AUTH_MODE=disabled to opt out"); on the embedded Ray of one process that notice is
+    # only noise. Its logger says nothing else while a local Ray starts.
+    with quiet_logger("ray._private.authentication.authentication_token_setup"):
+        ray.init(num_cpus=embedded_cpus(spec), logging_level="WARNING",
+                 logging_config=ray.LoggingConfig(log_level="WARNING"))
 
 
 def embedded_cpus(spec: SweepSpec) -> int:
@@ -88,12 +101,14 @@ def max_concurrent(spec: SweepSpec) -> int | None:
 
 
 def run(spec: SweepSpec, target: Target, restart: bool = False) -> list[str]:
-    """Run a sweep to the end; the keys of the grid points whose trial failed."""
+    """Run a sweep to the end; the keys of the grid points that did not finish (their trial
+    failed, or the sweep was interrupted)."""
     check_local_resources(spec)
     client = connect(target.tracking_uri)
     existing = experiment_id(client, spec.name)
     if not restart and (storage.exists(target.sweep_dir(spec.name)) or
-                        (existing and trial_runs(client, existing))):
+                        (existing and (trial_runs(client, existing) or
+                                       sweep_run(client, existing)))):
         raise UserError(
             f"sweep {spec.name!r} already has state (in {target.sweep_dir(spec.name)} or "
             f"MLflow experiment {spec.name!r}): finish it with `sweeps resume {spec.name}`, "
@@ -164,36 +179,41 @@ def tune_state_problem(sweep_dir: str) -> str | None:
 
 
 def discard(client, target: Target, name: str) -> None:
-    """--restart: forget the old Tune state and the old runs (MLflow keeps them deleted)."""
+    """--restart: forget the old Tune state, the old sweep and grid-point runs and their
+    trained models (MLflow keeps them deleted). Fit and report runs stay, as the registered
+    fits point at them."""
+    from tracking.registry import delete_trained_models
+
     storage.remove_tree(target.sweep_dir(name))
     experiment = experiment_id(client, name)
     if experiment:
-        for run_ in trial_runs(client, experiment):
+        delete_trained_models(client, experiment)
+        for run_ in trial_runs(client, experiment) + search_runs(client, experiment, KIND_SWEEP):
             client.delete_run(run_.info.run_id)
 
 
 def launch(spec: SweepSpec, target: Target, client) -> list[str]:
-    """Start Ray, make sure every grid point has its run, and run Tune: restored from the
-    sweep's storage where Tune saved state, fresh otherwise."""
+    """Start Ray, open the sweep's parent run, and run Tune (restored from the sweep's
+    storage where Tune saved state, fresh otherwise) while the progress view watches."""
     from ray import tune
 
-    from trainables.session import SweepPlan, tune_trial
+    from trainables.session import PlannedPoint, SweepPlan, tune_trial
 
     start_ray(spec)
-    experiment = experiment_id(client, spec.name, create=True)
     planned = plan(spec)
-    run_ids = ensure_runs(client, experiment, [
-        PlannedRun(key=p.point.key, params=p.params,
-                   tags={"sweep": spec.name, "trainable": spec.trainable}) for p in planned])
+    experiment, parent = open_sweep(client, spec, planned)
+    show = progress.console()
+    show.print(f"MLflow: {ui_address(target.tracking_uri, experiment)}", markup=False,
+               highlight=False, soft_wrap=True)
     place = placement(spec)
     sweep = SweepPlan(
         trainable=spec.trainable, placement=place,
         tracking_uri=absolute_uri(target.tracking_uri),
         train_storage=f"{storage_path(target)}/{spec.name}/train",
-        max_failures=spec.failure.max_failures,
-        points={p.point.key: PointRun(point=p.point, run_id=run_ids[p.point.key],
-                                      section=p.section.model_dump(mode="json"))
-                for p in planned})
+        max_failures=spec.failure.max_failures, experiment_id=experiment, parent_run_id=parent,
+        run_tags={"sweep": spec.name, "trainable": spec.trainable},
+        points={p.point.key: PlannedPoint(point=p.point, section=p.section.model_dump(
+            mode="json"), params=p.params) for p in planned})
     trainable = tune.with_resources(tune.with_parameters(tune_trial, plan=sweep),
                                     place.trial_resources())
     space = {axis: (values if grid.packed(spec, axis) else tune.grid_search(values))
@@ -206,24 +226,87 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
         except Exception as err:  # checked before Ray started; this is the rare rest
             raise UserError(f"Ray Tune cannot restore {path}: {err}")
     else:
+        from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
         tuner = tune.Tuner(
             trainable,
             param_space=space,
-            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec)),
+            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec),
+                                        trial_name_creator=tune_trial_name,
+                                        trial_dirname_creator=tune_trial_dirname),
             run_config=tune.RunConfig(
                 name=spec.name,
                 storage_path=storage_path(target),
                 failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1,
+                # Tune's own files (result.json, progress.csv) but not TensorBoard's: the
+                # results are in MLflow.
+                callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],
+                verbose=0,
             ),
         )
-    results = tuner.fit()
-    failed = [p.key for r in results if r.error is not None for p in unpack(r.config)]
-    set_status(client, [r.info.run_id for r in trial_runs(client, experiment)
-                        if r.data.tags["trial_key"] in failed and r.info.status != "FINISHED"],
-               "FAILED")
-    return failed
+    watcher = progress.Watcher(lambda: open_reader(target.tracking_uri), spec.name, show,
+                               on_counts=lambda snap: record_counts(client, parent, snap))
+    watching = threading.Thread(target=watcher.run, name="sweep-progress", daemon=True)
+    watching.start()
+    try:
+        with quiet_tune():
+            results = tuner.fit()
+        errored = {p.key for r in results if r.error is not None for p in unpack(r.config)}
+        runs = trial_runs(client, experiment)
+        set_status(client, [r.info.run_id for r in runs if r.data.tags["trial_key"] in errored
+                            and r.info.status != "FINISHED"], "FAILED")
+    finally:
+        watcher.stop.set()
+        watching.join(timeout=30)
+    if watcher.last is not None:  # its last look came after the trials ended
+        log_counts(client, parent, watcher.last)
+    # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
+    done = {r.data.tags["trial_key"] for r in runs if r.info.status == "FINISHED"}
+    unfinished = [p.point.key for p in planned if p.point.key not in done]
+    client.set_terminated(parent, "FINISHED" if not unfinished else
+                          "FAILED" if errored else "KILLED")
+    return unfinished
+
+
+def record_counts(client, parent: str, snap: progress.Snapshot) -> None:
+    """The parent run's `points/...` metrics while the sweep runs: best effort, as they are
+    computed again at the next change (and for good at the end, `log_counts`)."""
+    try:
+        with quick_requests():
+            log_counts(client, parent, snap)
+    except Exception:  # the store is away: the next change records the counts again
+        pass
+
+
+def log_counts(client, parent: str, snap: progress.Snapshot) -> None:
+    """Finished, running and failed grid points, at step = seconds since the sweep first
+    started: its progress as a chart."""
+    from mlflow.entities import Metric
+
+    finished, running, failed = snap.counts
+    now = int(time.time() * 1000)
+    step = int((now - client.get_run(parent).info.start_time) / 1000)
+    client.log_batch(parent, metrics=[
+        Metric(f"points/{name}", value, now, step) for name, value in
+        (("finished", finished), ("running", running), ("failed", failed),
+         ("total", snap.total))])
+
+
+def quiet_tune():
+    """Tune's console output off while it runs: its legacy engine at verbosity 0 prints
+    nothing (the default one prints its configuration table and a TensorBoard hint even
+    then), and no TensorBoard logger is added to the ones passed in."""
+    return environment({"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"})
+
+
+def tune_trial_name(trial) -> str:
+    """`w24-complex`: the grid point(s) a trial trains, in Tune's logs and errors."""
+    return trial_name(trial.config).replace(" ", "-")
+
+
+def tune_trial_dirname(trial) -> str:
+    return f"{tune_trial_name(trial)}_{trial.trial_id}"
 
 
 def storage_path(target: Target) -> str:

@@ -87,7 +87,8 @@ def submit(args: Namespace) -> int:
     flags = "".join(f" {flag} {shlex.quote(value)}" for flag, value in
                     [("--storage", args.storage), ("--tracking-uri", args.tracking_uri)] if value)
     print(f"Submitted sweep {spec.name!r} as Ray job {job_id}.\n"
-          f"  follow it:  ray job logs -f {job_id} --address {args.address}\n"
+          f"  follow it:  sweeps status {spec.name} --watch{flags}, or its log: "
+          f"ray job logs -f {job_id} --address {args.address}\n"
           f"  its state:  ray job status {job_id} --address {args.address}\n"
           f"  stop it:    ray job stop {job_id} --address {args.address}\n"
           f"  results:    sweeps status {spec.name}{flags} / sweeps curves {spec.name}{flags}"

@@ -5,14 +5,56 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from sweeps.cli import main
-from tests.conftest import tiny_spec
+from sweeps.spec import validate
+from tests.conftest import REPO, tiny_spec
 
-CONTRACT_METRICS = ["loss", "rare/loss", "rare/alignment", "interference/cos", "rare/learned"]
+STATE_METRICS = ["loss", "model_loss", "rare/loss", "rare/model_loss", "rare/alignment",
+                 "rare/learned"]  # of the state: at every logged step, 0 included
+STEP_METRICS = ["interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
+                "interference/frequent_norm"]  # of the step that led there, at log steps
+CONTRACT_METRICS = STATE_METRICS + STEP_METRICS
+
+
+def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
+    """CONTRACTS 4: one parent run for the sweep holding its spec, plan and code version,
+    every grid point a child named for a person, started when its training started."""
+    experiment = runs[0].info.experiment_id
+    (parent,) = client.search_runs([experiment], "tags.kind = 'sweep'")
+    assert parent.info.run_name == "tiny" and parent.info.status == "FINISHED"
+    with tempfile.TemporaryDirectory() as folder:
+        stored = Path(client.download_artifacts(parent.info.run_id, "", folder))
+        assert yaml.safe_load((stored / "spec.yaml").read_text()) == \
+            validate(yaml.safe_load(spec_path.read_text())).model_dump(mode="json")
+        assert json.loads((stored / "plan.json").read_text()) == planned
+    assert parent.data.tags["code.version"] == "0.1.0"
+    if (REPO / ".git").exists():  # a checkout: which commit ran
+        assert len(parent.data.tags["mlflow.source.git.commit"]) == 40
+    assert parent.data.metrics["points/finished"] == 8 == parent.data.metrics["points/total"]
+    assert parent.data.metrics["points/failed"] == 0
+    description = client.get_experiment(experiment).tags
+    assert "8 grid points" in description["mlflow.note.content"]
+    assert description["mlflow.experimentKind"] == "custom_model_development"
+    for run in runs:
+        p = run.data.params
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.info.run_name == f"w{p['width']} f={p['frequency']} complex s{p['seed']}"
+        assert run.data.tags["trial"] == f"w{p['width']} complex"  # the trial: a pack
+        assert parent.info.start_time <= run.info.start_time <= run.info.end_time
+    # The queued trial's runs start when it starts training, after the first trial ended:
+    # a run's duration is its training's, not its wait in the queue.
+    by_trial = {}
+    for run in runs:
+        by_trial.setdefault(run.data.tags["trial"], []).append(run.info)
+    first, second = sorted(by_trial.values(), key=lambda infos: min(i.start_time for i in infos))
+    assert min(i.start_time for i in second) >= max(i.end_time for i in first)
 
 
 def run_sweep(spec_path, tmp_path, tracking_uri, *extra):
@@ -30,16 +72,25 @@ def trial_runs(tracking_uri, name):
 @pytest.mark.slow
 def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_spec,
                                                   tracking_uri, capsys):
-    spec = write_spec(tiny_spec(grid__seed=[0, 1]))
+    # One trial at a time: the second waits in the queue while the first trains.
+    spec = write_spec(tiny_spec(grid__seed=[0, 1], resources={"max_concurrent_trials": 1}))
     assert main(["validate", str(spec), "--format", "json"]) == 0
-    plan = {p["key"]: p["params"] for p in json.loads(capsys.readouterr().out)["points"]}
+    planned = json.loads(capsys.readouterr().out)
+    plan = {p["key"]: p["params"] for p in planned["points"]}
     assert run_sweep(spec, tmp_path, tracking_uri) == 0
+    shown = capsys.readouterr().out  # no terminal here: plain progress lines
+    assert "8/8 grid points finished, 0 running, 0 failed" in shown
+    assert "+ w12 complex: 4 points in" in shown and "workflowType=machine_learning" in shown
     client, runs = trial_runs(tracking_uri, "tiny")
-    # What each run records is the plan, and what its worker ran: metrics every log_every.
+    check_parent_and_children(client, runs, spec, planned)
+    # What each run records is the plan, and what its worker ran: metrics every log_every
+    # until the step it converged at (a `converged` metric there), within its cap `steps`.
     assert {r.data.tags["trial_key"]: r.data.params for r in runs} == plan
     for run in runs:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
-        every, last = int(run.data.params["log_every"]), int(run.data.params["steps"])
+        (stop,) = client.get_metric_history(run.info.run_id, "converged")
+        every, last = int(run.data.params["log_every"]), stop.step
+        assert stop.value == 1.0 and 0 < last < int(run.data.params["steps"])
         assert steps == sorted(set(range(0, last, every)) | {last}), run.data.tags["trial_key"]
     keys = sorted(r.data.tags["trial_key"] for r in runs)
     assert keys == sorted(f"width={w},frequency={f},task=complex,seed={s}"
@@ -52,12 +103,20 @@ def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_s
                                              for a in ("width", "frequency", "task", "seed"))
         assert params["tasks"] == "4" and params["complexity.complex"] == "0.5"
         assert params["mode"] == "population" and int(params["steps"]) > 0
-        for name in CONTRACT_METRICS + [f"task/{k}/loss" for k in range(4)]:
+        last = int(run.data.tags["last_step"])
+        for name in CONTRACT_METRICS + [f"task_loss/{k}" for k in range(4)]:
             history = client.get_metric_history(run.info.run_id, name)
             steps = [m.step for m in history]
-            assert steps[0] == 0 and max(steps) == int(params["steps"]), name
+            every = int(params["log_every"])  # cosines at step 1 are undefined (D = 0)
+            assert steps[0] == 0 if name not in STEP_METRICS else 1 <= steps[0] <= max(2, every), \
+                (name, steps[:3], every)
+            assert max(steps) == last or name in STEP_METRICS and max(steps) > last - every
             assert len(set(steps)) == len(steps), f"{name} logged a step twice"
-        assert metrics["rare/loss"] == metrics["task/3/loss"]
+        assert "rare/injected" not in metrics  # population mode draws no batch
+        assert metrics["rare/loss"] == metrics["task_loss/3"]
+        assert metrics["rare/model_loss"] == pytest.approx(metrics["rare/loss"], abs=0.02)
+        assert metrics["theory/critical_width_first"] <= metrics["theory/critical_width"]
+        assert {f"feature_step/{k}/{j}" for k in range(4) for j in range(4)} <= set(metrics)
         assert metrics["rare/learned"] == float(metrics["rare/loss"] <= 0.5)
         assert metrics["rare/learned"] == metrics["theory/rare/learned"], tags["trial_key"]
     learned = {r.data.tags["trial_key"]: r.data.metrics["rare/learned"] for r in runs}

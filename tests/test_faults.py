@@ -25,6 +25,12 @@ def complete(client: MlflowClient, run_id: str) -> bool:
     return steps == list(range(0, int(run_.data.params["steps"]) + 1, every))
 
 
+def trial_runs(client: MlflowClient, name: str = "tiny") -> list:
+    experiment = client.get_experiment_by_name(name)
+    return [] if experiment is None else client.search_runs([experiment.experiment_id],
+                                                            "tags.kind = 'trial'")
+
+
 def trial_results(sweep_dir) -> list[dict]:
     return [json.loads(line) for path in sweep_dir.glob("*/result.json")
             for line in path.read_text().splitlines()]
@@ -34,6 +40,7 @@ def trial_results(sweep_dir) -> list[dict]:
 def test_a_killed_trial_process_resumes_from_its_checkpoint(ray_cluster, tmp_path,
                                                             tracking_uri):
     spec = validate(tiny_spec(grid__width=[12], synthetic__steps=40000,
+                              synthetic__tolerance=0,  # a fixed budget: long enough to kill
                               synthetic__checkpoint_every_s=0.3))
     sweep_dir = tmp_path / "runs" / "tiny"
 
@@ -54,7 +61,7 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint(ray_cluster, tmp_pat
     results = trial_results(sweep_dir)
     assert results[-1]["step"] == 40000 and results[-1]["resumed_from"] > 0
     client = MlflowClient(tracking_uri)
-    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    runs = trial_runs(client)
     assert len(runs) == 2
     for run_ in runs:
         assert run_.info.status == "FINISHED" and complete(client, run_.info.run_id)
@@ -72,6 +79,7 @@ def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec, mlflow_ser
     uri = mlflow_server.uri
     mlflow_server.start()
     spec = write_spec(tiny_spec(grid__width=[12], synthetic__steps=40000,
+                                synthetic__tolerance=0,  # a fixed budget to train through
                                 synthetic__checkpoint_every_s=0.3))
     sweep = sweeps_command("run", spec, "--storage", tmp_path / "runs", "--tracking-uri", uri,
                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -79,9 +87,7 @@ def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec, mlflow_ser
         client = MlflowClient(uri)
 
         def stored_steps() -> list[int]:
-            experiment = client.get_experiment_by_name("tiny")
-            runs = client.search_runs([experiment.experiment_id]) if experiment else []
-            return [int(r.data.tags.get("last_step", -1)) for r in runs]
+            return [int(r.data.tags.get("last_step", -1)) for r in trial_runs(client)]
 
         wait_for(lambda: max(stored_steps(), default=-1) >= 0, timeout=180,
                  what="the first metrics in MLflow")
@@ -95,7 +101,7 @@ def test_tracking_server_outage_loses_no_metric(tmp_path, write_spec, mlflow_ser
                  what="training to go on without the tracking server")
         mlflow_server.start()
         assert sweep.wait(timeout=300) == 0, sweep.stderr.read()
-        runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        runs = trial_runs(client)
         assert len(runs) == 2
         for run_ in runs:
             assert run_.info.status == "FINISHED" and complete(client, run_.info.run_id)

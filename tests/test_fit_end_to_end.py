@@ -66,10 +66,15 @@ def test_fit_is_one_run_with_plots_beside_the_trials(sweep):
     assert run.info.status == "FINISHED" and run.data.tags["sweep"] == "tiny"
     assert run.info.artifact_uri.startswith(str(folder / "mlartifacts"))  # beside the db
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert plots == {"plots/loss-vs-width.png", "plots/phase-diagram.png",
-                     "plots/theory-vs-measured.png"}
+    assert plots == {f"plots/{name}{suffix}" for suffix in (".png", ".pdf")
+                     for name in ("loss-vs-width", "phase-diagram", "theory-vs-measured")}
     assert len(read_rows(open_reader(uri), "tiny")) == 21  # the fit run is no grid point
+    (parent,) = client.search_runs([run.info.experiment_id], "tags.kind = 'sweep'")
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id  # a child of the sweep
+    assert run.info.run_name == "fit 21/21"
     assert "fit/complex/0.1/critical_width" in run.data.metrics
+    assert {"fit/complex/0.1/n_step", "fit/complex/0.1/rmse"} <= set(run.data.metrics)
+    assert run.data.metrics["fit/complex/0.1/points"] == 7
     assert run.data.params["measure.threshold"] == "0.5"
     assert "21 of 21 grid points finished" in output and "model scaling" in output
 
@@ -96,8 +101,9 @@ LOAD = textwrap.dedent("""
     import mlflow, pandas as pd
     mlflow.set_tracking_uri(sys.argv[1])
     model = mlflow.pyfunc.load_model("models:/tiny@latest")
-    out = model.predict(pd.DataFrame({"width": [5.0, 14.0, 8.0], "frequency": [0.2, 0.2, 0.07],
-                                      "task": ["complex"] * 3}))
+    out = model.predict(pd.DataFrame({"width": [5.0, 14.0, 8.0, 8.0],
+                                      "frequency": [0.2, 0.2, 0.07, 0.005],
+                                      "task": ["complex"] * 4}))
     import tracking
     print(json.dumps({"out": out.to_dict("list"), "tracking": tracking.__file__,
                       "critical": model.unwrap_python_model().critical_width(0.07, "complex"),
@@ -117,7 +123,8 @@ def test_registered_fit_loads_in_a_fresh_process_and_predicts(sweep, tmp_path):
     assert answer["imported"] == []  # the model needs neither the trainables nor Ray
     assert answer["tracking"].endswith("/code/tracking/__init__.py")  # the model's own copy
     out = answer["out"]
-    assert out["learned"] == [False, True, fit.critical_width(0.07, "complex") <= 8]
+    assert out["learned"][:3] == [False, True, fit.critical_width(0.07, "complex") <= 8]
+    assert out["extrapolated"] == [False, False, False, True]  # 0.005: a decade below 0.05
     assert out["critical_width"][2] == pytest.approx(fit.critical_width(0.07, "complex"))
     assert answer["critical"] == pytest.approx(out["critical_width"][2])
     assert out["rare_loss"][0] == pytest.approx(fit.rare_loss(5, 0.2, "complex"))
@@ -127,20 +134,22 @@ def test_registered_fit_loads_in_a_fresh_process_and_predicts(sweep, tmp_path):
 def test_trained_models_are_found_by_their_grid_point(sweep):
     uri, folder, _ = sweep
     client = MlflowClient(uri)
-    versions = client.search_model_versions(
-        "name = 'tiny.trials' and tags.width = '9' and tags.frequency = '0.1' "
-        "and tags.task = 'complex' and tags.seed = '0'")
-    assert len(versions) == 1
-    (row,) = [r for r in read_rows(open_reader(uri), "tiny") if r.run_id == versions[0].run_id]
+    experiment = client.get_experiment_by_name("tiny").experiment_id
+    models = client.search_logged_models([experiment], "params.width = '9' AND "
+                                         "params.frequency = '0.1' AND params.task = 'complex' "
+                                         "AND params.seed = '0'")
+    assert len(models) == 1 and models[0].name == "w9 f=0p1 complex s0"
+    (row,) = [r for r in read_rows(open_reader(uri), "tiny") if r.run_id == models[0].source_run_id]
     assert row.key == "width=9,frequency=0.1,task=complex,seed=0"
+    assert not client.search_model_versions("name = 'tiny.trials'")  # no pretend versions
 
     shown = sweeps("registry", "show", "tiny.trials", "--width", 9, "--frequency", "1e-1",
                    "--task", "complex", "--tracking-uri", uri, cwd=folder)
     assert shown.returncode == 0, shown.stderr
-    assert "1 version matching" in shown.stdout and versions[0].run_id in shown.stdout
+    assert "1 trained model matching" in shown.stdout and models[0].model_id in shown.stdout
     listed = sweeps("registry", "list", "--tracking-uri", uri, cwd=folder)
     assert listed.returncode == 0, listed.stderr
-    assert "tiny.trials" in listed.stdout and " 21 " in listed.stdout
+    assert "21 (tiny.trials)" in listed.stdout
     assert any(line.split()[:2] == ["tiny", "fit"] for line in listed.stdout.splitlines())
 
     # The model is the trained student: its prediction error on the rare task is the
@@ -148,7 +157,7 @@ def test_trained_models_are_found_by_their_grid_point(sweep):
     import mlflow
 
     mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model(f"models:/tiny.trials/{versions[0].version}")
+    model = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
     point = Point(9, 0.1, "complex", 0)
     section = SYNTHETIC.resolve(validate(SPEC).synthetic, point)
     truth = Pack(setup_for(section, 9), [member_for(section, point)], dtype=torch.float64)
@@ -179,4 +188,5 @@ def test_refit_of_a_partial_sweep_says_what_is_missing_and_moves_latest(sweep):
     latest = client.get_model_version_by_alias("tiny", "latest")
     assert int(latest.version) == 2 and latest.tags["finished"] == "20"
     assert latest.run_id == fit_runs(client)[-1].info.run_id
-    assert len(client.search_model_versions("name = 'tiny.trials'")) == 21  # not again
+    assert len(client.search_logged_models(
+        [client.get_experiment_by_name("tiny").experiment_id], "tags.kind = 'trial'")) == 21

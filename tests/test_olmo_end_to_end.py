@@ -91,7 +91,7 @@ def test_two_workers_train_4M_with_injection_and_resume_exactly(tmp_path, write_
 
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("olmo-e2e")
-    (run,) = client.search_runs([experiment.experiment_id])
+    (run,) = client.search_runs([experiment.experiment_id], "tags.kind = 'trial'")
     assert run.info.status == "FINISHED" and run.data.tags["trainable"] == "olmo"
     assert run.data.params["width"] == "4M" and run.data.params["eval_every"] == "2"
 

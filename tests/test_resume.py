@@ -17,14 +17,14 @@ from trainables.synthetic import SYNTHETIC
 from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
 
-STEPS, LOG_EVERY = 20000, 200
+STEPS, LOG_EVERY = 20000, 100  # a cap: the points stop once converged, at 120-5000 steps
 WIDTHS, FREQUENCIES = [2, 4, 8, 12], [0.2, 0.02]
 
 
 def long_spec() -> dict:
-    """Four trials of two points, a few seconds each, checkpointing often."""
+    """Four trials of two points, up to a few seconds each, checkpointing often."""
     return tiny_spec(grid__width=WIDTHS, synthetic__steps=STEPS,
-                     synthetic__checkpoint_every_s=0.3)
+                     synthetic__log_every=LOG_EVERY, synthetic__checkpoint_every_s=0.3)
 
 
 def sweeps(*args, tmp_path, tracking_uri) -> subprocess.Popen:
@@ -34,18 +34,19 @@ def sweeps(*args, tmp_path, tracking_uri) -> subprocess.Popen:
 
 def runs(client: MlflowClient, name: str = "tiny"):
     experiment = client.get_experiment_by_name(name)
-    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+    return [] if experiment is None else client.search_runs([experiment.experiment_id],
+                                                             "tags.kind = 'trial'")
 
 
-def reference(spec: dict, width: int, frequency: float) -> dict[str, float]:
-    """The same grid point trained without Ray, never interrupted."""
+def reference(spec: dict, width: int, frequency: float) -> tuple[list[int], dict[str, float]]:
+    """The same grid point trained without Ray, never interrupted: its logged steps (it stops
+    once converged) and final metrics."""
     point = Point(width, frequency, "complex", 0)
     section = SYNTHETIC.resolve(validate(spec).synthetic, point)
     pack = Pack(setup_for(section, width), [member_for(section, point)],
                 dtype=getattr(torch, section.dtype))
-    for metrics, _ in pack.train([STEPS], [LOG_EVERY]):
-        pass
-    return {name: value[0].item() for name, value in metrics.items()}
+    logged = [(pack.step, metrics) for metrics, _ in pack.train([STEPS], [LOG_EVERY])]
+    return [step for step, _ in logged], {n: v[0].item() for n, v in logged[-1][1].items()}
 
 
 @pytest.mark.slow
@@ -62,7 +63,7 @@ def test_driver_killed_at_several_points_resumes_to_one_finished_run_per_point(
 
     kill_points = [
         ("its state file is written", lambda: (tmp_path / "runs/tiny/sweep.yaml").exists()),
-        ("trials are half-way", lambda: stored_step() >= STEPS // 2 and finished() == 0),
+        ("trials are under way", lambda: stored_step() >= 5 * LOG_EVERY and finished() < 8),
         ("some trials finished", lambda: 0 < finished() < 8),
     ]
     command = ["run", write_spec(spec)]
@@ -82,13 +83,17 @@ def test_driver_killed_at_several_points_resumes_to_one_finished_run_per_point(
     final = runs(client)
     assert len(final) == 8 and {r.info.status for r in final} == {"FINISHED"}
     assert len({r.data.tags["trial_key"] for r in final}) == 8
-    for run in final:
+    # One sweep run through every kill and resume, every grid point's run its child.
+    (sweep,) = client.search_runs([final[0].info.experiment_id], "tags.kind = 'sweep'")
+    assert sweep.info.status == "FINISHED" and sweep.data.metrics["points/finished"] == 8
+    assert {r.data.tags["mlflow.parentRunId"] for r in final} == {sweep.info.run_id}
+    for run in final:  # each ends where, and as, an uninterrupted run ends
         history = client.get_metric_history(run.info.run_id, "loss")
-        assert [m.step for m in history] == list(range(0, STEPS + 1, LOG_EVERY)), \
-            run.data.tags["trial_key"]
-        expected = reference(spec, int(run.data.params["width"]),
-                             float(run.data.params["frequency"]))
-        for name in ("loss", "rare/loss", "rare/alignment"):
+        steps, expected = reference(spec, int(run.data.params["width"]),
+                                    float(run.data.params["frequency"]))
+        assert [m.step for m in history] == steps, run.data.tags["trial_key"]
+        assert steps[-1] < STEPS and run.data.metrics["converged"] == 1.0
+        for name in ("loss", "model_loss", "rare/loss", "rare/alignment"):
             assert run.data.metrics[name] == pytest.approx(expected[name], rel=1e-6, abs=1e-9)
 
 

@@ -21,17 +21,18 @@ from tracking.curves import width_order
 from tracking.sweep_fit import SweepFit
 
 FIT_ARTIFACT = "fit"  # the SweepFit JSON, as an artifact of the model
-COLUMNS = ("rare_loss", "learned", "critical_width")
+COLUMNS = ("rare_loss", "learned", "critical_width", "extrapolated")
 SIGNATURE = ModelSignature(  # width: a number, or a ladder name such as "20M"
     inputs=Schema([ColSpec(AnyType(), "width"), ColSpec("double", "frequency"),
                    ColSpec("string", "task")]),
     outputs=Schema([ColSpec("double", "rare_loss"), ColSpec("boolean", "learned"),
-                    ColSpec("double", "critical_width")]))
+                    ColSpec("double", "critical_width"), ColSpec("boolean", "extrapolated")]))
 
 
 class FitModel(PythonModel):
     """predict(width, frequency, task) -> the fitted rare-task loss L(N), whether the width
-    learns the task (N >= N*(f)), and the critical width N*(f)."""
+    learns the task (N >= N*(f)), the critical width N*(f), and whether (width, frequency)
+    lies outside the swept ones (`extrapolated`: the answer is not backed by a run)."""
 
     def load_context(self, context) -> None:
         self.fit = SweepFit.model_validate_json(Path(context.artifacts[FIT_ARTIFACT]).read_text())
@@ -43,7 +44,7 @@ class FitModel(PythonModel):
             critical = self.critical_width(frequency, task)
             rows.append((self.fit.rare_loss(width, frequency, task),
                          not math.isnan(critical) and width_order(str(width)) >= critical,
-                         critical))
+                         critical, self.fit.extrapolated(width, frequency, task)))
         return pd.DataFrame(rows, columns=list(COLUMNS))
 
     def critical_width(self, frequency: float, task: str) -> float:

@@ -1,8 +1,9 @@
-"""The `fit` run: one per `sweeps fit`, in the sweep's experiment, tagged kind=fit (so it is
-never taken for a grid point: `runs.trial_runs` reads kind=trial only).
+"""The `fit` run: one per `sweeps fit`, a child of the sweep's run, tagged kind=fit (so it is
+never taken for a grid point: `runs.trial_runs` reads kind=trial only), named after what it
+fitted (`fit 58/60`: grid points finished of the sweep's).
 
-It holds the fit's settings as params, its numbers as metrics (`fit/<task>/<frequency>/alpha`,
-`.../critical_width`, `fit/<task>/beta`, ...), the fit as `fit.json`, the plots under
+It holds the fit's settings as params, its numbers as metrics (`fit/<task>/<frequency>/n_step`,
+`.../rmse`, `.../critical_width`, `fit/<task>/beta`, ...), the fit as `fit.json`, the plots under
 `plots/`, and the pyfunc model registered under the sweep's name.
 """
 
@@ -18,7 +19,7 @@ from mlflow.entities import Metric, Param, RunStatus
 
 from tracking import fits, plots, registry, sweep_fit
 from tracking.layout import FIT_FILE, KIND_FIT
-from tracking.runs import experiment_id
+from tracking.runs import child_run, experiment_id
 from tracking.sweep_fit import SweepFit
 
 PLOTS = "plots"
@@ -34,9 +35,9 @@ class Recorded:
 
 def record_fit(client: MlflowClient, fit: SweepFit) -> Recorded:
     """Create the fit run, log everything into it and register the model."""
-    run = client.create_run(experiment_id(client, fit.sweep), run_name=KIND_FIT,
-                            tags={"kind": KIND_FIT, "sweep": fit.sweep,
-                                  "trainable": fit.trainable})
+    run = child_run(client, experiment_id(client, fit.sweep), KIND_FIT,
+                    f"fit {fit.finished}/{fit.total}",
+                    tags={"sweep": fit.sweep, "trainable": fit.trainable})
     run_id = run.info.run_id
     try:
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in _params(fit).items()],
@@ -67,7 +68,7 @@ def read_fit(client: MlflowClient, run_id: str) -> SweepFit:
 
 def _params(fit: SweepFit) -> dict:
     return {**{f"measure.{k}": v for k, v in fit.measure.model_dump().items()},
-            "bootstrap": fits.BOOTSTRAP, "loss_floor": fits.LOSS_FLOOR,
+            "bootstrap": fits.BOOTSTRAP, "law": "step in log N",
             "plateau": sweep_fit.PLATEAU, "finished": fit.finished, "total": fit.total}
 
 
@@ -75,9 +76,9 @@ def _metrics(fit: SweepFit) -> dict[str, float]:
     values = {}
     for c in fit.curves:
         prefix = f"fit/{c.curve.task}/{c.curve.frequency:g}"
-        if c.power_law is not None:
-            values.update({f"{prefix}/{k}": getattr(c.power_law, k)
-                           for k in ("l_inf", "a", "alpha", "rmse_log")})
+        if c.step is not None:
+            values.update({f"{prefix}/{k}": float(getattr(c.step, k))
+                           for k in ("high", "low", "n_step", "steepness", "rmse", "points")})
         if c.critical.width is not None:
             values[f"{prefix}/critical_width"] = c.critical.width
         if c.curve.theory_critical is not None:
@@ -87,6 +88,7 @@ def _metrics(fit: SweepFit) -> dict[str, float]:
             if getattr(law, source) is not None:
                 suffix = "" if source == "measured" else "/theory"
                 values[f"fit/{law.task}{suffix}/beta"] = getattr(law, source).beta
+                values[f"fit/{law.task}{suffix}/beta_rmse_log"] = getattr(law, source).rmse_log
     return values
 
 

@@ -1,12 +1,19 @@
 """The numerical fits behind `sweeps fit`: plain functions of arrays, scipy underneath.
 
-- L(N) = L_inf + A N^-alpha, fitted in log space (relative errors: the loss spans decades),
-  with a residual bootstrap for 95% intervals: the widths a sweep ran are fixed by design, so
-  the bootstrap redraws the noise around the fit, not the widths.
+- L(N), a step in log N: L(N) = low + (high - low) / (1 + (N / n_step)^steepness), the
+  logistic in log N between the loss of models too small for the task (`high`) and of models
+  that learn it (`low`). A rare task's loss against width is a step at the critical width, not
+  a power law (a power law's L_inf ran to 0 on every demo curve and missed by up to 3x):
+  where the data are a step the fit finds it, where they fall gradually (a complex task, whose
+  features are kept one by one) a small steepness describes that. Least squares in loss units,
+  95% intervals from a residual bootstrap (the widths a sweep ran are fixed by design, so the
+  bootstrap redraws the noise around the fit, not the widths); `rmse` and `points` say how well
+  it describes how much data.
 - The critical width N*: the smallest width that learns the task, interpolated in log width
   where the rare metric crosses the learned threshold; censored when the crossing lies outside
-  the swept widths.
-- Its power law in frequency, N*(f) = c f^-beta: a straight line in log-log.
+  the swept widths (a bound, kept out of the law below).
+- Its power law in frequency, N*(f) = c f^-beta: a straight line in log-log through the
+  uncensored N*, fitted from three frequencies on (two points always lie on a line).
 """
 
 from __future__ import annotations
@@ -17,83 +24,101 @@ import numpy as np
 from pydantic import BaseModel
 from scipy import optimize, stats
 
-LOSS_FLOOR = 1e-2  # losses below this count as this: a converged run's rare loss is only known
-#                    to about 0.01 (synthetic runs stop there), and log(0) has no fit
-MIN_WIDTHS = 4  # three parameters and one degree of freedom
+MIN_WIDTHS = 5  # four parameters and one degree of freedom
+MIN_FREQUENCIES = 3  # for N*(f): two points are a line whatever the data
 BOOTSTRAP = 200
 LEVEL = 0.95
+STEEPNESS = (0.1, 50.0)  # bounds: from a fall over a few decades to a jump between two widths
+STEP_RANGE = 10.0  # n_step within this factor beyond the swept widths
 
 
-class PowerLawFit(BaseModel):
-    """L(N) = l_inf + a N^-alpha, with 95% intervals [low, high] per parameter."""
+class StepFit(BaseModel):
+    """L(N) = low + (high - low) / (1 + (N / n_step)^steepness), with 95% intervals; rmse in
+    the loss's units over `points` observations; `censored` when the step's middle lies
+    outside the swept widths (the data show one side of it only)."""
 
-    l_inf: float
-    a: float
-    alpha: float
-    l_inf_interval: tuple[float, float]
-    a_interval: tuple[float, float]
-    alpha_interval: tuple[float, float]
-    rmse_log: float  # root-mean-square residual of log L: how well the law describes the curve
+    high: float
+    low: float
+    n_step: float
+    steepness: float
+    high_interval: tuple[float, float]
+    low_interval: tuple[float, float]
+    n_step_interval: tuple[float, float]
+    steepness_interval: tuple[float, float]
+    rmse: float
+    points: int
+    censored: bool  # no step inside the sweep: its middle beyond the widths, or none above noise
 
     def __call__(self, n) -> np.ndarray:
-        return power_law(np.asarray(n, dtype=float), self.l_inf, self.a, self.alpha)
+        return step(np.asarray(n, dtype=float), self.high, self.low, self.n_step,
+                    self.steepness)
 
 
-def power_law(n: np.ndarray, l_inf: float, a: float, alpha: float) -> np.ndarray:
-    return l_inf + a * n ** -alpha
+def step(n: np.ndarray, high: float, low: float, n_step: float, steepness: float) -> np.ndarray:
+    # (N / n_step)^s as exp(s log(N / n_step)), clipped: far from the step it saturates.
+    z = np.clip(steepness * np.log(n / n_step), -500.0, 500.0)
+    return low + (high - low) / (1.0 + np.exp(z))
 
 
-def fit_power_law(n, loss, rng: np.random.Generator, bootstrap: int = BOOTSTRAP,
-                  floor: float = LOSS_FLOOR) -> PowerLawFit | None:
+def fit_step(n, loss, rng: np.random.Generator, bootstrap: int = BOOTSTRAP) -> StepFit | None:
     """Fit L(N) to observations (n[i], loss[i]), repeated widths (seeds) allowed.
     None when there are fewer than MIN_WIDTHS distinct widths."""
-    n, loss = np.asarray(n, dtype=float), np.maximum(np.asarray(loss, dtype=float), floor)
+    n, loss = np.asarray(n, dtype=float), np.asarray(loss, dtype=float)
     if len(np.unique(n)) < MIN_WIDTHS:
         return None
-    scale = math.exp(np.log(n).mean())  # fit in N / scale: keeps A near the losses' size
-    x, log_loss = n / scale, np.log(loss)
-    best = _fit_log(x, log_loss)
-    fitted = np.log(power_law(x, *best))
-    residuals = log_loss - fitted
-    draws = np.array([_fit_log(x, fitted + rng.choice(residuals, residuals.size), best)
+    x = np.log(n)
+    best = _fit(x, loss)
+    fitted = _model(x, best)
+    residuals = loss - fitted
+    draws = np.array([_fit(x, fitted + rng.choice(residuals, residuals.size), best)
                       for _ in range(bootstrap)])
-    params = np.vstack([best, draws])
-    params[:, 1] *= scale ** params[:, 2]  # a (N/scale)^-alpha = (a scale^alpha) N^-alpha
-    low, high = np.percentile(params[1:], [50 * (1 - LEVEL), 50 * (1 + LEVEL)], axis=0)
-    l_inf, a, alpha = params[0]
-    return PowerLawFit(
-        l_inf=float(l_inf), a=float(a), alpha=float(alpha),
-        l_inf_interval=(float(low[0]), float(high[0])),
-        a_interval=(float(low[1]), float(high[1])),
-        alpha_interval=(float(low[2]), float(high[2])),
-        rmse_log=float(np.sqrt(np.mean(residuals ** 2))),
+    low, high = np.percentile(draws, [50 * (1 - LEVEL), 50 * (1 + LEVEL)], axis=0)
+    interval = [(float(a), float(b)) for a, b in zip(low, high)]
+    log_step, rmse = best[2], float(np.sqrt(np.mean(residuals ** 2)))
+    visible = abs(best[0] - best[1]) > 2.0 * rmse + 1e-9
+    return StepFit(
+        high=float(best[0]), low=float(best[1]), n_step=float(math.exp(log_step)),
+        steepness=float(best[3]), high_interval=interval[0], low_interval=interval[1],
+        n_step_interval=(math.exp(interval[2][0]), math.exp(interval[2][1])),
+        steepness_interval=interval[3],
+        rmse=rmse, points=int(loss.size),
+        censored=not (visible and x.min() <= log_step <= x.max()),
     )
 
 
-def _fit_log(x: np.ndarray, log_loss: np.ndarray, start=None) -> np.ndarray:
-    """Least squares of log(l_inf + a x^-alpha) - log L over l_inf in [0, min L), a > 0,
-    alpha in [0, 10]: from `start` (a bootstrap replicate starts at the best fit), else from
-    a few exponents, as the surface has local minima."""
-    top = math.exp(log_loss.min())
-    lower, upper = [0.0, -50.0, 0.0], [top * (1 - 1e-9), 50.0, 10.0]
+def _model(x: np.ndarray, p) -> np.ndarray:
+    return step(np.exp(x), p[0], p[1], math.exp(p[2]), p[3])
+
+
+def _fit(x: np.ndarray, loss: np.ndarray, start=None) -> np.ndarray:
+    """Least squares over (high, low, log n_step, steepness), from `start` (a bootstrap
+    replicate starts at the best fit), else from a step between every two swept widths and a
+    few steepnesses, as a step's surface has a local minimum at each gap between widths."""
+    spread = max(float(np.ptp(loss)), 1e-6)
+    floor = min(0.0, float(loss.min()))  # a loss >= 0 (up to rounding) stays so
+    lower = [floor, floor, x.min() - math.log(STEP_RANGE), STEEPNESS[0]]
+    upper = [loss.max() + spread, loss.max() + spread, x.max() + math.log(STEP_RANGE),
+             STEEPNESS[1]]
 
     def residuals(p):
-        return np.log(p[0] + np.exp(p[1]) * x ** -p[2]) - log_loss
+        return _model(x, p) - loss
 
     def jacobian(p):
-        term = np.exp(p[1]) * x ** -p[2]
-        return np.stack([np.ones_like(x), term, -term * np.log(x)], axis=1) / (p[0] + term)[:, None]
+        high, low, m, s = p
+        g = 1.0 / (1.0 + np.exp(np.clip(s * (x - m), -500.0, 500.0)))  # the step's share
+        slope = (high - low) * g * (1.0 - g)
+        return np.stack([g, 1.0 - g, s * slope, -(x - m) * slope], axis=1)
 
     if start is not None:
-        starts = [[start[0], math.log(start[1]), start[2]]]
+        starts = [start]
     else:
-        level = math.log(max(math.exp(log_loss.mean()) - 0.5 * top, 1e-6))
-        starts = [[0.5 * top, level, alpha] for alpha in (0.25, 1.0, 3.0)]
+        widths = np.unique(x)
+        middles = (widths[:-1] + widths[1:]) / 2
+        starts = [[loss[x == widths[0]].mean(), loss[x == widths[-1]].mean(), m, s]
+                  for m in middles for s in (1.0, 8.0)]
     fits = [optimize.least_squares(residuals, np.clip(s, lower, upper), jac=jacobian,
                                    bounds=(lower, upper)) for s in starts]
-    p = min(fits, key=lambda f: f.cost).x
-    l_inf = p[0] if p[0] > 1e-9 * top else 0.0  # at its bound, up to the solver's tolerance
-    return np.array([l_inf, math.exp(p[1]), p[2]])
+    return min(fits, key=lambda f: f.cost).x
 
 
 class Crossing(BaseModel):
@@ -134,27 +159,30 @@ def critical_width(widths, scores, threshold: float, lower_is_better: bool = Tru
 
 
 class FrequencyLaw(BaseModel):
-    """N*(f) = c f^-beta over the frequencies with a measured N*; beta's 95% interval from
-    the regression's standard error (None with only two frequencies)."""
+    """N*(f) = c f^-beta over the frequencies with an uncensored N*; beta's 95% interval from
+    the regression's standard error; rmse_log: the residuals of log N*, how well a power law
+    describes them; `frequency_range`: the frequencies it was fitted on."""
 
     c: float
     beta: float
-    beta_interval: tuple[float, float] | None
+    beta_interval: tuple[float, float]
     frequencies: int
+    rmse_log: float
+    frequency_range: tuple[float, float]
 
     def __call__(self, frequency) -> np.ndarray:
         return self.c * np.asarray(frequency, dtype=float) ** -self.beta
 
 
 def fit_frequency_law(frequencies, widths) -> FrequencyLaw | None:
-    """Least squares of log N* against log f; None with fewer than two frequencies."""
+    """Least squares of log N* against log f; None with fewer than MIN_FREQUENCIES."""
     f, n = np.asarray(frequencies, dtype=float), np.asarray(widths, dtype=float)
-    if len(np.unique(f)) < 2:
+    if len(np.unique(f)) < MIN_FREQUENCIES:
         return None
     line = stats.linregress(np.log(f), np.log(n))
-    interval = None
-    if f.size > 2:
-        half = stats.t.ppf(0.5 + LEVEL / 2, f.size - 2) * line.stderr
-        interval = (float(-line.slope - half), float(-line.slope + half))
+    half = stats.t.ppf(0.5 + LEVEL / 2, f.size - 2) * line.stderr
+    residuals = np.log(n) - (line.intercept + line.slope * np.log(f))
     return FrequencyLaw(c=float(math.exp(line.intercept)), beta=float(-line.slope),
-                        beta_interval=interval, frequencies=int(f.size))
+                        beta_interval=(float(-line.slope - half), float(-line.slope + half)),
+                        frequencies=int(f.size), rmse_log=float(np.sqrt(np.mean(residuals ** 2))),
+                        frequency_range=(float(f.min()), float(f.max())))

@@ -1,14 +1,29 @@
 """The names of the MLflow layout (CONTRACTS 4) that readers and writers share: run kinds,
-artifact paths, registered-model names, where a sqlite store's file is. Light: no MLflow."""
+tags, artifact paths, model names, the names a person reads, the UI's address, where a sqlite
+store's file is. Light: no MLflow import.
+
+A sweep is one experiment. Its parent run (`kind=sweep`, named after the sweep) holds the spec
+and the plan as artifacts and the progress counts; every grid point's run (`kind=trial`), the
+`fit` runs and the report runs are its children.
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
+KIND_SWEEP = "sweep"  # the sweep's parent run
 KIND_TRIAL = "trial"  # a grid point's run
 KIND_FIT = "fit"  # a `sweeps fit` run
+KIND_REPORT = "report"  # a report run (`sweeps reproduce`)
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: what nests runs in the UI
+TRIAL_TAG = "trial"  # a grid point's run: the name of the Tune trial that trains it
 FIT_FILE = "fit.json"  # the fit run's SweepFit
+SPEC_FILE = "spec.yaml"  # the parent run's spec, as the sweep was started
+PLAN_FILE = "plan.json"  # the parent run's plan (`sweeps validate --format json`)
 MODEL_PATH = "model"  # artifact path of a run's model
-AXES = ("width", "frequency", "task", "seed")  # grid axes: run params and model-version tags
+AXES = ("width", "frequency", "task", "seed")  # grid axes: run params and model params
+ML_EXPERIMENT = {"mlflow.experimentKind": "custom_model_development"}  # the UI's runs view
 
 
 SQLITE = "sqlite:///"
@@ -22,6 +37,47 @@ def sqlite_path(uri: str) -> Path:
 
 
 def trials_name(sweep: str) -> str:
-    """The registered model of a sweep's trained grid-point models; the dot cannot occur in
-    a sweep name, so no sweep's fit shares it."""
+    """What `sweeps registry show` calls a sweep's trained grid-point models (MLflow logged
+    models in the sweep's experiment, not a registered model); the dot cannot occur in a
+    sweep name, so no sweep's fit shares it."""
     return f"{sweep}.trials"
+
+
+def axis_label(axis: str, value) -> str:
+    """One grid value as a person reads it: `w24` (a ladder size stays `20M`), `f=0.03`,
+    `complex`, `s0`."""
+    text = str(value)
+    if axis == "width":
+        return f"w{text}" if text.isdigit() else text
+    if axis == "frequency":
+        return f"f={float(value):.3g}"
+    return f"s{text}" if axis == "seed" else text
+
+
+def run_name(params: dict) -> str:
+    """A grid point's run name: `w24 f=0.03 complex s0`."""
+    return " ".join(axis_label(axis, params[axis]) for axis in AXES)
+
+
+def trial_name(axes: dict) -> str:
+    """A Tune trial's name from its config: the axes it does not pack (packed ones are
+    lists), e.g. `w24 complex` for a trial training three frequencies of one seed."""
+    single = [axis_label(a, axes[a]) for a in AXES if not isinstance(axes[a], (list, tuple))]
+    return " ".join(single) or "all points"
+
+
+def model_name(params: dict) -> str:
+    """A trained model's name: its run's name without the dots MLflow refuses in one
+    (`w24 f=0p03 complex s0`); the grid axes themselves are the model's params."""
+    return run_name(params).replace(".", "p")
+
+
+def ui_address(tracking_uri: str, experiment_id: str | None) -> str:
+    """How to open the sweep in MLflow's UI on its runs view (without `workflowType` MLflow 3
+    opens the GenAI overview): the URL of a server, or the `mlflow ui` command for a file."""
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning" \
+        if experiment_id else "#/experiments?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"{tracking_uri.rstrip('/')}/{page}"
+    return (f"`mlflow ui --backend-store-uri {quote(tracking_uri, safe=':/')}`, then open "
+            f"http://127.0.0.1:5000/{page}")

@@ -1,6 +1,7 @@
 """Metric histories of a trial's runs: logged in batches, each step exactly once, none lost.
 
-A trial buffers its members' metrics and tries to store them before each checkpoint. Whatever
+A trial buffers its members' metrics and stores them every few seconds (so a person watching
+the sweep sees them move, `flush_if_due`) and before each checkpoint. Whatever
 could not be stored (the tracking server is away) goes into the checkpoint itself (`unstored`)
 and is given back to the logger on a restart, so training goes on through an outage and no
 metric is lost with the process. A run is marked FINISHED only after all of its metrics are
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import Callable, TypeVar
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunStatus, RunTag
@@ -24,7 +25,10 @@ from mlflow.entities import Metric, RunStatus, RunTag
 from tracking.runs import quick_requests
 
 BATCH_LIMIT = 1000  # MLflow's log_batch accepts at most 1000 metrics per call
+FLUSH_EVERY_S = 5.0  # between stores while training: what `sweeps status --watch` sees move
+FLUSH_SHARE = 0.05  # ... or rarer, so that storing takes at most this share of the time
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Unstored = list[tuple[str, float, int, int]]  # (key, value, timestamp ms, step)
 
@@ -41,10 +45,21 @@ class RunLogger:
         self.stored_step: dict[str, int] = {}  # known `last_step` tags; missing = ask first
         self.status: str | None = None  # a status still to be written
         self.failing_since: float | None = None
+        self.next_flush = time.monotonic() + FLUSH_EVERY_S
 
     def log(self, run_id: str, step: int, metrics: dict[str, float]) -> None:
         now = int(time.time() * 1000)
         self.buffer[run_id].extend(Metric(k, float(v), now, step) for k, v in metrics.items())
+
+    def flush_if_due(self) -> None:
+        """Store what is buffered if it is time; while the store is away only checkpoints
+        try (`try_flush`), so training is not held up by one timeout after another."""
+        now = time.monotonic()
+        if now < self.next_flush or self.failing_since is not None:
+            return
+        self.try_flush()
+        took = time.monotonic() - now
+        self.next_flush = time.monotonic() + max(FLUSH_EVERY_S, took / FLUSH_SHARE)
 
     def set_status(self, status: RunStatus | int) -> None:
         """Write the runs' status with the next flush."""
@@ -83,21 +98,7 @@ class RunLogger:
         """Store everything, then mark the runs FINISHED; wait up to `wait_s` for the store.
         Raises if it stays away: the trial fails and its retry keeps the metrics."""
         self.set_status(RunStatus.FINISHED)
-        self.keep_trying(self._flush_or_raise, wait_s)
-
-    def keep_trying(self, call: Callable[[], object], wait_s: float = 600.0) -> None:
-        """Call until it succeeds, backing off while the store is away; raise after wait_s."""
-        deadline, pause = time.monotonic() + wait_s, 0.5
-        while True:
-            try:
-                with quick_requests():
-                    call()
-                return
-            except Exception as err:  # the store's errors vary by backend: REST, SQL, OS
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"MLflow unreachable for {wait_s:.0f} s: {err}") from err
-            time.sleep(pause)  # backoff while the store is away, not synchronisation
-            pause = min(pause * 2, 10.0)
+        keep_trying(self._flush_or_raise, wait_s)
 
     def _flush_or_raise(self) -> None:
         if not self.try_flush():
@@ -123,3 +124,16 @@ class RunLogger:
         else:
             self.client.update_run(run_id, status=status)
 
+
+def keep_trying(call: Callable[[], T], wait_s: float = 600.0) -> T:
+    """Call until it succeeds, backing off while the store is away; raise after wait_s."""
+    deadline, pause = time.monotonic() + wait_s, 0.5
+    while True:
+        try:
+            with quick_requests():
+                return call()
+        except Exception as err:  # the store's errors vary by backend: REST, SQL, OS
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"MLflow unreachable for {wait_s:.0f} s: {err}") from err
+        time.sleep(pause)  # backoff while the store is away, not synchronisation
+        pause = min(pause * 2, 10.0)

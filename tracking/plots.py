@@ -1,9 +1,11 @@
-"""The fit's pictures, drawn from a `SweepFit` alone, as PNG files (matplotlib, Agg).
+"""The fit's pictures, drawn from a `SweepFit` alone, as PNG and PDF files (matplotlib, Agg).
 
-- loss vs width: per task, the rare-task loss against width per frequency (log-log), seeds'
-  mean and spread, and the fitted L(N);
+- loss vs width: per task, the rare-task loss against width per frequency (log width), seeds'
+  mean and spread, the fitted step L(N), and the theory's optimum at the same widths where
+  the runs logged it (synthetic sweeps);
 - phase diagram: per task, width x frequency coloured by the share of seeds that learned the
-  rare task, with the measured critical widths and their power law (and the theory's);
+  rare task, with the measured critical widths (censored ones as arrows past the sweep's edge)
+  and their power law, and the theory's;
 - theory vs measured (synthetic sweeps): N*(f) beside the theory's, and every grid point's
   final rare loss against the optimum's.
 """
@@ -19,15 +21,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from tracking.fits import LOSS_FLOOR  # noqa: E402
-from tracking.sweep_fit import SweepFit  # noqa: E402
+from tracking.sweep_fit import CurveFit, SweepFit  # noqa: E402
 
 PANEL = (5.2, 4.2)  # inches per task panel
 DPI = 120
 
 
 def write_plots(fit: SweepFit, folder: Path) -> list[Path]:
-    """Draw every plot the fit has data for into `folder`; return the files."""
+    """Draw every plot the fit has data for into `folder`, each as PNG and PDF; return the
+    files."""
     folder.mkdir(parents=True, exist_ok=True)
     drawers = {"loss-vs-width": loss_vs_width, "phase-diagram": phase_diagram,
                "theory-vs-measured": theory_vs_measured}
@@ -36,10 +38,11 @@ def write_plots(fit: SweepFit, folder: Path) -> list[Path]:
         figure = draw(fit)
         if figure is None:
             continue
-        path = folder / f"{name}.png"
-        figure.savefig(path, dpi=DPI)
+        for suffix in (".png", ".pdf"):
+            path = folder / f"{name}{suffix}"
+            figure.savefig(path, dpi=DPI)
+            paths.append(path)
         plt.close(figure)
-        paths.append(path)
     return paths
 
 
@@ -61,24 +64,26 @@ def loss_vs_width(fit: SweepFit):
     figure, axes, tasks = _panels(fit, sharey=True)
     colours = _frequency_colours(fit)
     for ax, task in zip(axes, tasks):
+        theory_drawn = False
         for c in fit.curves_of(task):
             sizes, colour = np.array(c.curve.sizes), colours[c.curve.frequency]
-            mean = np.maximum(c.curve.loss_mean, LOSS_FLOOR)
-            ax.errorbar(sizes, mean, yerr=c.curve.loss_std, fmt="o", ms=4, color=colour,
-                        capsize=2, label=f"f = {c.curve.frequency:g}")
-            if c.power_law is not None:
+            ax.errorbar(sizes, c.curve.loss_mean, yerr=c.curve.loss_std, fmt="o", ms=4,
+                        color=colour, capsize=2, label=f"f = {c.curve.frequency:g}")
+            if c.step is not None:
                 dense = np.geomspace(sizes.min(), sizes.max(), 200)
-                ax.plot(dense, np.maximum(c.power_law(dense), LOSS_FLOOR), color=colour,
-                        lw=1.2, alpha=0.8)
+                ax.plot(dense, c.step(dense), color=colour, lw=1.2, alpha=0.8)
+            theory = np.array(c.curve.theory_loss, dtype=float)
+            if np.isfinite(theory).any():  # the optimum is a staircase: exact at each width
+                ax.plot(sizes, theory, color=colour, ls=":", lw=1.2, drawstyle="steps-post")
+                theory_drawn = True
         ax.axhline(fit.measure.threshold, color="grey", ls="--", lw=1)
-        ax.set(xscale="log", yscale="log", title=f"task: {task}", xlabel="width N")
+        ax.set(xscale="log", title=f"task: {task}", xlabel="width N")
         _width_ticks(ax, fit)
-        ax.legend(fontsize=8, title="frequency: data, fit", title_fontsize=8, loc="lower left")
+        title = "frequency: data, fit" + (", theory (dotted)" if theory_drawn else "")
+        ax.legend(fontsize=8, title=title, title_fontsize=8, loc="center left")
     axes[0].set_ylabel(f"final {fit.measure.loss} (dashed: learned threshold)")
-    axes[0].annotate(f"losses below {LOSS_FLOOR:g} drawn and fitted at {LOSS_FLOOR:g}",
-                     (0.99, 0.99), xycoords="axes fraction", ha="right", va="top", fontsize=7,
-                     color="grey")
-    figure.suptitle(f"{fit.sweep}: rare-task loss vs width, L(N) = L_inf + A N^-alpha")
+    figure.suptitle(f"{fit.sweep}: rare-task loss vs width, "
+                    "L(N) = low + (high - low) / (1 + (N / N_step)^s)")
     return figure
 
 
@@ -109,12 +114,14 @@ def phase_diagram(fit: SweepFit):
 
 
 def _critical_widths(ax, fit: SweepFit, task: str, frequencies: list[float]) -> None:
-    """Measured N*(f) with its power law, and the theory's N*(f), on a width x f panel."""
+    """Measured N*(f) with its power law, and the theory's N*(f), on a width x f panel;
+    a censored N* as an arrow at the sweep's edge, pointing to where it lies."""
     curves = fit.curves_of(task)
     measured = [(c.critical.width, c.curve.frequency) for c in curves
                 if c.critical.width is not None]
     if measured:
         ax.plot(*zip(*measured), "kD", ms=6, label="measured N*")
+    _censored(ax, curves, lambda c: c.curve.frequency)
     dense = np.geomspace(min(frequencies), max(frequencies), 50)
     law = next(t for t in fit.laws if t.task == task)
     if law.measured is not None:
@@ -148,6 +155,7 @@ def theory_vs_measured(fit: SweepFit):
         if measured:
             left.scatter(*zip(*measured), marker=marker, color="tab:blue",
                          label=f"{task}: measured")
+        _censored(left, curves, lambda c: c.curve.frequency, transpose=True)
         for c in curves:
             ok = [t is not None for t in c.curve.theory_loss]
             right.scatter(np.array(c.curve.theory_loss, dtype=float)[ok],
@@ -170,6 +178,24 @@ def theory_vs_measured(fit: SweepFit):
     right.legend(fontsize=8, loc="upper left")
     figure.suptitle(f"{fit.sweep}: theory vs measured")
     return figure
+
+
+def _censored(ax, curves: list[CurveFit], frequency, transpose: bool = False) -> None:
+    """N* outside the sweep: '>' past the widest width (never learned), '<' before the
+    narrowest (always learned); on a (frequency, width) panel they point up and down."""
+    for c in curves:
+        if c.critical.width is not None:
+            continue
+        never = c.critical.below is not None
+        edge = c.critical.below if never else c.critical.above
+        if edge is None:
+            continue
+        marker = ("^" if never else "v") if transpose else (">" if never else "<")
+        xy = (frequency(c), edge) if transpose else (edge, frequency(c))
+        ax.plot(*xy, marker=marker, color="k", ms=7, ls="none", mfc="none")
+    if any(c.critical.width is None for c in curves):
+        ax.plot([], [], marker=">" if not transpose else "^", color="k", mfc="none", ls="none",
+                label="N* beyond the swept widths")
 
 
 def _width_ticks(ax, fit: SweepFit, axis=None) -> None:

@@ -15,6 +15,7 @@ against `MlflowClient` on the same store.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from abc import ABC, abstractmethod
@@ -24,7 +25,7 @@ from urllib.parse import quote, unquote, urlparse
 
 from tracking.curves import Measure, Row, finished, late_gain
 from tracking.errors import TrackingAuthError, TrackingError, UnknownSweep, refusal
-from tracking.layout import KIND_TRIAL, PAGE, SQLITE, sqlite_path
+from tracking.layout import KIND_SWEEP, KIND_TRIAL, PAGE, PLAN_FILE, SQLITE, sqlite_path
 from tracking.relocate import mapped, roots
 
 
@@ -58,6 +59,18 @@ class VersionRecord:
     tags: dict
 
 
+@dataclass(frozen=True)
+class LoggedModelRecord:
+    """An MLflow 3 logged model: a grid point's trained model, or a fit's."""
+
+    model_id: str
+    name: str
+    run_id: str  # the run that logged it
+    status: str  # READY once complete
+    params: dict
+    tags: dict
+
+
 class Reader(ABC):
     """The read-only questions the CLI asks of a tracking store."""
 
@@ -87,6 +100,10 @@ class Reader(ABC):
     def artifact_text(self, run_id: str, path: str) -> str:
         """A run's artifact, as text."""
 
+    @abstractmethod
+    def logged_models(self, experiment_id: str) -> list[LoggedModelRecord]:
+        """The experiment's logged models, oldest first."""
+
 
 def open_reader(uri: str) -> Reader:
     """The reader for `uri`; raises TrackingError (exit 2) if the store is not there."""
@@ -97,17 +114,49 @@ def open_reader(uri: str) -> Reader:
     return ClientReader(uri)
 
 
-def read_rows(reader: Reader, sweep: str) -> list[Row]:
-    """One row per grid point of the sweep, task by task and frequent to rare, narrow first."""
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep as its store holds it: the parent run, the grid points' runs, and the plan (key
+    -> params of every grid point, also those whose training has not started: their runs
+    are made as it starts)."""
+
+    name: str
+    experiment_id: str
+    parent: RunRecord | None  # None for a sweep tracked before parent runs
+    trials: list[RunRecord]
+    trainable: str | None
+    planned: dict[str, dict]
+
+
+def read_sweep(reader: Reader, sweep: str) -> Sweep:
     experiment = reader.experiment_id(sweep)
     if experiment is None:
         raise UnknownSweep(f"no sweep named {sweep!r} in {reader.uri} (check the name and "
                            "--tracking-uri)")
+    parents = reader.runs(experiment, KIND_SWEEP)
+    parent = parents[0] if parents else None
+    plan = json.loads(reader.artifact_text(parent.run_id, PLAN_FILE)) if parent else {}
+    return Sweep(sweep, experiment, parent, reader.runs(experiment, KIND_TRIAL),
+                 plan.get("trainable"), {p["key"]: p["params"] for p in plan.get("points", [])})
+
+
+def sweep_rows(sweep: Sweep) -> list[Row]:
+    """One row per grid point, task by task and frequent to rare, narrow first; a point
+    whose training has not started is SCHEDULED, without a run."""
     rows = [Row(key=run.tags["trial_key"], run_id=run.run_id, state=run.status,
                 step=int(run.tags.get("last_step", -1)), params=run.params,
                 trainable=run.tags["trainable"], metrics=dict(run.metrics))
-            for run in reader.runs(experiment, KIND_TRIAL)]
+            for run in sweep.trials]
+    started = {row.key for row in rows}
+    rows += [Row(key=key, run_id="", state="SCHEDULED", step=-1, params=params,
+                 trainable=sweep.trainable or "", metrics={})
+             for key, params in sweep.planned.items() if key not in started]
     return sorted(rows, key=lambda row: row.sort_key)
+
+
+def read_rows(reader: Reader, sweep: str) -> list[Row]:
+    """One row per grid point of the sweep (`sweep_rows`)."""
+    return sweep_rows(read_sweep(reader, sweep))
 
 
 def late_gains(reader: Reader, rows: list[Row], measure: Measure) -> dict[str, float]:
@@ -203,6 +252,22 @@ class SqliteReader(Reader):
             return ClientReader(self.uri).artifact_text(run_id, path)
         return (Path(unquote(root.path)) / path).read_text()
 
+    def logged_models(self, experiment_id: str) -> list[LoggedModelRecord]:
+        found = self._all("SELECT model_id, name, source_run_id, status FROM logged_models "
+                          "WHERE experiment_id = ? AND lifecycle_stage = 'active' "
+                          "ORDER BY creation_timestamp_ms, model_id", int(experiment_id))
+        values: dict[str, dict[str, dict]] = {"params": {}, "tags": {}}
+        for kind, table in (("params", "logged_model_params"), ("tags", "logged_model_tags")):
+            prefix = kind[:-1]
+            for model_id, key, value in self._all(
+                    f"SELECT model_id, {prefix}_key, {prefix}_value FROM {table} WHERE "
+                    "experiment_id = ?", int(experiment_id)):
+                values[kind].setdefault(model_id, {})[key] = value
+        return [LoggedModelRecord(model_id, name, run_id or "", _model_status(status),
+                                  values["params"].get(model_id, {}),
+                                  values["tags"].get(model_id, {}))
+                for model_id, name, run_id, status in found]
+
 
 class RestReader(Reader):
     """MLflow's REST API with `requests`; MLFLOW_TRACKING_USERNAME/PASSWORD (basic) or
@@ -291,6 +356,25 @@ class RestReader(Reader):
     def artifact_text(self, run_id: str, path: str) -> str:
         return self._call("GET", "get-artifact", params={"run_id": run_id, "path": path})["text"]
 
+    def logged_models(self, experiment_id: str) -> list[LoggedModelRecord]:
+        found = self._pages("POST", "api/2.0/mlflow/logged-models/search", "models",
+                            {"experiment_ids": [experiment_id], "max_results": 100})
+        models = sorted(found, key=lambda m: int(m["info"].get("creation_timestamp_ms", 0)))
+        return [LoggedModelRecord(m["info"]["model_id"], m["info"].get("name", ""),
+                                  m["info"].get("source_run_id", ""),
+                                  _model_status(m["info"].get("status")),
+                                  _pairs(m.get("data", {}).get("params")),
+                                  _pairs(m["info"].get("tags")))
+                for m in models]
+
+
+def _model_status(status) -> str:
+    """READY, PENDING or FAILED, however the store spells it (sqlite keeps the enum's number;
+    the REST API its name)."""
+    names = {1: "PENDING", 2: "READY", 3: "FAILED"}
+    return names.get(int(status), "UNSPECIFIED") if str(status).isdigit() else \
+        str(status or "UNSPECIFIED").removeprefix("LOGGED_MODEL_")
+
 
 def _pairs(items) -> dict:
     return {item["key"]: item.get("value", "") for item in items or []}
@@ -347,3 +431,10 @@ class ClientReader(Reader):
 
         with tempfile.TemporaryDirectory() as tmp:
             return Path(self.client.download_artifacts(run_id, path, tmp)).read_text()
+
+    def logged_models(self, experiment_id: str) -> list[LoggedModelRecord]:
+        from tracking.registry import search_logged
+
+        return [LoggedModelRecord(m.model_id, m.name, m.source_run_id or "", str(m.status),
+                                  dict(m.params), dict(m.tags))
+                for m in search_logged(self.client, [experiment_id], "")]

@@ -2,11 +2,12 @@
 
 With a sqlite store, MLflow records every artifact location as an absolute path: the
 experiment's (`<folder>/mlartifacts/<sweep>`, beside the database, `runs.artifact_location`),
-each run's and each logged model's. Move the folder and every plot and model points at the old
-place. The database and `mlartifacts/` move together, so the fix is a prefix: where an
-experiment's recorded folder is gone and the same sweep's folder sits beside the database, the
-old project folder is replaced by the new one in every recorded location. `tracking.runs.connect`
-does it before any command writes; read-only commands map the paths in memory (`roots`).
+each run's, each logged model's and each registered version's. Move the folder and every plot
+and model points at the old place. The database and `mlartifacts/` move together, so the fix
+is a prefix: where an experiment's recorded folder is gone and the same sweep's folder sits
+beside the database, the old project folder is replaced by the new one in every recorded
+location. `tracking.runs.connect` does it before any command writes; read-only commands map
+the paths in memory (`roots`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 ARTIFACTS = "mlartifacts"
 COLUMNS = [("experiments", "artifact_location"), ("runs", "artifact_uri"),
-           ("logged_models", "artifact_location")]
+           ("logged_models", "artifact_location"), ("model_versions", "source"),
+           ("model_versions", "storage_location")]
 
 
 def roots(db: sqlite3.Connection, db_path: Path) -> dict[str, str]:

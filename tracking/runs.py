@@ -1,12 +1,17 @@
-"""The sweep's MLflow layout (CONTRACTS 4): experiment = sweep name, one run per grid point.
+"""The sweep's MLflow layout (CONTRACTS 4): experiment = sweep name, one parent run per
+sweep, one child run per grid point.
 
-Runs are created by the sweep driver before any trial starts, found again by their
-`trial_key` tag, and never created anywhere else: that is what keeps one run per grid point
-through retries and resumes.
+The parent run (`kind=sweep`) is made by the sweep's driver when the sweep starts and found
+again on every resume. A grid point's run is made when its training starts (by the trial
+that trains it, `ensure_runs`), so its start time and duration are the training's, not the
+queue's; MLflow cannot change a run's start time later. Every attempt looks for the run by
+its `trial_key` tag before making one, and only one attempt of a trial runs at a time: that
+is what keeps one run per grid point through retries and resumes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +23,13 @@ from mlflow.entities import Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from tracking.errors import TrackingAuthError, TrackingError, refusal
-from tracking.layout import KIND_TRIAL, PAGE, SQLITE, sqlite_path
+from tracking.layout import KIND_SWEEP, KIND_TRIAL, ML_EXPERIMENT, PAGE, PARENT_TAG, SQLITE
+from tracking.layout import sqlite_path
 from tracking.relocate import relocate
+
+# Our commands say where a sweep is in the UI; MLflow's own "View run ... at" lines, one per
+# run ended on a tracking server, would bury them.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 @dataclass(frozen=True)
@@ -29,16 +39,15 @@ class PlannedRun:
     key: str
     params: dict
     tags: dict
+    name: str | None = None  # what a person reads (`w24 f=0.03 complex s0`); default the key
 
 
 @contextmanager
-def quick_requests(timeout_s: int = 10):
-    """MLflow REST calls with one try and a short timeout. MLflow's own retries would keep a
-    user waiting minutes to learn that a server is not there, and hold up training while it
-    is away; callers that must not give up retry on their own terms."""
-    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
-    saved = {k: os.environ.get(k) for k in quick}
-    os.environ.update(quick)
+def environment(values: dict[str, str]):
+    """These environment variables set while the block runs (how MLflow and Ray take most
+    of their settings), the previous ones back after it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -49,14 +58,35 @@ def quick_requests(timeout_s: int = 10):
                 os.environ[key] = value
 
 
+@contextmanager
+def quiet_logger(name: str, level: int = logging.ERROR):
+    """Logger `name` below `level` silenced while the block runs: for a library call that
+    always logs the same notice about itself (never a whole library, never for long)."""
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def quick_requests(timeout_s: int = 10):
+    """MLflow REST calls with one try and a short timeout. MLflow's own retries would keep a
+    user waiting minutes to learn that a server is not there, and hold up training while it
+    is away; callers that must not give up retry on their own terms."""
+    return environment({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+                        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)})
+
+
 def connect(uri: str) -> MlflowClient:
     """A client whose store answered one query, so a wrong URI or login fails before work
     starts. A sqlite store whose project folder was moved gets its artifact locations mended
     first."""
     if uri.startswith(SQLITE) and sqlite_path(uri).is_file():
         relocate(sqlite_path(uri))
-    try:
-        with quick_requests():
+    try:  # a new sqlite store: MLflow says at INFO that it creates its tables
+        with quick_requests(), quiet_logger("mlflow.store.db.utils", logging.WARNING):
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
@@ -109,20 +139,66 @@ def trial_runs(client: MlflowClient, experiment: str) -> list[Run]:
     return search_runs(client, experiment, KIND_TRIAL)
 
 
-def ensure_runs(client: MlflowClient, experiment: str, planned: list[PlannedRun]) -> dict:
-    """Create the runs that do not exist yet (status SCHEDULED); return key -> run id."""
-    existing = {run.data.tags["trial_key"]: run.info.run_id
-                for run in trial_runs(client, experiment)}
+def ensure_runs(client: MlflowClient, experiment: str, planned: list[PlannedRun],
+                parent: str | None = None) -> dict:
+    """The runs of these grid points, made now where they do not exist yet (a child of
+    `parent`, the sweep's run, if given); key -> run id. Called when their training starts,
+    so a new run starts then; a retry or resume finds the run it made before."""
+    existing = {run.data.tags["trial_key"]: run for run in trial_runs(client, experiment)}
     for plan in planned:
-        if plan.key in existing:
-            continue
-        run = client.create_run(experiment, run_name=plan.key,
-                                tags={**plan.tags, "trial_key": plan.key, "kind": KIND_TRIAL})
-        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in plan.params.items()],
-                         tags=[RunTag("last_step", "-1")])
-        client.update_run(run.info.run_id, status=RunStatus.to_string(RunStatus.SCHEDULED))
-        existing[plan.key] = run.info.run_id
-    return {plan.key: existing[plan.key] for plan in planned}
+        run = existing.get(plan.key)
+        if run is None:
+            tags = {**plan.tags, "trial_key": plan.key, "kind": KIND_TRIAL}
+            if parent:
+                tags[PARENT_TAG] = parent
+            run = existing[plan.key] = client.create_run(
+                experiment, run_name=plan.name or plan.key, tags=tags)
+        if not run.data.params:  # new, or made by an attempt that died before its params
+            client.log_batch(run.info.run_id,
+                             params=[Param(k, str(v)) for k, v in plan.params.items()])
+    return {plan.key: existing[plan.key].info.run_id for plan in planned}
+
+
+def sweep_run(client: MlflowClient, experiment: str) -> Run | None:
+    """The sweep's parent run, or None (a sweep tracked before there were parent runs)."""
+    found = search_runs(client, experiment, KIND_SWEEP)
+    return found[0] if found else None
+
+
+def start_sweep_run(client: MlflowClient, experiment: str, name: str, tags: dict,
+                    files: dict[str, str]) -> str:
+    """The sweep's parent run, made on its first start and RUNNING again on every resume,
+    with `files` (artifact name -> text: the spec, the plan) written into it."""
+    found = sweep_run(client, experiment)
+    if found is None:
+        run_id = client.create_run(experiment, run_name=name,
+                                   tags={**tags, "kind": KIND_SWEEP}).info.run_id
+    else:
+        run_id = found.info.run_id
+        client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    for artifact, text in files.items():
+        client.log_text(run_id, text, artifact)
+    return run_id
+
+
+def child_run(client: MlflowClient, experiment: str, kind: str, name: str,
+              tags: dict | None = None) -> Run:
+    """A new run under the sweep's parent run (a fit, a report), tagged `kind`; at the top
+    of the experiment for a sweep without one."""
+    parent = sweep_run(client, experiment)
+    tags = {**(tags or {}), "kind": kind}
+    if parent is not None:
+        tags[PARENT_TAG] = parent.info.run_id
+    return client.create_run(experiment, run_name=name, tags=tags)
+
+
+def describe_experiment(client: MlflowClient, experiment: str, description: str) -> None:
+    """The experiment's description (MLflow's note, shown above its runs), and the kind
+    that makes MLflow 3's UI open it on its runs, not its GenAI overview."""
+    client.set_experiment_tag(experiment, "mlflow.note.content", description)
+    for key, value in ML_EXPERIMENT.items():
+        client.set_experiment_tag(experiment, key, value)
 
 
 def set_status(client: MlflowClient, run_ids_: Iterable[str], status: str) -> None:

@@ -20,8 +20,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from tracking.curves import Curve, Measure, width_order
-from tracking.fits import (Crossing, FrequencyLaw, PowerLawFit, critical_width,
-                           fit_frequency_law, fit_power_law)
+from tracking.fits import (Crossing, FrequencyLaw, StepFit, critical_width, fit_frequency_law,
+                           fit_step)
 
 PLATEAU = 0.01  # a score that improved by less than this over the last fifth has flattened
 DATA, MODEL, UNDECIDED = "data scaling", "model scaling", "undecided"
@@ -29,7 +29,7 @@ DATA, MODEL, UNDECIDED = "data scaling", "model scaling", "undecided"
 
 class CurveFit(BaseModel):
     curve: Curve
-    power_law: PowerLawFit | None  # None with too few widths
+    step: StepFit | None  # None with too few widths
     critical: Crossing
     regime: str
 
@@ -56,8 +56,8 @@ class SweepFit(BaseModel):
         return [c for c in self.curves if c.curve.task == task]
 
     def critical_width(self, frequency: float, task: str) -> float:
-        """N*(f): the task's power law in f; with fewer than two measured N*, the measured
-        N* at the nearest frequency; NaN if none was measured."""
+        """N*(f): the task's power law in f; without one (fewer than three uncensored N*),
+        the measured N* at the nearest frequency; NaN if none was measured."""
         law = next((t.measured for t in self.laws if t.task == task), None)
         if law is not None:
             return float(law(frequency))
@@ -69,15 +69,27 @@ class SweepFit(BaseModel):
 
     def rare_loss(self, width: float | str, frequency: float, task: str) -> float:
         """L(N) of the task's fitted curves, interpolated in log f between the two nearest
-        swept frequencies (the nearest one's outside them); NaN if the task has no fit."""
-        fitted = sorted((c for c in self.curves_of(task) if c.power_law is not None),
+        swept frequencies (the nearest one's outside them: see `extrapolated`); NaN if the
+        task has no fit."""
+        fitted = sorted((c for c in self.curves_of(task) if c.step is not None),
                         key=lambda c: c.curve.frequency)
         if not fitted:
             return math.nan
         n = width_order(str(width))
         log_f = np.log([c.curve.frequency for c in fitted])
-        log_loss = np.log([float(c.power_law(n)) for c in fitted])
-        return float(np.exp(np.interp(math.log(frequency), log_f, log_loss)))
+        return float(np.interp(math.log(frequency), log_f, [float(c.step(n)) for c in fitted]))
+
+    def extrapolated(self, width: float | str, frequency: float, task: str) -> bool:
+        """Whether (width, frequency) lies outside what the task's sweep ran: the fit's
+        answers there are the nearest data's, not measurements."""
+        curves = self.curves_of(task)
+        if not curves:
+            return True
+        frequencies = [c.curve.frequency for c in curves]
+        sizes = [s for c in curves for s in c.curve.sizes]
+        n = width_order(str(width))
+        return not (min(frequencies) <= frequency <= max(frequencies)
+                    and min(sizes) <= n <= max(sizes))
 
 
 def regime(learned: list[bool], late_gain: list[float | None],
@@ -99,7 +111,7 @@ def fit_curve(curve: Curve, measure: Measure, rng: np.random.Generator) -> Curve
     learned = curve.learned(measure)
     return CurveFit(
         curve=curve,
-        power_law=fit_power_law(sizes, losses, rng),
+        step=fit_step(sizes, losses, rng),
         critical=critical_width(curve.sizes, curve.score_mean, measure.threshold,
                                 measure.lower_is_better),
         regime=regime([bool(x >= 0.5) for x in learned], curve.late_gain),

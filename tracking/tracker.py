@@ -6,6 +6,9 @@ here, once: `save` tries to store what is buffered and writes whatever the store
 into the checkpoint folder, a restart hands that folder back to `open_tracker`, and `finish`
 marks the runs FINISHED only after every metric is stored. A worker that logs no runs (ranks
 other than 0 of a one-point trial) gets a `NoopTracker`, so loops have no `if tracker:` branch.
+Metrics are also stored every few seconds between checkpoints, so a person watching the sweep
+sees them move. The runs themselves are made as a trial starts (`open_runs`), so each starts
+when its training does.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class MlflowTracker(Tracker):
 
     def log(self, run_id: str, step: int, metrics: Mapping[str, float]) -> None:
         self.logger.log(run_id, step, metrics)
+        self.logger.flush_if_due()
 
     def save(self, folder: Path) -> None:
         self.logger.try_flush()
@@ -76,9 +80,10 @@ class MlflowTracker(Tracker):
             (folder / UNSTORED_FILE.format(run_id=run_id)).write_text(json.dumps(metrics))
 
     def log_model(self, run_id: str, model: LoggedModel) -> None:
-        from tracking.registry import log_model
+        from tracking.logger import keep_trying
+        from tracking.registry import log_trained_model
 
-        self.logger.keep_trying(partial(log_model, self.logger.client, run_id, model))
+        keep_trying(partial(log_trained_model, self.logger.client, run_id, model))
 
     def finish(self) -> None:
         self.logger.finish()
@@ -87,3 +92,15 @@ class MlflowTracker(Tracker):
 def open_tracker(tracking_uri: str, run_ids: list[str], checkpoint: Path | None) -> Tracker:
     """The tracker of a worker logging `run_ids` (none: a no-op), resumed from `checkpoint`."""
     return MlflowTracker(tracking_uri, run_ids, checkpoint) if run_ids else NoopTracker()
+
+
+def open_runs(tracking_uri: str, experiment: str, parent: str, planned: list) -> dict[str, str]:
+    """The runs of a trial's grid points (`tracking.runs.PlannedRun`s), made as its training
+    starts or found again on a retry; key -> run id. Waits for the store if it is away."""
+    from mlflow import MlflowClient
+
+    from tracking.logger import keep_trying
+    from tracking.runs import ensure_runs
+
+    client = MlflowClient(tracking_uri)
+    return keep_trying(partial(ensure_runs, client, experiment, planned, parent))

@@ -9,6 +9,9 @@ several workers it gets a real worker group and reports through Ray Train.
 
 A loop sees Ray only through `Worker` (rank, device, the checkpoint to resume from, `report`),
 which hides which of the two it runs under; everything else in a trainable is plain PyTorch.
+
+A trial makes (or, on a retry, finds) its grid points' MLflow runs as it starts, so a run's
+start time is when its training starts, not when the sweep queued it.
 """
 
 from __future__ import annotations
@@ -30,8 +33,19 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from trainables import catalog
 from trainables.contract import Placement, PointRun, TrialConfig
-from trainables.points import unpack
-from tracking.tracker import Tracker, open_tracker
+from trainables.points import Point, unpack
+from tracking.layout import TRIAL_TAG, run_name, trial_name
+from tracking.runs import PlannedRun
+from tracking.tracker import Tracker, open_runs, open_tracker
+
+
+@dataclass(frozen=True)
+class PlannedPoint:
+    """A grid point as the plan has it: its resolved section, and its run's params."""
+
+    point: Point
+    section: dict
+    params: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -43,13 +57,23 @@ class SweepPlan:
     tracking_uri: str
     train_storage: str
     max_failures: int
-    points: dict[str, PointRun]  # by grid-point key
+    experiment_id: str
+    parent_run_id: str  # the sweep's run: every grid point's run is its child
+    run_tags: dict[str, str]  # on every grid point's run
+    points: dict[str, PlannedPoint]  # by grid-point key
 
     def trial(self, axes: dict) -> TrialConfig:
-        """The config of the trial Tune started with these grid axes (packed ones as lists)."""
+        """The config of the trial Tune started with these grid axes (packed ones as lists),
+        its grid points' runs made or found now, as their training starts."""
+        planned = [self.points[p.key] for p in unpack(axes)]
+        tags = {**self.run_tags, TRIAL_TAG: trial_name(axes)}
+        run_ids = open_runs(self.tracking_uri, self.experiment_id, self.parent_run_id, [
+            PlannedRun(key=p.point.key, params=p.params, tags=tags,
+                       name=run_name(p.point.params())) for p in planned])
         return TrialConfig(trainable=self.trainable, tracking_uri=self.tracking_uri,
                            placement=self.placement,
-                           points=[self.points[p.key] for p in unpack(axes)])
+                           points=[PointRun(point=p.point, run_id=run_ids[p.point.key],
+                                            section=p.section) for p in planned])
 
 
 def tune_trial(axes: dict, plan: SweepPlan) -> None:

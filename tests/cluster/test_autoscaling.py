@@ -69,7 +69,7 @@ def test_gpu_nodes_scale_from_zero_run_the_sweep_and_go_away(local_cluster, tmp_
 
     # Two trials (two widths), each asking for a GPU: the autoscaler must add GPU nodes.
     spec = write_spec(tiny_spec(resources={"cpu": 1, "gpu": 1}, synthetic__steps=40,
-                                synthetic__log_every=10))
+                                synthetic__log_every=10, synthetic__tolerance=0))
     log = tmp_path / "sweep.log"
     with log.open("w") as out:
         sweep = sweeps_command("run", spec, "--storage", tmp_path / "runs", "--tracking-uri",

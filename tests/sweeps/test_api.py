@@ -9,6 +9,7 @@ import shutil
 import mlflow
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 import sweeps
 from tests.conftest import tiny_spec
@@ -40,7 +41,7 @@ def test_run_status_curves_fit_resume_from_python_then_the_folder_moves(ray_clus
     assert learned[(12, 0.2)] == 1.0 and learned[(2, 0.02)] == 0.0
 
     fitted = sweeps.fit("tiny", tracking_uri=uri)
-    assert fitted.fit.finished == 8 and fitted.trial_versions == 8
+    assert fitted.fit.finished == 8 and fitted.trained_models == 8
     with pytest.raises(UserError, match="sweeps resume tiny"):  # a name with state
         sweeps.run(spec, storage=storage, tracking_uri=uri)
     again = sweeps.resume("tiny", storage=storage, tracking_uri=uri)
@@ -59,7 +60,10 @@ def test_run_status_curves_fit_resume_from_python_then_the_folder_moves(ray_clus
     answer = model.predict(pd.DataFrame({"width": [12.0], "frequency": [0.2],
                                          "task": ["complex"]}))
     assert bool(answer["learned"][0])
-    student = mlflow.pyfunc.load_model("models:/tiny.trials/1")
+    client = MlflowClient(uri)
+    (trained, *_) = client.search_logged_models(
+        [client.get_experiment_by_name("tiny").experiment_id], "tags.kind = 'trial'")
+    student = mlflow.pyfunc.load_model(f"models:/{trained.model_id}")
     assert student.metadata.signature is not None
     plots = mlflow.artifacts.download_artifacts(
         run_id=fitted.recorded.run_id, artifact_path="plots", dst_path=str(tmp_path / "dl"))

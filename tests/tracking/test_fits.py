@@ -8,57 +8,61 @@ import numpy as np
 import pytest
 
 from tracking.curves import late_gain
-from tracking.fits import critical_width, fit_frequency_law, fit_power_law, power_law
+from tracking.fits import critical_width, fit_frequency_law, fit_step, step
+
+WIDTHS = np.array([4, 6, 8, 12, 16, 24, 32, 40, 48, 56])
 
 
-def generated(l_inf, a, alpha, widths, seeds=3, noise=0.03, seed=0):
-    """Losses on the law with multiplicative (log-normal) noise, `seeds` per width."""
+def generated(high, low, n_step, steepness, widths=WIDTHS, seeds=3, noise=0.02, seed=0):
+    """Losses on the step with additive noise, `seeds` per width."""
     n = np.repeat(widths, seeds)
     rng = np.random.default_rng(seed)
-    return n, power_law(n, l_inf, a, alpha) * np.exp(rng.normal(0.0, noise, n.size))
+    return n, step(n, high, low, n_step, steepness) + rng.normal(0.0, noise, n.size)
 
 
-LAWS = [  # (L_inf, A, alpha, widths): a synthetic-like and an OLMo-like (parameter counts) one
-    (0.05, 3.0, 0.7, np.geomspace(4, 1024, 9)),
-    (1.8, 600.0, 0.35, np.geomspace(4e6, 4e9, 8)),
+STEPS = [  # (high, low, n_step, steepness): a sharp step (a simple task), a gradual fall
+    (1.0, 0.05, 20.0, 8.0),
+    (0.95, 0.1, 14.0, 1.5),
 ]
 
 
-@pytest.mark.parametrize("l_inf,a,alpha,widths", LAWS)
-def test_power_law_fit_recovers_known_parameters(l_inf, a, alpha, widths):
-    """Exactly without noise. With 3% noise: alpha within 0.1, L_inf within 10% of the
-    loss range, the amplitude A N0^-alpha at the widths' geometric mean N0 within 10% of the
-    loss there (A alone moves with alpha by N0^alpha, the amplitude with L_inf), and each 95%
-    bootstrap interval around its estimate."""
-    n = np.repeat(widths, 3)
-    exact = fit_power_law(n, power_law(n, l_inf, a, alpha), np.random.default_rng(0))
-    assert (exact.l_inf, exact.a, exact.alpha) == pytest.approx((l_inf, a, alpha), rel=1e-6)
-    assert exact.rmse_log < 1e-9
+@pytest.mark.parametrize("high,low,n_step,steepness", STEPS)
+def test_step_fit_recovers_known_parameters(high, low, n_step, steepness):
+    """Exactly without noise; with noise, the step's place within a swept-width gap, its
+    levels within the noise, and each 95% bootstrap interval around its estimate."""
+    n = np.repeat(WIDTHS, 3)
+    exact = fit_step(n, step(n, high, low, n_step, steepness), np.random.default_rng(0))
+    assert (exact.high, exact.low) == pytest.approx((high, low), abs=1e-4)
+    assert exact.n_step == pytest.approx(n_step, rel=0.02)
+    assert exact.rmse < 1e-4 and exact.points == 30 and not exact.censored
 
-    fit = fit_power_law(*generated(l_inf, a, alpha, widths), np.random.default_rng(0))
-    spread = power_law(widths[0], l_inf, a, alpha) - l_inf
-    assert abs(fit.alpha - alpha) < 0.1
-    assert abs(fit.l_inf - l_inf) < 0.1 * spread
-    n0 = math.exp(np.log(widths).mean())
-    amplitude = a * n0 ** -alpha
-    assert abs(fit.a * n0 ** -fit.alpha - amplitude) < 0.1 * (l_inf + amplitude)
-    for name in ("l_inf", "a", "alpha"):
-        low, high = getattr(fit, f"{name}_interval")
-        assert low <= getattr(fit, name) <= high and low < high, name
-    assert fit.rmse_log == pytest.approx(0.03, rel=0.5)  # the noise it was given
+    fit = fit_step(*generated(high, low, n_step, steepness), np.random.default_rng(0))
+    assert abs(fit.high - high) < 0.05 and abs(fit.low - low) < 0.05
+    assert n_step / 1.4 < fit.n_step < n_step * 1.4
+    for name in ("high", "low", "n_step", "steepness"):
+        low_, high_ = getattr(fit, f"{name}_interval")
+        assert low_ <= getattr(fit, name) <= high_ and low_ < high_, name
+    assert fit.rmse == pytest.approx(0.02, rel=0.5)  # the noise it was given
 
 
-def test_power_law_fit_is_reproducible_and_needs_four_widths():
-    n, loss = generated(0.05, 3.0, 0.7, np.geomspace(4, 1024, 9))
-    first, again = (fit_power_law(n, loss, np.random.default_rng(7)) for _ in range(2))
+def test_a_step_is_described_better_than_a_power_law_could():
+    """The demo's shape: rare loss 1 below the critical width, ~0 above. The step fits it to
+    within the noise (a power law with L_inf >= 0 missed such data by up to 3x)."""
+    n = np.repeat(WIDTHS, 1)
+    loss = np.where(n < 24, 1.0, 0.01)
+    fit = fit_step(n, loss, np.random.default_rng(0))
+    assert fit.rmse < 0.01
+    assert 16 < fit.n_step < 24 and fit.steepness > 10
+    assert np.allclose(fit(n), loss, atol=0.02)
+
+
+def test_step_fit_is_reproducible_needs_five_widths_and_marks_a_step_outside():
+    n, loss = generated(1.0, 0.05, 20.0, 8.0)
+    first, again = (fit_step(n, loss, np.random.default_rng(7)) for _ in range(2))
     assert first == again
-    assert fit_power_law([4, 8, 16], [0.9, 0.5, 0.3], np.random.default_rng(0)) is None
-
-
-def test_losses_of_zero_are_fitted_at_the_floor():
-    n = np.array([4, 8, 16, 32, 64])
-    fit = fit_power_law(n, [0.8, 0.4, 0.2, 0.0, 0.0], np.random.default_rng(0))
-    assert fit is not None and math.isfinite(fit.alpha) and fit.l_inf <= 0.01
+    assert fit_step([4, 8, 16, 32], [0.9, 0.5, 0.3, 0.1], np.random.default_rng(0)) is None
+    flat = fit_step(WIDTHS, np.full(WIDTHS.size, 0.98), np.random.default_rng(0))
+    assert flat.rmse < 1e-6 and flat.censored  # no step within the sweep
 
 
 def test_critical_width_interpolates_in_log_width():
@@ -81,15 +85,16 @@ def test_critical_width_of_an_accuracy_crosses_upwards():
     assert 1e7 < crossing.width < 1e8
 
 
-def test_frequency_law_recovers_its_exponent():
+def test_frequency_law_recovers_its_exponent_from_three_frequencies_on():
     f = np.array([1e-1, 1e-2, 1e-3, 1e-4])
     law = fit_frequency_law(f, 3.0 * f ** -0.5)
     assert (law.c, law.beta) == pytest.approx((3.0, 0.5))
     assert law.beta_interval == pytest.approx((0.5, 0.5), abs=1e-6)
+    assert law.rmse_log < 1e-9 and law.frequency_range == (1e-4, 1e-1)
     noisy = fit_frequency_law(f, 3.0 * f ** -0.5 * np.array([1.1, 0.9, 1.05, 0.95]))
     assert noisy.beta_interval[0] < 0.5 < noisy.beta_interval[1]
-    assert fit_frequency_law(f[:2], [10, 30]).beta_interval is None  # two points: no error
-    assert fit_frequency_law([0.1], [10]) is None
+    assert noisy.rmse_log == pytest.approx(0.07, abs=0.03)
+    assert fit_frequency_law(f[:2], [10, 30]) is None  # two points lie on a line whatever
 
 
 def test_late_gain_tells_a_flat_curve_from_a_falling_one():

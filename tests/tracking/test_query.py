@@ -35,6 +35,10 @@ def populate(client: MlflowClient, tmp_path) -> str:
     for run_id in (runs["w=1"], runs["w=2"]):
         client.create_model_version("s.trials", f"runs:/{run_id}/model", run_id=run_id,
                                     tags={"width": client.get_run(run_id).data.params["width"]})
+        model = client.create_logged_model(experiment, name="w1", source_run_id=run_id,
+                                           tags={"kind": "trial"}, params={"width": "1"})
+        if run_id == runs["w=1"]:
+            client.finalize_logged_model(model.model_id, "READY")
     return experiment
 
 
@@ -52,6 +56,8 @@ def answers(reader, experiment: str) -> dict:
         "models": [(m.name, m.description, m.tags) for m in reader.models()],
         "versions": [(v.version, v.run_id, v.source, v.tags) for v in reader.versions("s.trials")],
         "artifact": reader.artifact_text(fit_run.run_id, "fit.json"),
+        "logged": [(m.name, m.run_id, m.status, m.params, m.tags)
+                   for m in reader.logged_models(experiment)],
     }
 
 
@@ -62,6 +68,7 @@ def test_sqlite_reader_answers_as_mlflow_does(tracking_uri, tmp_path):
     assert fast == slow
     assert len(fast["trials"]) == 2 and fast["all"] == 3 and fast["missing"] is None
     assert [s for s, _ in fast["history"]] == [0, 5, 10] and fast["artifact"] == '{"sweep": "s"}'
+    assert [m[2] for m in fast["logged"]] == ["READY", "PENDING"]
     assert isinstance(open_reader(tracking_uri), SqliteReader)
 
 

@@ -1,5 +1,6 @@
-"""Trained models in the registry on a real sqlite store: one version per finished grid point,
-found by its axes, dropped when its run is."""
+"""Trained models on a real sqlite store: one MLflow logged model per finished grid point,
+linked to its run, found by its axes, loaded as the trained student; logged once however
+often a trial retries."""
 
 from __future__ import annotations
 
@@ -8,55 +9,61 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import RunStatus
 
 from trainables.synthetic import SYNTHETIC, SyntheticSection
-from tracking.query import open_reader, read_rows
-from tracking.registry import log_model, register_trial_models, versions
+from tracking.query import ClientReader, SqliteReader
+from tracking.registry import delete_trained_models, log_trained_model, trained_models
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id
 
 
-def log_student(client, run_id: str, encoder, decoders, features_per_task: int) -> None:
+def log_student(client, run_id: str, encoder, decoders, features_per_task: int) -> str:
     """What the synthetic trial logs at its end: the student in its trainable's format."""
     section = SyntheticSection(features_per_task=features_per_task)
     with tempfile.TemporaryDirectory() as folder:
-        log_model(client, run_id,
-                  SYNTHETIC.trained_model(section, (encoder, decoders), Path(folder)))
+        return log_trained_model(client, run_id, SYNTHETIC.trained_model(
+            section, (encoder, decoders), Path(folder)))
 
 
-def test_trained_models_are_versions_tagged_by_grid_point(tracking_uri, tmp_path):
+def test_trained_models_are_logged_models_found_by_grid_point(tracking_uri, tmp_path):
     import mlflow
 
     client = connect(tracking_uri)
     experiment = experiment_id(client, "s", create=True)
     assert client.get_experiment(experiment).artifact_location == str(
         tmp_path / "mlartifacts" / "s")  # beside the database, not in the working folder
-    keys = {w: f"width={w},frequency=0.01,task=simple,seed=0" for w in (2, 3, 4)}
+    keys = {w: f"width={w},frequency=0.01,task=simple,seed=0" for w in (2, 3)}
     runs = ensure_runs(client, experiment, [
         PlannedRun(key=k, params={"width": str(w), "frequency": "0.01", "task": "simple",
                                   "seed": "0"}, tags={"sweep": "s", "trainable": "synthetic"})
         for w, k in keys.items()])
     rng = np.random.default_rng(0)
-    for w in (2, 3):  # finished, with a model; width 4 is still scheduled
-        encoder, decoders = np.linalg.qr(rng.normal(size=(8, w)))[0], rng.normal(size=(8, w))
-        log_student(client, runs[keys[w]], encoder, decoders, features_per_task=4)
-        client.set_terminated(runs[keys[w]], RunStatus.to_string(RunStatus.FINISHED))
+    students = {}
+    for w in (2, 3):
+        students[w] = np.linalg.qr(rng.normal(size=(8, w)))[0], rng.normal(size=(8, w))
+        model_id = log_student(client, runs[keys[w]], *students[w], features_per_task=4)
+        # A trial restarted after its last checkpoint logs its model again: still one.
+        assert log_student(client, runs[keys[w]], *students[w], features_per_task=4) == model_id
 
-    rows = read_rows(open_reader(tracking_uri), "s")
-    assert register_trial_models(client, "s", rows) == 2
-    assert register_trial_models(client, "s", rows) == 2  # not again
-    (found,) = versions(client, "s.trials", width="3", frequency="0.01", task="simple")
-    assert found.run_id == runs[keys[3]] and found.tags["trial_key"] == keys[3]
+    (found,) = trained_models(client, experiment, width="3", frequency="0.01", task="simple")
+    assert len(trained_models(client, experiment)) == 2
+    assert found.source_run_id == runs[keys[3]] and found.tags["trial_key"] == keys[3]
+    assert found.name == "w3 f=0p01 simple s0" and found.params["seed"] == "0"
+    outputs = client.get_run(runs[keys[3]]).outputs.model_outputs
+    assert [o.model_id for o in outputs] == [found.model_id]  # the run shows its model
+    assert not client.search_registered_models()  # not versions of a registered model
+    fast, slow = SqliteReader(tracking_uri), ClientReader(tracking_uri)
+    assert fast.logged_models(experiment) == slow.logged_models(experiment)
+    assert {m.status for m in fast.logged_models(experiment)} == {"READY"}
 
     mlflow.set_tracking_uri(tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/s.trials/{found.version}")
+    model = mlflow.pyfunc.load_model(f"models:/{found.model_id}")
     x = pd.DataFrame(rng.normal(size=(5, 8)), columns=[f"x{i}" for i in range(8)])
     x["task"] = [0, 1, 1, 0, 1]
     y = model.predict(x).to_numpy()
+    encoder, decoders = students[3]
     every_task = x.iloc[:, :8].to_numpy() @ encoder @ decoders.T
     assert np.allclose(y, np.where(x[["task"]].to_numpy() == 0, every_task[:, :4],
                                    every_task[:, 4:]))
 
-    client.delete_run(runs[keys[2]])  # what `sweeps run --restart` does to old runs
-    assert register_trial_models(client, "s", read_rows(open_reader(tracking_uri), "s")) == 1
-    assert [v.run_id for v in versions(client, "s.trials")] == [runs[keys[3]]]
+    delete_trained_models(client, experiment)  # what `sweeps run --restart` does
+    assert trained_models(client, experiment) == [] and fast.logged_models(experiment) == []

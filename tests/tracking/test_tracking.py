@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
@@ -9,7 +11,8 @@ from mlflow.entities import RunStatus
 from tracking.errors import TrackingError, UnknownSweep
 from tracking.logger import RunLogger
 from tracking.query import open_reader, read_rows
-from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id
+from tracking.layout import PLAN_FILE
+from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id, start_sweep_run
 
 
 def plan(keys):
@@ -30,8 +33,19 @@ def test_ensure_runs_is_idempotent(client):
     assert {k: again[k] for k in first} == first
     assert len(client.search_runs([experiment])) == 3
     run = client.get_run(first["w=1"])
-    assert run.info.status == "SCHEDULED"
+    assert run.info.status == "RUNNING"  # made as its training starts
     assert run.data.tags["trial_key"] == "w=1" and run.data.tags["sweep"] == "s"
+    assert run.data.params["width"] == "1"
+
+
+def test_a_run_made_without_its_params_gets_them_on_the_retry(client):
+    """An attempt that died between making a run and logging its params: the next one
+    finds the run and completes it, and makes no second run."""
+    experiment = experiment_id(client, "s", create=True)
+    orphan = client.create_run(experiment, tags={"trial_key": "w=1", "kind": "trial"})
+    assert ensure_runs(client, experiment, plan(["w=1"])) == {"w=1": orphan.info.run_id}
+    assert client.get_run(orphan.info.run_id).data.params["frequency"] == "0.1"
+    assert len(client.search_runs([experiment])) == 1
 
 
 def test_replayed_steps_are_logged_once(client):
@@ -103,6 +117,21 @@ def test_rows_read_back_final_metrics(client, tracking_uri):
     assert rows[1].metrics == {"rare/loss": 0.5} and rows[1].step == 5
     with pytest.raises(UnknownSweep):
         read_rows(open_reader(tracking_uri), "nope")
+
+
+def test_rows_include_the_planned_points_whose_training_has_not_started(client, tracking_uri):
+    """Runs are made as training starts; until then the parent run's plan has the point."""
+    experiment = experiment_id(client, "s", create=True)
+    points = plan(["w=1", "w=2", "w=3"])
+    parent = start_sweep_run(client, experiment, "s", tags={"sweep": "s"}, files={
+        PLAN_FILE: json.dumps({"name": "s", "trainable": "synthetic", "trials": 3, "points": [
+            {"key": p.key, "params": p.params} for p in points]})})
+    started = ensure_runs(client, experiment, points[1:2], parent)
+    rows = read_rows(open_reader(tracking_uri), "s")
+    assert [(r.key, r.state, r.run_id) for r in rows] == [
+        ("w=1", "SCHEDULED", ""), ("w=2", "RUNNING", started["w=2"]), ("w=3", "SCHEDULED", "")]
+    assert client.get_run(started["w=2"]).data.tags["mlflow.parentRunId"] == parent
+    assert start_sweep_run(client, experiment, "s", tags={}, files={}) == parent  # a resume
 
 
 def test_unreachable_store_is_a_clear_error(tmp_path):

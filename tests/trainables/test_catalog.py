@@ -58,7 +58,8 @@ def test_a_third_trainable_from_the_tests_folder_runs_end_to_end(plugin, tmp_pat
     ran = run_sweeps("run", spec, *flags, cwd=tmp_path, env=plugin)
     assert ran.returncode == 0, ran.stderr
     client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("plug").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("plug").experiment_id],
+                              "tags.kind = 'trial'")
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     by_key = {r.data.tags["trial_key"]: r for r in runs}
     for point in plan["points"]:

@@ -7,6 +7,7 @@ and reports a checkpoint every `checkpoint_every_s`.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ def setup_for(section: SyntheticSection, width: int) -> Setup:
     return Setup(tasks=section.tasks, features_per_task=section.features_per_task, width=width,
                  zipf=section.zipf, background_decay=section.background_decay,
                  mode=section.mode, block=section.block, batch_size=section.batch_size,
-                 learned_threshold=section.learned_threshold)
+                 learned_threshold=section.learned_threshold, tolerance=section.tolerance)
 
 
 def member_for(section: SyntheticSection, point: Point) -> Member:
@@ -55,20 +56,25 @@ def train_fn_per_worker(config: dict) -> None:
         for run, state in zip(mine, pack.state_dicts()):
             torch.save(state, folder / f"member-{run.run_id}.pt")
 
-    # 2. Train. Every `checkpoint_every_s` (and at the end) a checkpoint is reported with
-    #    whatever the tracker could not store, so no metric is lost with or without the
-    #    tracking server. Reports are that rare because a Train worker group takes one per
-    #    controller poll (~2 s).
+    # 2. Train until every point has converged or reached its cap. Every `checkpoint_every_s`
+    #    (and at the end) a checkpoint is reported with whatever the tracker could not store,
+    #    so no metric is lost with or without the tracking server. Reports are that rare
+    #    because a Train worker group takes one per controller poll (~2 s). NaN values (a
+    #    measure not taken, or undefined at this step) are not logged.
     clock, saved_at = ComputeClock(), time.monotonic()
     for metrics, due in clock.over(pack.train(steps, [s.log_every for s in sections])):
         for j, run in enumerate(mine):
             if due[j]:
-                theory = theory_metrics(sections[j], run.point) if pack.step == 0 else {}
-                values = {name: v[j].item() for name, v in metrics.items()}
-                tracker.log(run.run_id, pack.step, {**values, **theory})
-        finished = pack.step >= max(steps)
+                values = {name: x for name, v in metrics.items()
+                          if not math.isnan(x := v[j].item())}
+                if pack.step == 0:
+                    values.update(theory_metrics(sections[j], run.point))
+                if not pack.running(j, steps[j]):  # its last point: it stopped here
+                    values.update(pack.summary(j))
+                tracker.log(run.run_id, pack.step, values)
+        finished = not any(pack.running(j, n) for j, n in enumerate(steps))
         if finished or time.monotonic() - saved_at >= first.checkpoint_every_s:
-            worker.report(_summary(pack.step, metrics, clock.seconds, resumed_from), save,
+            worker.report(_summary(pack, metrics, clock.seconds, resumed_from), save,
                           tracker)
             saved_at = time.monotonic()
 
@@ -82,14 +88,15 @@ def train_fn_per_worker(config: dict) -> None:
     tracker.finish()
 
 
-def _summary(step: int, metrics: dict[str, torch.Tensor], compute_s: float,
+def _summary(pack: Pack, metrics: dict[str, torch.Tensor], compute_s: float,
              resumed_from: int) -> dict:
     """What Tune's progress table shows for a pack (this worker's points)."""
     return {
-        "step": step,
+        "step": pack.step,
         "loss": metrics["loss"].mean().item(),
         "rare_loss": metrics["rare/loss"].mean().item(),
         "learned": int(metrics["rare/learned"].sum().item()),
+        "converged": sum(c.converged_at is not None for c in pack.checks),
         "points": len(metrics["loss"]),
         "resumed_from": resumed_from,  # the checkpoint's step this attempt started from
         "compute_s": compute_s,  # time inside the numerical core, for bench/

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from trainables import periodic
-from trainables.synthetic import theory
+from trainables.synthetic import measures, stopping, theory
+from trainables.synthetic.gradients import expected_gradients, orthonormalise, sample_gradients
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Setup:
     block: int = 0  # sampled only: 0 draws the rare task i.i.d., n > 0 delivers it n at a time
     batch_size: int = 256
     learned_threshold: float = 0.5
+    tolerance: float = 0.0  # when a member has converged (`stopping`); 0: run to its cap
 
     @property
     def dim(self) -> int:
@@ -67,7 +69,7 @@ class Setup:
 
     def lr(self, member: Member) -> float:
         return member.lr or theory.default_lr(self.spectrum(member), self.mode,
-                                              self.batch_size, self.width)
+                                              self.batch_size, self.block)
 
 
 class Pack:
@@ -91,10 +93,25 @@ class Pack:
         self.sqrt_lam = as_tensor(np.stack([s.lam.ravel() ** 0.5 for s in specs])).view(P, d, 1)
         self.pi = as_tensor(np.stack([s.pi for s in specs]))  # (P, K)
         self.pi_rows = self.pi.repeat_interleave(r, dim=1).view(P, d, 1)
+        rare_rows = torch.zeros(P, d, 1, dtype=dtype, device=device)
+        rare_rows[:, (K - 1) * r:] = 1.0
+        self.rare_rows = rare_rows * self.pi_rows  # the rare task's weights, zero elsewhere
+        self.leading = torch.tensor([(K - 1) * r + theory.leading_feature(s) for s in specs],
+                                    device=device)
         self.lr = as_tensor([setup.lr(m) for m in members]).view(P, 1, 1)
         self.V = as_tensor(torch.stack(v)).contiguous()  # (P, d, N): Q^T U, orthonormal
         self.D = torch.zeros(P, d, N, dtype=dtype, device=device)  # decoders D_k stacked
         self.step = 0
+        self.checks = [stopping.Checks() for _ in members]
+        # What a population run converges to (`stopping`); sampled runs settle above it.
+        self.optima = [stopping.Optimum(best.loss, best.rare_loss) if setup.mode == "population"
+                       else None for best in (theory.optimum(s, N) for s in specs)]
+        # The first step at which each feature's overlap reached LEARNED_OVERLAP (-1: not yet),
+        # looked at every step up to 128 and then at a resolution of 1/64 of the step:
+        # learning times span decades, and looking every step would cost a quarter of one.
+        self.learned_step = torch.full((P, d), -1, dtype=torch.long, device=device)
+        self._note_learned()
+        self.step_measures: dict[str, torch.Tensor] = {}  # of the step that led here, if any
 
     @property
     def U(self) -> torch.Tensor:
@@ -103,21 +120,52 @@ class Pack:
 
     # -- training -------------------------------------------------------------------------
 
-    def train_step(self, active: torch.Tensor | None = None) -> None:
+    def train_step(self, active: torch.Tensor | None = None, measure: bool = False) -> None:
         """One gradient step of the active members (all by default); the others are not
-        computed and keep their state exactly."""
+        computed and keep their state exactly. With `measure`, the step's interference
+        measures (`measures.interference`, NaN for inactive members) go to `step_measures`
+        until the next step."""
         rows = slice(None) if active is None or bool(active.all()) else active.nonzero()[:, 0]
         V, D, sqrt_lam = self.V[rows], self.D[rows], self.sqrt_lam[rows]
+        g_task = injected = None  # population: the rare part is G_r itself (`_measure`)
         if self.setup.mode == "population":
             grad_V, grad_D = expected_gradients(V, D, sqrt_lam, self.pi_rows[rows])
         else:
             Z, tasks = self._draw(rows)
-            grad_V, grad_D = sample_gradients(V, D, sqrt_lam, Z, tasks,
-                                              self.setup.features_per_task)
+            rare = tasks == self.setup.tasks - 1
+            grad_V, grad_D, g_task = sample_gradients(V, D, sqrt_lam, Z, tasks,
+                                                      self.setup.features_per_task,
+                                                      keep=rare if measure else None)
+            injected = rare.sum(1)
+        self.step_measures = {}
+        if measure:
+            self._measure(rows, grad_V, g_task, injected)
         lr = self.lr[rows]
         self.D[rows] = D - lr * grad_D
         self.V[rows] = orthonormalise(V - lr * grad_V)
         self.step += 1
+        if self.step < 128 or self.step % (1 << (self.step.bit_length() - 7)) == 0:
+            self._note_learned()
+
+    def _measure(self, rows, grad_V, g_task, injected) -> None:
+        """The interference measures of the step about to be applied, at the state it was
+        computed at; population mode's rare part is the rare task's expected gradient."""
+        V, D, sqrt_lam = self.V[rows], self.D[rows], self.sqrt_lam[rows]
+        rare_weights = self.rare_rows[rows]
+        G_r, _ = expected_gradients(V, D, sqrt_lam, rare_weights)
+        background, _ = expected_gradients(V, D, sqrt_lam, self.pi_rows[rows] - rare_weights)
+        values = measures.interference(grad_V, G_r if g_task is None else g_task, G_r,
+                                       background, injected)
+        for name, value in values.items():
+            full = torch.full((len(self.members),), float("nan"), dtype=torch.float64,
+                              device=value.device)
+            full[rows] = value
+            self.step_measures[name] = full
+
+    def _note_learned(self) -> None:
+        newly = (measures.feature_overlaps(self.V) >= measures.LEARNED_OVERLAP) \
+            & (self.learned_step < 0)
+        self.learned_step[newly] = self.step
 
     def _draw(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
         """This step's samples of the given members, each from its own generator:
@@ -137,56 +185,73 @@ class Pack:
             tasks.append(torch.where(rare, s.tasks - 1, background))
         return torch.stack(zs).to(self.V.dtype), torch.stack(tasks)
 
+    def running(self, i: int, steps: int) -> bool:
+        """Whether member i still trains: not converged, and short of its cap `steps`."""
+        return self.checks[i].converged_at is None and self.step < steps
+
     def train(self, steps: list[int], log_every: list[int]
               ) -> Iterator[tuple[dict, list[bool]]]:
-        """Train member i for steps[i] steps, yielding (metrics, due) whenever a member is due
-        to log: at step 0 on a fresh start, every log_every[i] steps, and at its last step.
-        A member that has finished stays frozen while the others go on."""
-        limits = torch.tensor(steps, device=self.V.device)
+        """Train member i until it has converged (`stopping`, at the setup's tolerance) or
+        reached steps[i], yielding (metrics, due) whenever a member is due to log: at step 0
+        on a fresh start, every log_every[i] steps, and at its last step (where it stopped).
+        Interference is measured at the logging steps only (it costs about two more
+        gradients); the step a member converged at is logged without it unless it was due
+        anyway. A member that has stopped stays frozen while the others go on."""
+        every = [stopping.check_every(n) for n in steps]
+        tolerance = self.setup.tolerance
         if self.step == 0:
             yield self.metrics(), [True] * len(steps)
-        while self.step < max(steps):
-            self.train_step(self.step < limits)
-            due = [self.step <= n and periodic.due(self.step, every, n)
-                   for n, every in zip(steps, log_every)]
+        while True:
+            running = [self.running(i, n) for i, n in enumerate(steps)]
+            if not any(running):
+                return
+            step = self.step + 1
+            logs = [on and periodic.due(step, e, n) for on, e, n in zip(running, log_every, steps)]
+            checks = [on and tolerance > 0 and step % e == 0 for on, e in zip(running, every)]
+            self.train_step(torch.tensor(running, device=self.V.device), measure=any(logs))
+            stopped = self._check(checks) if any(checks) else [False] * len(steps)
+            due = [log or stop for log, stop in zip(logs, stopped)]
             if any(due):
                 yield self.metrics(), due
+
+    def _check(self, checks: list[bool]) -> list[bool]:
+        """Record the checks due at this step; which members converged at it."""
+        _, trained = measures.task_losses(self.V, self.D, self.sqrt_lam, self.setup.tasks)
+        loss = (self.pi.double() * trained).sum(1)
+        return [check and self.checks[i].record(self.step, loss[i].item(),
+                                                trained[i, -1].item(), self.setup.tolerance,
+                                                self.optima[i])
+                for i, check in enumerate(checks)]
 
     # -- metrics --------------------------------------------------------------------------
 
     @torch.no_grad()
     def metrics(self) -> dict[str, torch.Tensor]:
-        """CONTRACTS 4 metrics per member, each a (P,) float64 tensor."""
-        P, K, r = len(self.members), self.setup.tasks, self.setup.features_per_task
-        V = self.V.double()  # = Q^T U: row (k, j) is U's overlap with task k's feature j
-        captured = (self.sqrt_lam.double() * V).square().view(P, K, r, -1).sum((2, 3))
-        task_loss = 1.0 - captured  # tr C_k = 1
-        pi = self.pi.double()
-        rare_loss = task_loss[:, -1]
-        rare_only = torch.zeros_like(self.pi_rows)
-        rare_only.view(P, K, r)[:, -1] = self.pi_rows.view(P, K, r)[:, -1]
-        # Gradients in V: Q^T preserves inner products, so the cosine is U's.
-        g_rare, _ = expected_gradients(self.V, self.D, self.sqrt_lam, rare_only)
-        g_freq, _ = expected_gradients(self.V, self.D, self.sqrt_lam, self.pi_rows - rare_only)
-        out = {
-            "loss": (pi * task_loss).sum(1),
-            **{f"task/{k}/loss": task_loss[:, k] for k in range(K)},
-            "rare/loss": rare_loss,
-            "rare/alignment": V.view(P, K, r, -1)[:, -1].square().sum((1, 2)) / r,
-            "interference/cos": torch.nn.functional.cosine_similarity(
-                g_freq.flatten(1).double(), g_rare.flatten(1).double(), dim=1, eps=1e-30
-            ),
-            "rare/learned": (rare_loss <= self.setup.learned_threshold).double(),
-        }
-        return out
+        """CONTRACTS 4 metrics per member, each a (P,) float64 tensor: those of the current
+        state, and the interference measures of the step that led to it where it measured
+        them (NaN: not measured, or undefined: not to be logged)."""
+        state = measures.state_metrics(self.V, self.D, self.sqrt_lam, self.pi, self.leading,
+                                       self.setup.learned_threshold)
+        return {**state, **self.step_measures}
+
+    def summary(self, i: int) -> dict[str, float]:
+        """What member i logs once, at its last step: whether it converged (1) or ran to its
+        cap (0), and the step at which each feature (k, j) was first learned (-1: never)."""
+        K, r = self.setup.tasks, self.setup.features_per_task
+        steps = self.learned_step[i].view(K, r).tolist()
+        return {"converged": float(self.checks[i].converged_at is not None),
+                **{f"feature_step/{k}/{j}": float(steps[k][j])
+                   for k in range(K) for j in range(r)}}
 
     # -- checkpoints ----------------------------------------------------------------------
 
     def state_dicts(self) -> list[dict]:
-        """One dict per member: all it takes to continue exactly (parameters, RNG, step)."""
+        """One dict per member: all it takes to continue exactly (parameters, RNG, step, the
+        convergence checks so far, the features' learning steps)."""
         return [
             {"step": self.step, "V": self.V[i].cpu(), "D": self.D[i].cpu(),
-             "rng": g.get_state()}
+             "rng": g.get_state(), "checks": self.checks[i].state_dict(),
+             "learned_step": self.learned_step[i].cpu()}
             for i, g in enumerate(self.generators)
         ]
 
@@ -199,41 +264,10 @@ class Pack:
             self.V[i] = state["V"].to(self.V)
             self.D[i] = state["D"].to(self.D)
             self.generators[i].set_state(state["rng"])
+            self.checks[i] = stopping.Checks.from_state(state["checks"])
+            self.learned_step[i] = state["learned_step"].to(self.learned_step)
         self.step = steps.pop()
-
-
-def expected_gradients(V, D, sqrt_lam, weights) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact gradients in (V, D) of sum_k w_k E||D_k U^T x - W_k x||^2 over x ~ N(0, I).
-
-    With U^T U = I: dL/dD_k = 2 w_k (D_k - W_k U) and dL/dU = 2 sum_k w_k (U D_k^T D_k -
-    W_k^T D_k). With W = diag(sqrt lambda) Q^T and V = Q^T U: W U = sqrt(lambda) V and
-    Q^T W^T D = sqrt(lambda) D. `weights` (P, d, 1) is each row's task weight (pi_k).
-    """
-    wD = weights * D
-    grad_D = 2 * (wD - weights * sqrt_lam * V)
-    grad_V = 2 * (V @ (D.mT @ wD) - sqrt_lam * wD)
-    return grad_V, grad_D
-
-
-def sample_gradients(V, D, sqrt_lam, Z, tasks, features_per_task: int):
-    """Gradients in (V, D) of the mean squared error over samples x = Q z of given tasks.
-
-    Z (P, B, d), tasks (P, B). W_k x is task k's slice of sqrt(lambda) z and U^T x = V^T z;
-    the residuals are masked to each sample's own task rows, which makes the decoder
-    gradient of every task one matrix product.
-    """
-    B, r = Z.shape[1], features_per_task
-    H = Z @ V  # (P, B, N) encoder outputs
-    own_rows = torch.nn.functional.one_hot(tasks, V.shape[1] // r).to(Z.dtype)
-    mask = own_rows.repeat_interleave(r, dim=2)  # (P, B, d)
-    E = (H @ D.mT - Z * sqrt_lam.mT) * mask  # residuals in the sample's task rows only
-    return (2.0 / B) * Z.mT @ (E @ D), (2.0 / B) * E.mT @ H
-
-
-def orthonormalise(U: torch.Tensor) -> torch.Tensor:
-    """QR with the signs fixed (diag R > 0): the Gram-Schmidt retraction, continuous in U."""
-    q, r = torch.linalg.qr(U)
-    return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+        self.step_measures = {}
 
 
 def block_schedule(first: int, count: int, frequency: float, block: int,

@@ -84,7 +84,8 @@ def optimum(spec: Spectrum, width: int) -> Optimum:
 
 
 def critical_width(spec: Spectrum, threshold: float) -> int:
-    """Smallest width whose optimum has rare loss <= threshold.
+    """Smallest width whose optimum has rare loss <= threshold (the "learned" reading of the
+    paper's critical width: the width at which the rare task counts as learned).
 
     The rare task needs its m largest features, m the fewest whose lambdas sum to
     1 - threshold; the optimum holds them from the width equal to the rank of the m-th.
@@ -94,35 +95,72 @@ def critical_width(spec: Spectrum, threshold: float) -> int:
     return int(spec.ranks()[-1, m]) + 1
 
 
+def critical_width_first(spec: Spectrum) -> int:
+    """Smallest width whose optimum keeps the rare task's leading feature: 1 + the number of
+    utilities ranked above pi_r lambda_{r,1} (ties go to the background). The reading of
+    Proposition 6 in [T3] (PAPER.md 2.2): the rare direction is stable once pi_r lambda_{r,1}
+    is at least the N-th largest background eigenvalue."""
+    return int(spec.ranks()[-1, leading_feature(spec)]) + 1
+
+
+def leading_feature(spec: Spectrum) -> int:
+    """Index j of the rare task's largest lambda (the first of equals)."""
+    return int(np.argmax(spec.lam[-1]))
+
+
 def default_lr(spec: Spectrum, mode: str = "population", batch_size: int = 1,
-               width: int = 1) -> float:
-    """Gradient-descent step from the spectrum: the decoder of task k has curvature 2 pi_k, so
-    0.5 / max pi takes the most frequent decoder to its optimum in one step and keeps all
-    others stable, whatever the frequencies. In sampled mode one sample moves its decoder
-    with curvature ~2N/B and the encoder with ~2 d lambda_max / B: single-sample steps are
-    kept as tame as the expected ones."""
+               block: int = 0) -> float:
+    """The step size every width of a sweep shares: 1 / the largest curvature any width N <= d
+    can meet, which is half the step at which gradient descent diverges.
+
+    Population: the decoder of task k has curvature 2 pi_k, so 0.5 / max pi takes the most
+    frequent decoder to its optimum in one step and keeps every other one stable.
+
+    Sampled: a batch with n samples of task k moves its decoder with curvature
+    (2/B) lambda_max(H_k^T H_k), H_k the n x N encoder outputs, whose top eigenvalue is about
+    (sqrt n + sqrt N)^2 (Marchenko-Pastur's edge); the encoder sees at most
+    (2/B) lambda_{max} (sqrt B + sqrt d)^2. Both are bounded with N = d, so the rule holds for
+    every width. n is the most samples of one task a batch holds: a background task's share
+    plus three standard deviations, and with `{block: n}` min(n, B) rare samples at once
+    (a block that fills whole batches gets a step that keeps its decoder stable).
+    """
     lr = 0.5 / float(spec.pi.max())
-    if mode == "sampled":
-        lr = min(lr, 0.5 * batch_size / (width + spec.dim * float(spec.lam.max())))
-    return lr
+    if mode != "sampled":
+        return lr
+    B, d = batch_size, spec.dim
+    share = spec.pi.copy()
+    if block:
+        share[:-1] /= share[:-1].sum()  # the background fills what blocks leave
+        share[-1] = 0.0
+    n = np.minimum(B, share * B + 3.0 * np.sqrt(share * (1.0 - share) * B))
+    most = max(float(n.max()), float(min(block, B)))
+    decoder = (math.sqrt(most) + math.sqrt(d)) ** 2
+    encoder = float(spec.lam.max()) * (math.sqrt(B) + math.sqrt(d)) ** 2
+    return min(lr, B / (2.0 * max(decoder, encoder)))
 
 
 def steps_to_converge(spec: Spectrum, width: int, lr: float, threshold: float,
                       rtol: float = 0.01) -> int:
-    """Population steps after which the loss is within `rtol` of the width's optimum and the
-    rare task's loss on the same side of `threshold` as the optimum's (`rare/learned` settled).
+    """Population steps after which the trained model's loss is within `rtol` of the width's
+    optimum and the rare task's loss on the same side of `threshold` as the optimum's
+    (`rare/learned` settled): the time scale of a grid point, from which its step cap and
+    logging interval are derived (its run stops when it has converged, `stopping`).
 
-    Like Oja's subspace rule, span(U) settles a feature at a rate set by its utility gap to the
-    boundary: a kept feature's to the best one left out (u - u_{N+1}), a left-out one's to
-    the worst one kept (u_N - u). Its overlap changes like exp(4 lr gap t) from ~N/d. A
-    feature not yet settled costs at most its gap in loss (its lambda in rare loss), so the
+    Encoder: like Oja's subspace rule, span(U) settles a feature at a rate set by its utility
+    gap to the boundary: a kept feature's to the best one left out (u - u_{N+1}), a left-out
+    one's to the worst one kept (u_N - u). Its overlap changes like exp(4 lr gap t) from ~N/d.
+    A feature not yet settled costs at most its gap in loss (its lambda in rare loss), so the
     closest features may stay unsettled while those costs sum to under half of each margin:
     rtol of the loss, and the rare optimum's distance to the threshold (at least 0.01). The
-    smallest gap among the rest sets the time, with a safety factor of 2.
+    smallest gap among the rest sets the time. Decoders: task k's starts at zero and its
+    error decays like (1 - 2 lr pi_k)^(2t), so the rarest task's decoder needs
+    log(1/rtol) / (4 lr min pi) steps; at N >= d this is all there is to train. The larger of
+    the two, with a safety factor of 2.
     """
+    decoders = math.log(1.0 / rtol) / (4.0 * lr * float(spec.pi.min()))
     d = spec.dim
-    if width >= d:
-        return 1  # U is square orthogonal: everything is represented from the start
+    if width >= d:  # U is square orthogonal: every feature is represented from the start
+        return int(math.ceil(2.0 * decoders))
     util, kept = spec.utilities, spec.ranks() < width
     ordered = np.sort(util.ravel())[::-1]
     gaps = np.where(kept, util - ordered[width], ordered[width - 1] - util)
@@ -131,10 +169,10 @@ def steps_to_converge(spec: Spectrum, width: int, lr: float, threshold: float,
         _smallest_needed_gap(gaps[kept], gaps[kept], 0.5 * rtol * ordered[width:].sum()),
         _smallest_needed_gap(gaps[-1], spec.lam[-1], 0.5 * rare_margin),
     )
-    if not np.isfinite(slowest) or slowest <= 0:
-        return 1  # nothing needs settling, or the kept set ties with what is left out
-    growth = math.log(100.0 * d / width) / (4.0 * lr * slowest)
-    return int(math.ceil(2.0 * growth))
+    encoder = 0.0
+    if np.isfinite(slowest) and slowest > 0:  # else nothing needs settling, or a tie
+        encoder = math.log(100.0 * d / width) / (4.0 * lr * slowest)
+    return int(math.ceil(2.0 * max(encoder, decoders)))
 
 
 def _smallest_needed_gap(gaps: np.ndarray, costs: np.ndarray, budget: float) -> float:

@@ -13,11 +13,12 @@ from pydantic import Field
 
 from trainables.contract import FieldError, Scheduled, Strict, Trainable
 from trainables.points import Point
-from trainables.synthetic import theory
+from trainables.synthetic import stopping, theory
 from tracking.curves import Measure
 from tracking.tracker import LoggedModel
 
-REPORTS_PER_RUN = 100  # default log_every: about this many metric points per run
+REPORTS_PER_RUN = 100  # default log_every: about this many metric points per expected run
+CAP_FACTOR = 3  # default step cap: this many times the theory's expected steps
 PackAxis = Literal["frequency", "task", "seed"]
 
 
@@ -36,9 +37,17 @@ class SyntheticSection(Scheduled):
                                     description="spectral decay of background tasks, >= 0")
     complexity: Complexity = Complexity()
     mode: Literal["population", "sampled"] = "population"
-    steps: int | None = Field(None, ge=1, description="training steps, >= 1 (default: derived)")
+    steps: int | None = Field(
+        None, ge=1, description="step cap, >= 1: a run stops earlier once converged (default: "
+                                "derived, 3 x the theory's expected steps)")
+    tolerance: float = Field(
+        0.01, ge=0, lt=1,
+        description="0 <= tolerance < 1: a run has converged when the second half of it so far "
+                    "improved the trained model's loss by at most this fraction and moved the "
+                    "rare task's by at most this much; 0: no early stop, train `steps`")
     batch_size: int = Field(256, ge=1, description="samples per step in sampled mode, >= 1")
-    lr: float | None = Field(None, gt=0, description="step size > 0 (default: from spectrum)")
+    lr: float | None = Field(None, gt=0, description="step size > 0 (default: from spectrum, "
+                                                     "the same for every width)")
     log_every: int | None = Field(None, ge=1, description="steps between metric points, >= 1")
     checkpoint_every_s: float = Field(
         30.0, ge=0,
@@ -72,7 +81,14 @@ def theory_metrics(section: SyntheticSection, point: Point) -> dict[str, float]:
         "theory/rare/loss": best.rare_loss,
         "theory/rare/learned": float(best.rare_loss <= section.learned_threshold),
         "theory/critical_width": theory.critical_width(spec, section.learned_threshold),
+        "theory/critical_width_first": theory.critical_width_first(spec),
     }
+
+
+def expected_steps(section: SyntheticSection, point: Point, lr: float) -> int:
+    """The theory's steps for the point to converge (`theory.steps_to_converge`)."""
+    return theory.steps_to_converge(spectrum(section, point), point.width, lr,
+                                    section.learned_threshold, rtol=0.01)
 
 
 class Synthetic(Trainable):
@@ -80,8 +96,8 @@ class Synthetic(Trainable):
     tasks = ("simple", "complex")
     section = SyntheticSection
     worker = "trainables.synthetic.loop:train_fn_per_worker"
-    columns = ("loss", "rare/loss", "theory/rare/loss", "rare/alignment", "interference/cos",
-               "rare/learned")
+    columns = ("loss", "model_loss", "rare/loss", "rare/model_loss", "theory/rare/loss",
+               "rare/alignment", "interference/frequent_norm", "converged", "rare/learned")
 
     def check_grid(self, grid, section: SyntheticSection, resources) -> None:
         super().check_grid(grid, section, resources)
@@ -106,21 +122,39 @@ class Synthetic(Trainable):
         return list(section.pack)
 
     def resolve(self, section: SyntheticSection, point: Point) -> SyntheticSection:
-        spec = spectrum(section, point)
-        lr = section.lr or theory.default_lr(spec, section.mode, section.batch_size,
-                                             point.width)
-        steps = section.steps or theory.steps_to_converge(spec, point.width, lr,
-                                                          section.learned_threshold)
-        log_every = section.log_every or max(1, steps // REPORTS_PER_RUN)
+        """lr: `theory.default_lr`, which does not depend on the width; steps: the cap, 3x
+        the theory's expected steps (1x with `tolerance: 0`, a fixed budget); log_every:
+        about 100 points over the expected steps."""
+        lr = section.lr or theory.default_lr(spectrum(section, point), section.mode,
+                                             section.batch_size, section.block)
+        expected = expected_steps(section, point, lr)
+        steps = section.steps or expected * (CAP_FACTOR if section.tolerance > 0 else 1)
+        log_every = section.log_every or max(1, expected // REPORTS_PER_RUN)
         return section.model_copy(update={"steps": steps, "lr": lr, "log_every": log_every})
+
+    def derived(self, section: SyntheticSection, point: Point) -> dict:
+        return {"stopping.check_every": stopping.check_every(section.steps),
+                "stopping.expected_steps": expected_steps(section, point, section.lr)}
 
     def measure(self, params: dict[str, str]) -> Measure:
         return Measure(loss="rare/loss", score="rare/loss",
                        threshold=float(params["learned_threshold"]), lower_is_better=True)
 
     def describe(self, runs: list[tuple[Point, SyntheticSection]]) -> list[str]:
+        first = runs[0][1]
         steps = [section.steps for _, section in runs]
-        return [f"steps     {min(steps)}..{max(steps)} per point ({runs[0][1].mode})"]
+        expected = [expected_steps(s, p, s.lr) for p, s in runs]
+        lrs = [section.lr for _, section in runs]
+        stop = (f"stops once converged (tolerance {first.tolerance:g}); expected "
+                f"{min(expected)}..{max(expected)}" if first.tolerance > 0 else "fixed budget")
+        lines = [f"steps     cap {min(steps)}..{max(steps)} per point ({first.mode}); {stop}",
+                 f"lr        {min(lrs):.4g}..{max(lrs):.4g} (the same for every width)"]
+        for task in dict.fromkeys(p.task for p, _ in runs):
+            widths = {p.frequency: theory.critical_width(spectrum(s, p), s.learned_threshold)
+                      for p, s in runs if p.task == task}
+            lines.append(f"N* theory {task}: " + ", ".join(f"{n} at f={f:g}"
+                                                            for f, n in widths.items()))
+        return lines
 
     def trained_model(self, section: SyntheticSection, state, folder: Path) -> LoggedModel:
         """The student as a pyfunc, predict(x0..x{d-1}, task) = D_task U^T x; `state` is

@@ -14,15 +14,16 @@ from trainables.synthetic.trainable import spectrum
 SECTION = SyntheticSection(tasks=8, features_per_task=8)  # the defaults, a smaller problem
 
 
-def train_points(section: SyntheticSection, points: list[Point]) -> dict[str, torch.Tensor]:
-    """Train points of one width as one pack as a trial would; return final metrics."""
+def train_points(section: SyntheticSection, points: list[Point], keep_pack: bool = False):
+    """Train points of one width as one pack as a trial would; return final metrics (every
+    member's state is final at the last yield: the ones stopped before are frozen)."""
     resolved = [SYNTHETIC.resolve(section, p) for p in points]
     pack = Pack(setup_for(section, points[0].width),
                 [member_for(s, p) for s, p in zip(resolved, points)])
     steps = [s.steps for s in resolved]
     for metrics, _ in pack.train(steps, steps):
         pass
-    return metrics
+    return (pack, metrics) if keep_pack else metrics
 
 
 @pytest.mark.parametrize("tasks, r, width, zipf, decay", [
@@ -31,17 +32,26 @@ def train_points(section: SyntheticSection, points: list[Point]) -> dict[str, to
     (4, 16, 24, 0.5, 1.0),
     (16, 4, 20, 1.5, 2.0),
     (6, 6, 35, 1.0, 2.0),
+    (5, 6, 30, 1.0, 2.0),  # N = d: only the decoders have anything to learn
 ])
-def test_default_population_run_reaches_the_optimum_within_1_percent(tasks, r, width, zipf,
-                                                                     decay):
+def test_default_population_run_stops_within_1_percent_of_the_optimum(tasks, r, width, zipf,
+                                                                      decay):
+    """Shapes the stopping rule was not tuned on (the demo's K=8, r=8 was); the trained
+    model's own loss, at the step each point stopped at, well before its cap."""
     section = SyntheticSection(tasks=tasks, features_per_task=r, zipf=zipf,
                                background_decay=decay)
     points = [Point(width, f, task, 0) for f in (0.2, 0.02) for task in ("simple", "complex")]
-    metrics = train_points(section, points)
+    pack, metrics = train_points(section, points, keep_pack=True)
     for i, point in enumerate(points):
         best = theory.optimum(spectrum(section, point), width)
-        assert metrics["loss"][i].item() == pytest.approx(best.loss, rel=0.01), point
+        for name in ("loss", "model_loss"):
+            assert metrics[name][i].item() == pytest.approx(best.loss, rel=0.01, abs=1e-3), \
+                (point, name)
         assert metrics["rare/learned"][i].item() == (best.rare_loss <= 0.5), point
+        assert metrics["rare/model_loss"][i].item() == pytest.approx(
+            metrics["rare/loss"][i].item(), abs=0.02), point  # its decoder is trained
+        cap = SYNTHETIC.resolve(section, point).steps
+        assert pack.checks[i].converged_at is not None and pack.checks[i].converged_at < cap
 
 
 def test_rare_complex_task_is_lost_below_the_critical_width_and_kept_above():
@@ -115,12 +125,13 @@ def test_finished_members_stay_frozen_while_the_pack_goes_on():
 def test_metrics_at_initialisation():
     pack = Pack(Setup(8, 8, 16), [Member(0.1, 0.5, 0)])
     metrics = pack.metrics()
-    task_losses = torch.stack([metrics[f"task/{k}/loss"] for k in range(8)], dim=1)
+    task_losses = torch.stack([metrics[f"task_loss/{k}"] for k in range(8)], dim=1)
     assert torch.all((task_losses > 0) & (task_losses < 1))
     assert metrics["rare/loss"].item() == task_losses[0, -1].item()
-    # A random 16-dim subspace of 64 dims holds about a quarter of any fixed subspace.
-    assert 0.1 < metrics["rare/alignment"].item() < 0.45
-    assert metrics["interference/cos"].item() == 0.0  # decoders start at zero: no gradient
+    # A random 16-dim subspace of 64 dims holds about a quarter of any fixed direction.
+    assert 0.05 < metrics["rare/alignment"].item() < 0.6
+    assert metrics["rare/model_loss"].item() == 1.0  # decoders start at zero: predict 0
+    assert not any(name.startswith("interference/") for name in metrics)  # no step yet
     assert metrics["loss"].item() == pytest.approx(
         (pack.pi.double() * task_losses).sum().item(), rel=1e-9)
 
@@ -135,3 +146,23 @@ def test_block_schedule_delivers_blocks_at_the_long_run_frequency(frequency, blo
     assert torch.all(ends[: len(starts)] - starts[: len(ends)] == block)
     # Any window of the schedule equals the same slice of the whole.
     assert torch.equal(block_schedule(1234, 5000, frequency, block), rare[1234:6234])
+
+
+def test_a_block_filling_whole_batches_trains_stably_at_the_default_lr():
+    """Blocks of 512 rare samples fill two whole batches of 256 in a row: the default step
+    keeps the rare decoder stable at any width (here N = d); the previous default (a bound
+    that grew with narrower widths and ignored blocks) made it diverge."""
+    setup = Setup(8, 8, 64, mode="sampled", block=512, batch_size=256)
+    spec = setup.spectrum(Member(0.05, 2.0, 0))
+    previous = min(0.5 / spec.pi.max(), 0.5 * 256 / (64 + spec.dim * spec.lam.max()))
+
+    def worst_rare_loss(lr):
+        pack = Pack(setup, [Member(0.05, 2.0, 0, lr)])
+        worst = 0.0
+        for _ in range(120):
+            pack.train_step()
+            worst = max(worst, pack.metrics()["rare/model_loss"].item())
+        return worst
+
+    assert worst_rare_loss(None) < 1.5
+    assert worst_rare_loss(previous) > 10.0
