@@ -10,7 +10,8 @@ tokens a chunk at a time and computes, for each chunk, its loss and at once its 
 gradient. One chunk's logits are the most that ever exists (CHUNK x V float32: 206 MB at
 V = 50,304), the FLOPs are the plain loss's (no recomputation), and the numbers are the plain
 loss's: under autocast the logits and both gradient products are taken in the autocast
-dtype, as autocast's linear layer takes them, the softmax in float32.
+dtype, as autocast's linear layer takes them, the softmax in float32. (Eagerly the softmax
+runs in place of the chunk's logits, so one chunk-sized float32 tensor is the peak.)
 """
 
 from __future__ import annotations
@@ -37,10 +38,15 @@ def chunk_step(hidden: torch.Tensor, weight: torch.Tensor,
     """One chunk (hidden (n, d) and weight (V, d) in the compute dtype): its summed loss
     (float32) and the gradients of that sum for the chunk's hidden states and the weight."""
     logits = (hidden @ weight.T).float()
-    lse = logits.logsumexp(-1)
-    loss = (lse - logits.gather(1, targets[:, None]).squeeze(1)).sum()
-    grad = logits.sub_(lse[:, None]).exp_()  # the softmax, in place of the logits
-    grad.scatter_add_(1, targets[:, None], torch.full_like(lse[:, None], -1.0))
+    target = logits.gather(1, targets[:, None]).squeeze(1)
+    top = logits.amax(-1, keepdim=True)
+    # In place of the logits (logsumexp would hold a second chunk-sized temporary):
+    # exp(logits - max), then the softmax.
+    grad = logits.sub_(top).exp_()
+    total = grad.sum(-1, keepdim=True)
+    loss = (top + total.log() - target[:, None]).sum()
+    grad.div_(total)
+    grad.scatter_add_(1, targets[:, None], torch.full_like(total, -1.0))
     grad = grad.to(hidden.dtype)
     return loss, grad @ weight, grad.T @ hidden
 
