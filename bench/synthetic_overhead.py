@@ -13,6 +13,17 @@ Each trial reports `compute_s`, the time spent inside the numerical core. With S
 
 is the share of the wall time not spent computing: process and Ray start-up, trial start,
 MLflow, checkpoints, and slots left idle at the end. Goal: at most 10%.
+
+Where the rest goes, from the grid points' MLflow runs (each made as its trial's training
+starts, ended once its metrics are stored): in slot-seconds, wall x S =
+  start-up   S x (the first run's start - launch): imports, Ray, the sweep's run, Tune, the
+             first trials' actors;
+  compute    sum(compute_s);
+  in trials  each trial's span (its runs' first start to last end) less its compute: logging,
+             checkpoints, trained models, the runs' ends;
+  between    slots idle between and after trials: a trial's actor going and the next one's
+             starting (process, imports, its runs made), and the last trials' imbalance;
+  shut-down  S x (process end - the last run's end): Tune's last state, Ray's shut-down.
 """
 
 from __future__ import annotations
@@ -42,9 +53,38 @@ def run_variant(name: str, synthetic: dict, workdir: Path) -> dict:
                     "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"],
                    check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
+    ended = time.time()
     results = sorted((workdir / "runs" / name).glob("*/result.json"))
     compute = [json.loads(r.read_text().splitlines()[-1])["compute_s"] for r in results]
-    return {"trials": len(results), "wall": wall, "compute": sum(compute)}
+    return {"trials": len(results), "wall": wall, "compute": sum(compute),
+            "spans": trial_spans(f"sqlite:///{workdir / 'mlflow.db'}", name),
+            "launched": ended - wall, "ended": ended}
+
+
+def trial_spans(tracking_uri: str, sweep: str) -> list[tuple[float, float]]:
+    """(start, end) of each trial, in seconds since the epoch, from its grid points' runs."""
+    from mlflow import MlflowClient
+
+    from tracking.layout import TRIAL_TAG
+    from tracking.runs import experiment_id, trial_runs
+
+    client = MlflowClient(tracking_uri)
+    by_trial: dict[str, list] = {}
+    for run in trial_runs(client, experiment_id(client, sweep)):
+        by_trial.setdefault(run.data.tags[TRIAL_TAG], []).append(run.info)
+    return [(min(r.start_time for r in infos) / 1e3, max(r.end_time for r in infos) / 1e3)
+            for infos in by_trial.values()]
+
+
+def breakdown(r: dict, slots: int) -> dict[str, float]:
+    """The variant's slot-seconds by where they went (module docstring), as shares."""
+    first = min(start for start, _ in r["spans"])
+    last = max(end for _, end in r["spans"])
+    spans = sum(end - start for start, end in r["spans"])
+    parts = {"start-up": slots * (first - r["launched"]), "compute": r["compute"],
+             "in trials": spans - r["compute"], "between": slots * (last - first) - spans,
+             "shut-down": slots * (r["ended"] - last)}
+    return {name: seconds / (slots * r["wall"]) for name, seconds in parts.items()}
 
 
 def main() -> None:
@@ -68,6 +108,8 @@ def main() -> None:
             ideal = r["compute"] / slots
             print(f"{name:<9} {r['trials']:>6} {r['wall']:>8.1f} {r['compute']:>10.1f} "
                   f"{ideal:>8.1f} {1 - ideal / r['wall']:>9.1%}", flush=True)
+            print("  slot time: " + ", ".join(f"{part} {share:.1%}" for part, share in
+                                              breakdown(r, slots).items()), flush=True)
 
 
 if __name__ == "__main__":

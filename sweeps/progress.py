@@ -36,6 +36,7 @@ from tracking.query import Reader, RunRecord, read_sweep
 THEORY_LEARNED = "theory/rare/learned"  # where a trainable logs its theory's verdict
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 POINTS_SHOWN = 6  # per running trial line
+POLL_SHARE = 0.02  # of a core, at most, that watching takes (polls rarer if slower)
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ class Watcher:
         with live or nullcontext():
             while True:
                 ended = self.stop.is_set()  # read first: the last poll sees the end
+                began = time.monotonic()
                 try:
                     snap = snapshot(*args)
                 except (TrackingError, sqlite3.Error, OSError) as err:
@@ -286,7 +288,9 @@ class Watcher:
                     self._show(snap, live, final=ended)
                 if ended:
                     return self.last
-                self.stop.wait(self.every_s)
+                # Rarer where a poll is slow (a large sweep, a loaded machine): the view
+                # takes at most POLL_SHARE of a core from the trials it shows.
+                self.stop.wait(max(self.every_s, (time.monotonic() - began) / POLL_SHARE))
 
     def _show(self, snap: Snapshot, live: Live | None, final: bool) -> None:
         if self.on_counts and (self.last is None or snap.counts != self.last.counts):

@@ -197,7 +197,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     storage where Tune saved state, fresh otherwise) while the progress view watches."""
     from ray import tune
 
-    from trainables.session import PlannedPoint, SweepPlan, tune_trial
+    from trainables.trial_plan import PlannedPoint, SweepPlan, tune_trial
 
     start_ray(spec)
     planned = plan(spec)
@@ -231,7 +231,10 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
         tuner = tune.Tuner(
             trainable,
             param_space=space,
+            # reuse_actors: a trial slot's process (torch, Ray Train and MLflow imported)
+            # runs the next trial too, instead of a fresh process importing them again.
             tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec),
+                                        reuse_actors=True,
                                         trial_name_creator=tune_trial_name,
                                         trial_dirname_creator=tune_trial_dirname),
             run_config=tune.RunConfig(

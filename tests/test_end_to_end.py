@@ -83,6 +83,11 @@ def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_s
     assert "+ w12 complex: 4 points in" in shown and "workflowType=machine_learning" in shown
     client, runs = trial_runs(tracking_uri, "tiny")
     check_parent_and_children(client, runs, spec, planned)
+    # One trial slot: the second trial ran in the first one's process (Tune's reuse_actors),
+    # which had imported torch, Ray Train and MLflow already.
+    pids = {json.loads(path.read_text().splitlines()[-1])["pid"]
+            for path in (tmp_path / "runs" / "tiny").glob("*/result.json")}
+    assert len(pids) == 1
     # What each run records is the plan, and what its worker ran: metrics every log_every
     # until the step it converged at (a `converged` metric there), within its cap `steps`.
     assert {r.data.tags["trial_key"]: r.data.params for r in runs} == plan

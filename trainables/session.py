@@ -1,6 +1,7 @@
 """How a trainable runs: a Ray Tune trial that drives a Ray Train `TorchTrainer`.
 
-The Train V2 pattern: Tune runs `tune_trial` once per trial; it builds a TorchTrainer named
+The Train V2 pattern: Tune runs `trial_plan.tune_trial` once per trial, which runs `run_trial`
+here in the trial's process; it builds a TorchTrainer named
 after the trial id (deterministic, never a timestamp, so a restarted trial finds and resumes
 its own Train run) and the trainable's per-worker loop trains. On CPU with one worker the
 trainer runs in local mode (`num_workers=0`): the loop runs inside the trial's process and
@@ -10,8 +11,9 @@ several workers it gets a real worker group and reports through Ray Train.
 A loop sees Ray only through `Worker` (rank, device, the checkpoint to resume from, `report`),
 which hides which of the two it runs under; everything else in a trainable is plain PyTorch.
 
-A trial makes (or, on a retry, finds) its grid points' MLflow runs as it starts, so a run's
-start time is when its training starts, not when the sweep queued it.
+A trial makes (or, on a retry, finds) its grid points' MLflow runs as it starts
+(`trial_plan.SweepPlan.trial`), so a run's start time is when its training starts, not when
+the sweep queued it.
 """
 
 from __future__ import annotations
@@ -32,52 +34,14 @@ from ray.train.torch.config import _TorchBackend
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from trainables import catalog
-from trainables.contract import Placement, PointRun, TrialConfig
-from trainables.points import Point, unpack
-from tracking.layout import TRIAL_TAG, run_name, trial_name
-from tracking.runs import PlannedRun
-from tracking.tracker import Tracker, open_runs, open_tracker
+from trainables.contract import TrialConfig
+from trainables.trial_plan import SweepPlan
+from tracking.tracker import Tracker, open_tracker
 
 
-@dataclass(frozen=True)
-class PlannedPoint:
-    """A grid point as the plan has it: its resolved section, and its run's params."""
-
-    point: Point
-    section: dict
-    params: dict[str, str]
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """What every trial of a sweep shares, handed to Tune once (`tune.with_parameters`)."""
-
-    trainable: str
-    placement: Placement
-    tracking_uri: str
-    train_storage: str
-    max_failures: int
-    experiment_id: str
-    parent_run_id: str  # the sweep's run: every grid point's run is its child
-    run_tags: dict[str, str]  # on every grid point's run
-    points: dict[str, PlannedPoint]  # by grid-point key
-
-    def trial(self, axes: dict) -> TrialConfig:
-        """The config of the trial Tune started with these grid axes (packed ones as lists),
-        its grid points' runs made or found now, as their training starts."""
-        planned = [self.points[p.key] for p in unpack(axes)]
-        tags = {**self.run_tags, TRIAL_TAG: trial_name(axes)}
-        run_ids = open_runs(self.tracking_uri, self.experiment_id, self.parent_run_id, [
-            PlannedRun(key=p.point.key, params=p.params, tags=tags,
-                       name=run_name(p.point.params())) for p in planned])
-        return TrialConfig(trainable=self.trainable, tracking_uri=self.tracking_uri,
-                           placement=self.placement,
-                           points=[PointRun(point=p.point, run_id=run_ids[p.point.key],
-                                            section=p.section) for p in planned])
-
-
-def tune_trial(axes: dict, plan: SweepPlan) -> None:
-    """Tune's function trainable: run the trainable's per-worker loop under a TorchTrainer."""
+def run_trial(axes: dict, plan: SweepPlan) -> None:
+    """Tune's function trainable (`trial_plan.tune_trial`): run the trainable's per-worker
+    loop under a TorchTrainer."""
     trial = plan.trial(axes)
     module, _, function = catalog.get(plan.trainable).worker.partition(":")
     loop = getattr(importlib.import_module(module), function)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trainables.olmo.model import eager
 from trainables.olmo.neurons import NeuronGrads
 
 CHUNK = 256  # instances per forward pass
@@ -98,13 +99,18 @@ class Probe:
     injected: bool
     world_size: int
     capture: NeuronGrads | None = None
+    _eager: object = None
 
     def __enter__(self) -> "Probe":
+        # A compiled model runs the measured step eagerly: the hooks see every module.
+        self._eager = eager()
+        self._eager.__enter__()
         self.capture = NeuronGrads(self.model, self.neurons).__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         self.capture.__exit__(*exc)
+        self._eager.__exit__(*exc)
 
     def metrics(self) -> dict[str, float]:
         g = _sum_over_ranks(self.capture.grads[0], self.world_size) / self.world_size

@@ -11,7 +11,6 @@ instances, and measured steps the paper's mechanism metrics (`mechanism`); every
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ import torch
 
 from injection import reference, tasks
 from trainables import periodic
+from trainables.olmo.clock import StepClock
 from trainables.olmo.data import checksum, global_batches, open_corpus, share
 from trainables.olmo.evaluate import EvalSets, eval_sets, evaluate
 from trainables.olmo.mechanism import Mechanism
@@ -32,17 +32,16 @@ from tracking.tracker import Tracker
 
 @dataclass
 class Window:
-    """Training measurements since the last evaluation, logged with it."""
+    """Training measurements since the last evaluation, logged with it; the losses stay on
+    the device and the clock unread until then, so a step never waits for the GPU."""
 
+    clock: StepClock
     losses: list[torch.Tensor] = field(default_factory=list)
-    seconds: float = 0.0
     tokens: int = 0
     checksum: float | None = None  # of the last batch this worker trained
 
-    def add(self, measurements: dict[str, torch.Tensor], tokens: torch.Tensor,
-            seconds: float) -> None:
+    def add(self, measurements: dict[str, torch.Tensor], tokens: torch.Tensor) -> None:
         self.losses.append(measurements["loss"])
-        self.seconds += seconds
         self.tokens += tokens.numel()
         self.checksum = checksum(tokens)
 
@@ -52,20 +51,21 @@ class Window:
         if not self.losses:
             return {}
         return {"train/loss": _mean_over_workers(torch.stack(self.losses).mean(), world_size),
-                "throughput/tokens_per_s": self.tokens * world_size / self.seconds,
+                "throughput/tokens_per_s": self.tokens * world_size / self.clock.seconds,
                 "data/checksum": self.checksum}
 
     def state_dict(self, world_size: int) -> dict:
         """For a checkpoint, so the first evaluation after a resume averages the same steps:
         each step's loss averaged over the workers (every rank calls it), on the CPU."""
         losses = [_mean_over_workers(loss.clone(), world_size) for loss in self.losses]
-        return {"losses": losses, "seconds": self.seconds, "tokens": self.tokens,
+        return {"losses": losses, "seconds": self.clock.seconds, "tokens": self.tokens,
                 "checksum": self.checksum}
 
     @classmethod
     def restored(cls, state: dict, device: torch.device) -> "Window":
-        return cls([torch.tensor(loss, device=device) for loss in state["losses"]],
-                   state["seconds"], state["tokens"], state["checksum"])
+        return cls(StepClock(device, state["seconds"]),
+                   [torch.tensor(loss, device=device) for loss in state["losses"]],
+                   state["tokens"], state["checksum"])
 
 
 def train_fn_per_worker(config: dict) -> None:
@@ -101,8 +101,9 @@ class Trial:
         self.data = global_batches(point.frequency, section.batch_size, section.seq_len,
                                    section.block, point.seed, corpus, task)
         self.rows = share(section.batch_size, rank, world_size)
+        compiled = section.compile if section.compile is not None else device.type == "cuda"
         self.model = build_model(point.width, corpus.tokenizer, section.seq_len, device,
-                                 world_size, point.seed)
+                                 world_size, point.seed, compile=compiled)
         self.optimizer, self.scheduler = optimizer_for(self.model, section)
         sharded = hasattr(self.model, "clip_grad_norm_")
         # What runs forward passes outside the step: every rank's FSDP module, or the bare model
@@ -111,7 +112,7 @@ class Trial:
         self.mechanism = Mechanism(section, task, self.data.schedule,
                                    None if self.sets is None else self.sets.test, device, rank,
                                    world_size)
-        self.window = Window()  # training since the last evaluation
+        self.window = Window(StepClock(device))  # training since the last evaluation
 
     def load(self, saved: dict) -> int:
         """Weights, optimizer, schedule, RNG, the steps since the last evaluation and the
@@ -144,7 +145,7 @@ class Trial:
                         now = {**evaluate(self.bare, self.sets, device),
                                **mechanism.features(self.bare)}
                     now.update(self.window.metrics(self.world_size))
-                    self.window, progress = Window(), now
+                    self.window, progress = Window(StepClock(device)), now
                 now.update(mechanism.at_state(self.bare, step, now))
                 if now:
                     tracker.log(self.run_id, step, now)
@@ -152,14 +153,13 @@ class Trial:
                     report(step, progress)
             if step == steps:
                 break
-            began = time.monotonic()
+            self.window.clock.start()
             tokens = self.data.rows(step, lo, hi).tokens  # global batch `step`: data position
             with mechanism.probe(self.model, self.bare, step) as probe:  # measured steps only
                 measured = train_step(self.model, self.optimizer, self.scheduler, tokens, micro,
                                       device, section.grad_clip)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            self.window.add(measured, tokens, time.monotonic() - began)
+            self.window.clock.stop()
+            self.window.add(measured, tokens)
             tracker.log(self.run_id, step + 1, {"rare/injected": float(mechanism.count(step)),
                                                 **(probe.metrics() if probe else {})})
 

@@ -1,32 +1,83 @@
-"""The OLMo model's training mechanics, plain PyTorch: the ladder model wrapped for the
-world (DDP, or FSDP by block from SHARD_FROM up on GPUs), AdamW with OLMo's schedule, one
-optimizer step over micro-batches, and the checkpoint state that loads at any world size."""
+"""The OLMo model's training mechanics, plain PyTorch: the ladder model (compiled by block
+if asked) wrapped for the world (DDP, or FSDP by block from SHARD_FROM up on GPUs), AdamW with
+OLMo's schedule, one optimizer step over micro-batches, and the checkpoint state that loads at
+any world size."""
 
 from __future__ import annotations
 
 from contextlib import nullcontext
 
 import torch
-import torch.nn.functional as F
+from olmo import OLMo
 
 from trainables.olmo.ladder import LADDER, model_config
+from trainables.olmo.loss import chunk_step, lm_loss
 from trainables.olmo.recipe import lr_factor
 
 SHARD_FROM = "1B"  # FSDP from this ladder size up, on GPUs
 
 
-def build_model(width: str, tokenizer, seq_len: int, device: torch.device, world_size: int,
-                seed: int) -> torch.nn.Module:
-    """The ladder model on `device`, wrapped for the world: FSDP (by block, parameters
-    materialised on the GPU shard by shard) from SHARD_FROM up on GPUs, else DDP if
-    several workers. Same seed on every rank: DDP starts from rank 0's weights anyway."""
-    from olmo import OLMo
+class LanguageModel(OLMo):
+    """ai2-olmo's `OLMo` (the same modules and state dict) whose forward also takes `labels`
+    and then returns the summed next-token loss of its hidden states (`loss.lm_loss`), never
+    the whole batch's logits. The loss is part of the forward so that DDP and FSDP see it as
+    the model's own computation (FSDP holds the output weight unsharded only in there).
 
+    `compile_step` compiles each block and the loss's chunk step (`torch.compile` by block,
+    as FSDP wraps them, so DDP still overlaps each block's gradient reduction with the
+    backward). Only the training forward (`labels` given) runs compiled: evaluations and
+    interference measurements, whose shapes vary and whose hooks need eager modules, run the
+    same modules eagerly (`eager`)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        # The trunk below is OLMo.forward for the ladder's configs (`ladder.model_config`).
+        assert config.rope and not (config.alibi or config.embedding_layer_norm
+                                    or config.weight_tying or config.scale_logits
+                                    or config.include_bias)
+        assert config.block_group_size == 1
+        self.loss_step = chunk_step
+
+    def compile_step(self) -> "LanguageModel":
+        """Compile the training forward: each block (in place: names and state dict stay
+        OLMo's) and the loss's chunk step. Compilation happens at the first step."""
+        for block in self.transformer.blocks:
+            block.compile()
+        self.loss_step = torch.compile(chunk_step)
+        return self
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None, **kwargs):
+        """With `labels` (batch, seq): the summed loss of predicting labels[:, i + 1] at
+        each position i (float32); without, OLMo's forward (its logits), run eagerly."""
+        if labels is None:
+            with eager():
+                return super().forward(input_ids, **kwargs)
+        t = self.transformer
+        x = t.emb_drop(t.wte(input_ids))
+        for block in t.blocks:
+            x, _ = block(x)
+        x = t.ln_f(x)
+        return lm_loss(x[:, :-1], t.ff_out.weight, labels[:, 1:], step=self.loss_step)
+
+
+def eager():
+    """Everything compiled runs eagerly inside (hooks, varying shapes)."""
+    return torch.compiler.set_stance("force_eager")
+
+
+def build_model(width: str, tokenizer, seq_len: int, device: torch.device, world_size: int,
+                seed: int, compile: bool = False) -> torch.nn.Module:
+    """The ladder model on `device` (compiled by block with `compile`), wrapped for the
+    world: FSDP (by block, parameters materialised on the GPU shard by shard) from SHARD_FROM
+    up on GPUs, else DDP if several workers. Same seed on every rank: DDP starts from rank
+    0's weights anyway."""
     torch.manual_seed(seed)
     sharded = (device.type == "cuda" and world_size > 1
                and LADDER[width].d_model >= LADDER[SHARD_FROM].d_model)
-    model = OLMo(model_config(width, tokenizer, seq_len,
-                              init_device="meta" if sharded else device.type))
+    model = LanguageModel(model_config(width, tokenizer, seq_len,
+                                       init_device="meta" if sharded else device.type))
+    if compile:
+        model.compile_step()
     if sharded:  # not run here: no GPU was lent to this project (see README)
         return shard(model, device)
     model = model.to(device)
@@ -55,11 +106,13 @@ def shard(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 
 def optimizer_for(model: torch.nn.Module, section):
-    """AdamW and the warm-up/cosine schedule of a resolved `OlmoSection`."""
+    """AdamW (fused on a GPU: one kernel for every parameter, the same update) and the
+    warm-up/cosine schedule of a resolved `OlmoSection`."""
     adamw = section.adamw
     optimizer = torch.optim.AdamW(model.parameters(), lr=section.lr,
                                   betas=(adamw.beta1, adamw.beta2), eps=adamw.eps,
-                                  weight_decay=adamw.weight_decay)
+                                  weight_decay=adamw.weight_decay,
+                                  fused=next(model.parameters()).is_cuda)
     warmup, steps, final = section.warmup_steps, section.steps, section.final_lr
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, warmup, steps, final))
@@ -82,9 +135,7 @@ def train_step(model, optimizer, scheduler, tokens: torch.Tensor, micro_batch: i
         with nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
             with torch.autocast(device.type, dtype=torch.bfloat16,
                                 enabled=device.type == "cuda"):
-                logits = model(chunk).logits[:, :-1]
-                loss = F.cross_entropy(logits.flatten(0, 1).float(), chunk[:, 1:].flatten(),
-                                       reduction="sum") / predicted
+                loss = model(chunk, labels=chunk) / predicted
             loss.backward()
         total += loss.detach()
     if hasattr(model, "clip_grad_norm_"):  # FSDP: the norm over every shard

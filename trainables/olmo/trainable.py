@@ -75,6 +75,9 @@ class OlmoSection(Scheduled):
                     "1..10000")
     interference_neurons: int = Field(
         100, ge=1, description="first-layer MLP neurons (largest |g_r|) the cosines use, >= 1")
+    compile: bool | None = Field(
+        None, description="torch.compile the training step (each block and the loss); "
+                          "default (null): on where the worker has a CUDA GPU")
     fourier_p_value: float = Field(
         0.01, gt=0, lt=1, description="significance of a Fourier mode against shuffled "
                                       "token orders, 0 < p < 1")
@@ -192,6 +195,8 @@ class Olmo(Trainable):
             lines.append(f"  {frequency:>10.3g} " + " ".join(
                 f"{per_batch(instances_per_batch(frequency, s.batch_size, s.seq_len)):>10}"
                 for _, s in by_width.values()))
+        compiled = {None: "on GPU workers", True: "on", False: "off"}[section.compile]
+        lines.append(f"compile   the training step (torch.compile): {compiled}")
         if section.measure_every:
             lines.append(f"measure   every {section.measure_every} steps and every step that "
                          f"injects: g_r from {section.interference_instances:,} instances, "
