@@ -148,11 +148,10 @@ def reproduce(experiment: str, scale: str, out: Path, storage_: str, tracking_ur
             f"({_elapsed(started)} so far)")
         failed = (runner.resume(spec.name, target) if states[role] == INTERRUPTED
                   else runner.run(spec, target))
-        if failed:
+        if failed:  # failed or interrupted (Ctrl-C): the next run of the command resumes
             outcome.failed.append(spec.name)
-            say(f"{head}: {len(failed)} grid points did not finish")
-    if outcome.failed:
-        return outcome
+            say(f"{head}: {len(failed)} grid points did not finish; the rest is not started")
+            return outcome
     say(f"writing the report to {out} ({_elapsed(started)} so far)")
     outcome.out, outcome.claims, outcome.report_run = write_report(
         chosen, scale, outcome.sweeps, out, tracking_uri)

@@ -49,7 +49,7 @@ class Scale:
 SCALE = {
     # 2 CPU cores, <= 15 minutes: K=8, r=8 (d=64), N* 4..48 over the phase grid.
     "quick": Scale(tasks=8, features_per_task=8,
-                   phase_widths=[4, 8, 12, 16, 24, 32, 48, 64],
+                   phase_widths=[4, 8, 16, 24, 32, 48, 64],
                    phase_frequencies=[0.1, 0.03, 0.01], seeds=[0], frequency=0.01,
                    burst_widths=[24, 32, 64], burst_steps=3000,
                    long_widths=[8, 16, 32], long_steps=20000,
@@ -80,7 +80,7 @@ def sweeps_for(scale: str) -> dict[str, dict]:
     fixed = {"frequency": [s.frequency], "task": ["simple"]}
     specs = {"phase": spec("phase", {"width": s.phase_widths, "frequency": s.phase_frequencies,
                                      "task": ["simple", "complex"]},
-                           {"mode": "population", "pack": ["frequency", "seed"]})}
+                           {"mode": "population", "pack": ["frequency", "task", "seed"]})}
     for n in BURSTS:
         specs[f"bursts-{n}"] = spec(
             f"bursts-{n}", {"width": s.burst_widths, **fixed},
