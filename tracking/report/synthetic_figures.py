@@ -76,21 +76,23 @@ def utility_order(rows: list[Row], folder: Path) -> Figure:
             continue
         u, t = utilities(run.params), feature_steps(run)
         never = t < 0
-        top = np.nanmax(t) * 2 if np.nanmax(t) > 0 else 10
+        top = max(np.nanmax(t), 1) * 3  # "never learned" drawn above the latest step
         for rows_, colour, label in ((slice(None, -1), look.LINES[0], "background tasks"),
-                                     (slice(-1, None), look.LINES[1], "rare task")):
+                                     (slice(-1, None), look.LINES[5], "rare task")):
             uu, tt, nn = u[rows_].ravel(), t[rows_].ravel(), never[rows_].ravel()
-            ax.scatter(uu[~nn], np.maximum(tt[~nn], 1), s=12, color=colour, label=label)
-            ax.scatter(uu[nn], np.full(nn.sum(), top), s=14, marker="^", facecolors="none",
-                       edgecolors=colour)
+            ax.scatter(uu[~nn], np.maximum(tt[~nn], 1), s=14, color=colour, label=label,
+                       zorder=3)
+            ax.scatter(uu[nn], np.full(nn.sum(), top), s=16, marker="^", facecolors="none",
+                       edgecolors=colour, zorder=3)
         ax.axhline(top, color="grey", lw=0.5, ls=":")
-        ax.text(u.min(), top * 1.15, "never learned (width full)",
-                fontsize=7, color="grey")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ticks = [10.0 ** k for k in range(int(np.log10(top / 3)) + 1)]
+        ax.set_yticks(ticks + [top], [f"$10^{{{k}}}$" for k in range(len(ticks))] + ["never"])
+        ax.minorticks_off()
         ax.set_xlabel(r"utility $\pi_k \lambda_{k,j}$")
         ax.set_ylabel("step learned ($\\|P_U b_{kj}\\|^2 \\geq 1/2$)")
-        ax.legend(loc="lower left")
+        ax.legend(loc="upper right", framealpha=0.9)
     look.save(fig, folder, name)
     return Figure(name, "Figure 3: features are learned in order of utility",
                   "The first step at which each feature's direction is half inside span(U) "
@@ -172,7 +174,8 @@ def bursts(final: dict[int, dict[int, float]], folder: Path) -> Figure:
     ax.set_xlabel("rare samples per burst $n$ (one burst every $n/f$ samples)")
     ax.set_ylabel("final rare-task loss")
     ax.set_ylim(bottom=0)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     look.save(fig, folder, name)
     return Figure(name, "Figure 6b (toy): matched-frequency bursts",
                   "Final rare-task loss (mean over the last fifth of training) when the rare "
@@ -203,7 +206,8 @@ def long_horizon(rows: list[Row], rare_loss: dict[str, Series], factor: int,
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("step (sampled, i.i.d.)")
     ax.set_ylabel("rare-task loss")
-    ax.legend(loc="center right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="center right")
     look.save(fig, folder, name)
     return Figure(name, "Long-horizon check: more data does not rescue a narrow student",
                   f"Rare-task loss over {factor}x the steps at which it is read (dashed "
