@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tracking.fit_run import Recorded
-    from sweeps.reproduce import Outcome
+    from sweeps.reproduction import Outcome
     from tracking.sweep_fit import SweepFit
 
 DEFAULT_STORAGE = "./runs"
@@ -181,7 +181,7 @@ def reproduce(experiment: str, scale: str = "quick", out: str | Path | None = No
     `out/index.html`, `out/claims.json`, `out/figures/` (default `reproduce-<experiment>`)
     and logs them as a `kind=report` run. `Outcome.failed` names sweeps that did not finish
     (then no report is written; calling again resumes them)."""
-    from sweeps import reproduce as reproducing
+    from sweeps import reproduction as reproducing
 
     return reproducing.reproduce(experiment, scale, Path(out or f"reproduce-{experiment}"),
                                  storage or default_storage(),

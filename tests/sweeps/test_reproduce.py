@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from sweeps import cli, reproduce
+from sweeps import cli, reproduction
 from sweeps.studies import synthetic as study
 from tracking.layout import KIND_REPORT
 from tracking.query import open_reader
@@ -36,7 +36,7 @@ def test_bad_input_exits_2_and_writes_nothing(argv, message, tmp_path, monkeypat
 
 def test_a_study_missing_from_this_checkout_is_refused_cleanly(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(reproduce.STUDIES, "olmo", ("sweeps.studies.nowhere",
+    monkeypatch.setitem(reproduction.STUDIES, "olmo", ("sweeps.studies.nowhere",
                                                     "tracking.report.nowhere"))
     assert cli.main(["reproduce", "olmo"]) == 2
     assert "the olmo study is not in this version" in capsys.readouterr().err
@@ -70,7 +70,7 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     monkeypatch.setattr(study, "BURSTS", (1, 20))
     uri, runs, out = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "runs"), tmp_path / "r"
     said = []
-    outcome = reproduce.reproduce("synthetic", "tiny", out, runs, uri, say=said.append)
+    outcome = reproduction.reproduce("synthetic", "tiny", out, runs, uri, say=said.append)
     assert outcome.ok and (out / "index.html").is_file()
     assert list(outcome.sweeps) == ["phase", "bursts-1", "bursts-20", "long"]
 
@@ -94,6 +94,6 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     assert logged[0].metrics["claim/C1"] == 1.0 and logged[0].metrics["claim/C2"] == 0.0
 
     said.clear()  # a second call runs nothing: every sweep finished
-    again = reproduce.reproduce("synthetic", "tiny", out, runs, uri, say=said.append)
+    again = reproduction.reproduce("synthetic", "tiny", out, runs, uri, say=said.append)
     assert again.ok and sum("reused" in line for line in said) == 4
     assert json.loads((out / "claims.json").read_text()) == list(claims.values())
