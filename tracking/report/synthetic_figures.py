@@ -17,6 +17,7 @@ matplotlib.rcParams.update(look.STYLE)
 import matplotlib.pyplot as plt  # noqa: E402
 
 TASKS = ("simple", "complex")
+START = 0.5  # where Figure 3 draws a feature aligned from the start (step 0, off a log axis)
 
 
 def phase(rows: list[Row], folder: Path) -> Figure:
@@ -41,12 +42,14 @@ def phase(rows: list[Row], folder: Path) -> Figure:
         for i, f in enumerate(freqs):
             for j in range(len(widths)):
                 if np.isfinite(loss[i, j]):
-                    ax.text(j, i, f"{loss[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(j, i, f"{max(loss[i, j], 0):.2f}", ha="center", va="center", fontsize=6,
                             color="white" if loss[i, j] < 0.6 else "black")
             theory = lines[f][0].metrics["theory/critical_width"]
             edge = next((j for j, w in enumerate(widths) if w >= theory), len(widths)) - 0.5
             ax.plot([edge, edge], [i - 0.5, i + 0.5], color=look.LINES[5], lw=2.5,
                     label=r"theory $N^*$" if i == 0 else None)
+            ax.text(edge + 0.05, i + 0.45, f"$N^*$={theory:g}", color=look.LINES[5], fontsize=7,
+                    va="top", ha="left", fontweight="bold")
         ax.set_xticks(range(len(widths)), widths)
         ax.set_yticks(range(len(freqs)), [f"{f:g}" for f in freqs])
         ax.set_xlabel(r"width $N$")
@@ -80,15 +83,16 @@ def utility_order(rows: list[Row], folder: Path) -> Figure:
         for rows_, colour, label in ((slice(None, -1), look.LINES[0], "background tasks"),
                                      (slice(-1, None), look.LINES[5], "rare task")):
             uu, tt, nn = u[rows_].ravel(), t[rows_].ravel(), never[rows_].ravel()
-            ax.scatter(uu[~nn], np.maximum(tt[~nn], 1), s=14, color=colour, label=label,
-                       zorder=3)
+            ax.scatter(uu[~nn], np.where(tt[~nn] > 0, tt[~nn], START), s=14, color=colour,
+                       label=label, zorder=3)
             ax.scatter(uu[nn], np.full(nn.sum(), top), s=16, marker="^", facecolors="none",
                        edgecolors=colour, zorder=3)
         ax.axhline(top, color="grey", lw=0.5, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ticks = [10.0 ** k for k in range(int(np.log10(top / 3)) + 1)]
-        ax.set_yticks(ticks + [top], [f"$10^{{{k}}}$" for k in range(len(ticks))] + ["never"])
+        ax.set_yticks([START] + ticks + [top], ["start"] + [f"$10^{{{k}}}$" for k in range(
+            len(ticks))] + ["never"])
         ax.minorticks_off()
         ax.set_xlabel(r"utility $\pi_k \lambda_{k,j}$")
         ax.set_ylabel("step learned ($\\|P_U b_{kj}\\|^2 \\geq 1/2$)")
@@ -96,7 +100,7 @@ def utility_order(rows: list[Row], folder: Path) -> Figure:
     look.save(fig, folder, name)
     return Figure(name, "Figure 3: features are learned in order of utility",
                   "The first step at which each feature's direction is half inside span(U) "
-                  "(step 0, aligned at initialisation, drawn at 1), against its utility pi_k "
+                  "('start': aligned at initialisation), against its utility pi_k "
                   "lambda_{k,j}, in one population run per task; triangles: never learned, "
                   "the width is spent on larger utilities. The paper's Theorem 3: larger "
                   "utility, learned earlier; a width-N student keeps the top N.")
