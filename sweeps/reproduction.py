@@ -95,6 +95,16 @@ def plan(experiment: str, scale: str, out: Path, storage_: str, tracking_uri: st
                         "claims.json, figures/); pass a folder")
     specs = {role: load(raw) for role, raw in chosen.sweeps.sweeps_for(scale).items()}
     states = {role: sweep_state(spec, storage_, tracking_uri) for role, spec in specs.items()}
+    from sweeps.runner import check_local_resources
+
+    for role, spec in specs.items():
+        if states[role] != FINISHED:
+            try:  # a cluster scale on a laptop: refused now, not after the first sweeps ran
+                check_local_resources(spec)
+            except UserError as err:
+                raise UserError(f"--scale {scale}: {err}; or run the whole reproduction as "
+                                "a job on the cluster (README \"Reproducing the paper\")") \
+                    from None
     return chosen, specs, states
 
 

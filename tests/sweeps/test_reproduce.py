@@ -97,3 +97,16 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     again = reproduction.reproduce("synthetic", "tiny", out, runs, uri, say=said.append)
     assert again.ok and sum("reused" in line for line in said) == 4
     assert json.loads((out / "claims.json").read_text()) == list(claims.values())
+
+
+def test_the_cluster_scale_on_a_machine_without_gpus_is_refused_before_anything_runs(
+        tmp_path, monkeypatch, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine could run the full scale")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert cli.main(["reproduce", "synthetic", "--scale", "full"]) == 2
+    assert "needs GPUs this machine does not have" in capsys.readouterr().err
+    assert nothing_written(tmp_path)
