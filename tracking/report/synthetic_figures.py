@@ -48,8 +48,9 @@ def phase(rows: list[Row], folder: Path) -> Figure:
             edge = next((j for j, w in enumerate(widths) if w >= theory), len(widths)) - 0.5
             ax.plot([edge, edge], [i - 0.5, i + 0.5], color=look.LINES[5], lw=2.5,
                     label=r"theory $N^*$" if i == 0 else None)
-            ax.text(edge + 0.05, i + 0.45, f"$N^*$={theory:g}", color=look.LINES[5], fontsize=7,
-                    va="top", ha="left", fontweight="bold")
+            ax.text(edge + 0.08, i + 0.42, f"$N^*$={theory:g}", color="black", fontsize=7,
+                    va="top", ha="left",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
         ax.set_xticks(range(len(widths)), widths)
         ax.set_yticks(range(len(freqs)), [f"{f:g}" for f in freqs])
         ax.set_xlabel(r"width $N$")
@@ -175,6 +176,7 @@ def bursts(final: dict[int, dict[int, float]], folder: Path) -> Figure:
         ax.plot(*zip(*points), marker="o", label=f"width {w}")
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("rare samples per burst $n$ (one burst every $n/f$ samples)")
     ax.set_ylabel("final rare-task loss")
     ax.set_ylim(bottom=0)
@@ -232,8 +234,9 @@ def interference(norms: dict[int, list[float]], cosines: dict[int, list[float]],
         ax.errorbar(widths, mean, yerr=std, marker="o", capsize=3)
         ax.set_xscale("log")
         ax.set_xticks(widths, [str(w) for w in widths])
+        ax.minorticks_off()
         ax.set_xlabel(r"width $N$")
-        ax.set_ylabel(label)
+        ax.set_ylabel(label + " (mean $\\pm$ sd)")
     right.axhline(0, color="grey", lw=0.5)
     left.set_title("background gradient (frequent_norm)")
     right.set_title("non-task part of the batch vs $G_r$")
