@@ -87,6 +87,12 @@ def utilities(params: dict) -> np.ndarray:
     return pi[:, None] * lam / lam.sum(axis=1, keepdims=True)
 
 
+def _dim(rows: list[Row]) -> int:
+    """d = K r of the rows' problem (0 for no rows)."""
+    return int(rows[0].params["tasks"]) * int(rows[0].params["features_per_task"]) if rows \
+        else 0
+
+
 def feature_steps(row: Row) -> np.ndarray:
     """(K, r) first step each feature was learned (-1: never), from `feature_step/<k>/<j>`."""
     K, r = int(row.params["tasks"]), int(row.params["features_per_task"])
@@ -258,7 +264,11 @@ def build(reader: Reader, sweeps: dict[str, str], figures: Path,
     long_loss = series(finished["long"], "rare/loss")
     final = {n: {width(r): tail_mean(reader.history(r.run_id, "rare/loss"), None, settings.tail)
                  for r in rs} for n, rs in bursts.items()}
-    iid = bursts.get(1, [])
+    # A width-d encoder spans every feature: nothing competes, nothing is forgotten, so
+    # the bursts' and interference claims compare widths below d (the figures show all).
+    judged = {n: {w: v for w, v in by_width.items() if w < _dim(bursts[n])}
+              for n, by_width in final.items()}
+    iid = [r for r in bursts.get(1, []) if width(r) < _dim([r])]
 
     def second_half(key: str) -> dict[int, list[float]]:
         out = {}
@@ -272,8 +282,8 @@ def build(reader: Reader, sweeps: dict[str, str], figures: Path,
         "interference/cos_nontask")
     trace_n = max(bursts)
     traces = {width(r): {key: reader.history(r.run_id, key) for key in (
-        "rare/alignment", "rare/loss", "rare/injected", "interference/cos_batch")}
-        for r in bursts[trace_n]}
+        "rare/alignment", "rare/injected", "interference/cos_batch")}
+        for r in bursts[trace_n] if width(r) < _dim([r])}
     made = [draw.phase(phase, figures), draw.utility_order(phase, figures),
             draw.update_and_forget(traces, trace_n, float(bursts[trace_n][0].params[
                 "frequency"]) if bursts[trace_n] else 0.0, figures),
@@ -282,6 +292,6 @@ def build(reader: Reader, sweeps: dict[str, str], figures: Path,
             draw.interference(norms, cosines, figures)]
     claims = [c1_monotone(phase, settings), c2_critical_width(phase, settings),
               c3_long_horizon(finished["long"], long_loss, settings),
-              c4_bursts(final, settings), c5_interference(norms, cosines),
+              c4_bursts(judged, settings), c5_interference(norms, cosines),
               c6_utility_order(phase, settings)]
     return made, claims

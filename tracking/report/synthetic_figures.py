@@ -132,34 +132,40 @@ def update_and_forget(traces: dict[int, dict[str, Series]], n: int, frequency: f
         ax = fig.add_subplot(grid[0, i])
         signal = traces[w]["rare/alignment"]
         bursts = [s for s, v in traces[w]["rare/injected"] if v > 0]
-        for s in bursts:
-            ax.axvline(s, color=look.LINES[1], lw=0.4, alpha=0.5)
         if signal:
             ax.plot(*zip(*signal), color=look.LINES[0], lw=0.8)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"width {w}: {len(bursts)} bursts of {n}")
+        ax.plot(bursts, [1.06] * len(bursts), "|", color=look.LINES[5], ms=6,
+                label=f"bursts ({len(bursts)})")
+        ax.set_ylim(-0.02, 1.12)
+        ax.set_title(f"width {w}")
         ax.set_xlabel("step")
         ax.set_ylabel(r"rare signal $\|P_U b_r\|^2$")
+        ax.legend(loc="lower right", framealpha=0.9)
     ax = fig.add_subplot(grid[0, 2])
-    data, labels = [], []
-    for w in widths:
+    data, positions = [], []
+    for k, w in enumerate(widths):
         injected = dict(traces[w]["rare/injected"])
         cos = [(s, v) for s, v in traces[w]["interference/cos_batch"] if np.isfinite(v)]
         data += [[v for s, v in cos if injected.get(s, 0) > 0],
                  [v for s, v in cos if injected.get(s, 0) == 0]]
-        labels += [f"{w}\nburst", f"{w}\nbetween"]
-    if any(data):
-        box = ax.boxplot(data, showfliers=False, patch_artist=True)
+        positions += [3 * k + 1, 3 * k + 2]
+    if all(data):
+        box = ax.boxplot(data, positions=positions, showfliers=False, patch_artist=True,
+                         medianprops={"color": "black"})
         for k, patch in enumerate(box["boxes"]):
-            patch.set_facecolor(look.LINES[1] if k % 2 == 0 else look.LINES[4])
-        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7)
+            patch.set_facecolor(look.LINES[5] if k % 2 == 0 else look.LINES[4])
+        ax.set_xticks([3 * k + 1.5 for k in range(len(widths))], [str(w) for w in widths])
+        ax.set_xlabel(r"width $N$")
+        ax.legend(box["boxes"][:2], ["at bursts", "between"], loc="center right",
+                  framealpha=0.9)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_title(r"$\cos(g, G_r)$ by width")
     look.save(fig, folder, name)
     return Figure(name, "Figure 4: update and forget",
                   f"The rare task arrives {n} samples at a time (long-run frequency f="
-                  f"{frequency:g}; orange lines mark the bursts). Left: the rare task's "
-                  "leading direction inside span(U) at the narrowest and the widest width; "
+                  f"{frequency:g}; ticks at the top mark the bursts). Left: the rare task's "
+                  "leading direction inside span(U) at the narrowest and the widest width below "
+                  "d (a width-d encoder spans every feature, so it cannot forget); "
                   "right: the cosine between the step's encoder gradient g and the rare "
                   "task's reference gradient G_r at the bursts and between them. The paper: "
                   "the narrow student gains at each injection and loses it before the next, "
