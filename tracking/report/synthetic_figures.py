@@ -61,9 +61,9 @@ def phase(rows: list[Row], folder: Path) -> Figure:
     look.save(fig, folder, name)
     return Figure(name, "Figure 2: what each width learns, width x frequency",
                   "Final rare-task loss (population training, i.e. the width's converged "
-                  "student) for a simple (fast-decaying spectrum) and a complex rare task; the "
-                  "red bar left of each row is the theory's critical width N* (smallest width "
-                  "whose optimum has rare loss <= the learned threshold). The paper: larger "
+                  "student) for a simple (fast-decaying spectrum) and a complex rare task; "
+                  "the vermillion bar left of each row is the theory's critical width N* "
+                  "(smallest width whose optimum has rare loss <= the learned threshold). The paper: larger "
                   "widths learn rarer tasks, and complex tasks need more width.")
 
 
@@ -185,7 +185,7 @@ def bursts(final: dict[int, dict[int, float]], folder: Path) -> Figure:
     ax.minorticks_off()
     ax.set_xlabel("rare samples per burst $n$ (one burst every $n/f$ samples)")
     ax.set_ylabel("final rare-task loss")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(bottom=-0.02)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     look.save(fig, folder, name)
@@ -213,7 +213,7 @@ def long_horizon(rows: list[Row], rare_loss: dict[str, Series], factor: int,
         ax.axhline(row.metrics["theory/rare/loss"], color=colour, ls=":", lw=0.8)
     if end:
         ax.axvline(end / factor, color="grey", ls="--", lw=0.8)
-        ax.text(end / factor, 1.0, f" 1/{factor} of the run", fontsize=7, color="grey",
+        ax.text(end / factor, 0.9, f" 1/{factor} of the run", fontsize=7, color="grey",
                 va="top")
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("step (sampled, i.i.d.)")
