@@ -51,7 +51,7 @@ SCALE = {
     "quick": Scale(tasks=8, features_per_task=8,
                    phase_widths=[4, 8, 16, 24, 32, 48, 64],
                    phase_frequencies=[0.1, 0.03, 0.01], seeds=[0], frequency=0.01,
-                   burst_widths=[24, 32, 64], burst_steps=3000,
+                   burst_widths=[24, 32, 48], burst_steps=3000,
                    long_widths=[8, 16, 32], long_steps=20000,
                    resources={"cpu": 1, "gpu": 0, "workers": 1}),
     # The paper preset's problem (K=32, r=16, d=512) and grid, for a GPU cluster.
@@ -59,7 +59,7 @@ SCALE = {
                   phase_widths=[4, 8, 16, 32, 64, 128, 256, 512],
                   phase_frequencies={"geomspace": {"start": 5.0e-2, "stop": 3.0e-4, "num": 10}},
                   seeds=[0, 1, 2], frequency=0.01,
-                  burst_widths=[36, 128, 512], burst_steps=100_000,
+                  burst_widths=[36, 128, 256], burst_steps=100_000,
                   long_widths=[8, 16, 32, 64], long_steps=1_000_000,
                   resources={"cpu": 4, "gpu": 1, "workers": 1}, trace_every=1,
                   log_every=100),
