@@ -38,12 +38,14 @@ def phase(rows: list[Row], folder: Path) -> Figure:
         for i, f in enumerate(freqs):
             for r in lines[f]:
                 loss[i, widths.index(width(r))] = r.metrics["rare/loss"]
-        image = ax.imshow(loss, origin="lower", aspect="auto", cmap="cividis", vmin=0, vmax=1)
+        # Reversed: bright = learned, as in `sweeps fit`'s phase diagram.
+        image = ax.imshow(loss, origin="lower", aspect="auto", cmap="cividis_r", vmin=0,
+                          vmax=1)
         for i, f in enumerate(freqs):
             for j in range(len(widths)):
                 if np.isfinite(loss[i, j]):
                     ax.text(j, i, f"{max(loss[i, j], 0):.2f}", ha="center", va="center", fontsize=6,
-                            color="white" if loss[i, j] < 0.6 else "black")
+                            color="white" if loss[i, j] > 0.4 else "black")
             theory = lines[f][0].metrics["theory/critical_width"]
             edge = next((j for j, w in enumerate(widths) if w >= theory), len(widths)) - 0.5
             ax.plot([edge, edge], [i - 0.5, i + 0.5], color=look.LINES[5], lw=2.5,
