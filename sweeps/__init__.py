@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-API = ("load", "validate", "run", "resume", "status", "curves", "fit")
+API = ("load", "validate", "run", "resume", "status", "curves", "fit", "reproduce")
 __all__ = list(API)
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tracking.fit_run import Recorded
+    from sweeps.reproduction import Outcome
     from tracking.sweep_fit import SweepFit
 
 DEFAULT_STORAGE = "./runs"
@@ -170,3 +171,18 @@ def _axes(params: dict) -> dict:
     return {"width": int(width) if width.isdigit() else width,
             "frequency": float(params["frequency"]), "task": params["task"],
             "seed": int(params["seed"])}
+
+
+def reproduce(experiment: str, scale: str = "quick", out: str | Path | None = None, *,
+              storage: str | None = None, tracking_uri: str | None = None,
+              say=print) -> "Outcome":
+    """The paper's figures and claims for `experiment` ("synthetic", "olmo") at `scale`: runs
+    the sweeps that are missing (reusing finished ones, resuming interrupted ones), writes
+    `out/index.html`, `out/claims.json`, `out/figures/` (default `reproduce-<experiment>`)
+    and logs them as a `kind=report` run. `Outcome.failed` names sweeps that did not finish
+    (then no report is written; calling again resumes them)."""
+    from sweeps import reproduction as reproducing
+
+    return reproducing.reproduce(experiment, scale, Path(out or f"reproduce-{experiment}"),
+                                 storage or default_storage(),
+                                 tracking_uri or default_tracking_uri(), say=say)

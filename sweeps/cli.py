@@ -59,6 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     injection_commands.add_parsers(commands, common)
     fit_commands.add_parsers(commands, common)
     submit.add_parser(commands)
+    reproduce = commands.add_parser(
+        "reproduce", parents=[common], help="the paper's figures and claims from its sweeps",
+        description="Run (or reuse, or resume) the sweeps the paper's figures need, then write "
+                    "DIR/index.html, DIR/claims.json and DIR/figures/, and log them as a "
+                    "kind=report run. Exit 0 report written, 1 a sweep failed (run it again "
+                    "to resume), 2 invalid input.")
+    reproduce.add_argument("experiment", metavar="EXPERIMENT",
+                           help="synthetic (the toy model) or olmo")
+    reproduce.add_argument("--scale", default="quick",
+                           help="synthetic: quick | full; olmo: quick | gpu | full "
+                                "(default quick)")
+    reproduce.add_argument("--out", metavar="DIR",
+                           help="report folder (default ./reproduce-EXPERIMENT)")
     return parser
 
 

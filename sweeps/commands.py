@@ -168,3 +168,22 @@ def _print_learned(rows: list[Row]) -> None:
 
 def _fmt(value) -> str:
     return "" if value is None else f"{value:.4g}"
+
+
+def reproduce(args: Namespace) -> int:
+    outcome = api.reproduce(args.experiment, args.scale, args.out, storage=args.storage,
+                            tracking_uri=args.tracking_uri,
+                            say=lambda line: console.print(line, markup=False, highlight=False,
+                                                           soft_wrap=True))
+    if not outcome.ok:
+        console.print(f"{len(outcome.failed)} sweeps did not finish ({', '.join(outcome.failed)})"
+                      f": no report written; run the same command again to resume them.")
+        return 1
+    verdicts = {True: "supported", False: "NOT supported", None: "not judged"}
+    for claim in outcome.claims:
+        console.print(f"  {claim.id} {verdicts[claim.holds]:>13}  {claim.claim}", markup=False,
+                      highlight=False, soft_wrap=True)
+    console.print(f"Report: {outcome.out / 'index.html'} (claims.json, figures/ beside it); "
+                  f"MLflow report run {outcome.report_run}", markup=False, highlight=False,
+                  soft_wrap=True)
+    return 0

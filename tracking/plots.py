@@ -101,7 +101,7 @@ def phase_diagram(fit: SweepFit):
                 learned[row, sizes.index(size)] = share
         ax.set_facecolor("lightgrey")  # grid points not finished
         mesh = ax.pcolormesh(_edges(sizes), _edges(frequencies), np.ma.masked_invalid(learned),
-                             cmap="RdYlGn", vmin=0, vmax=1)
+                             cmap="cividis", vmin=0, vmax=1)  # colour-blind safe
         _critical_widths(ax, fit, task, frequencies)
         ax.set(xscale="log", yscale="log", title=f"task: {task}", xlabel="width N")
         _width_ticks(ax, fit)
@@ -120,7 +120,7 @@ def _critical_widths(ax, fit: SweepFit, task: str, frequencies: list[float]) -> 
     measured = [(c.critical.width, c.curve.frequency) for c in curves
                 if c.critical.width is not None]
     if measured:
-        ax.plot(*zip(*measured), "kD", ms=6, label="measured N*")
+        ax.plot(*zip(*measured), "D", color="#D55E00", mec="k", ms=6, label="measured N*")
     _censored(ax, curves, lambda c: c.curve.frequency)
     dense = np.geomspace(min(frequencies), max(frequencies), 50)
     law = next(t for t in fit.laws if t.task == task)
