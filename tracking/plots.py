@@ -99,7 +99,7 @@ def phase_diagram(fit: SweepFit):
             row = frequencies.index(c.curve.frequency)
             for size, share in zip(c.curve.sizes, c.curve.learned(fit.measure)):
                 learned[row, sizes.index(size)] = share
-        ax.set_facecolor("lightgrey")  # grid points not finished
+        ax.set_facecolor("white")  # grid points not finished (cividis has grey mid-scale)
         mesh = ax.pcolormesh(_edges(sizes), _edges(frequencies), np.ma.masked_invalid(learned),
                              cmap="cividis", vmin=0, vmax=1)  # colour-blind safe
         _critical_widths(ax, fit, task, frequencies)
@@ -109,7 +109,7 @@ def phase_diagram(fit: SweepFit):
         ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
     axes[0].set_ylabel("rare-task frequency f")
     figure.colorbar(mesh, ax=axes.tolist(), label="share of seeds that learned the rare task")
-    figure.suptitle(f"{fit.sweep}: where the rare task is learned (grey: not finished)")
+    figure.suptitle(f"{fit.sweep}: where the rare task is learned (blank: not finished)")
     return figure
 
 
