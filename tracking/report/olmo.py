@@ -30,8 +30,14 @@ COSINES = {"interference/cos_batch": r"$\cos(g, g_r)$",
            "interference/cos_task": r"$\cos(g_t, g_r)$",
            "interference/cos_nontask": r"$\cos(g_{nt}, g_r)$"}
 TASK = {"cmp": r"$T_{\mathrm{CMP}}$", "add": r"$T_{\mathrm{ADD}}$"}
-REFERENCE = {"cmp": r"$R_{\mathrm{cmp}}$", "add": r"$R_{\mathrm{add}}$"}
+REFERENCE = r"reference task ($R_{\mathrm{cmp}}$, $R_{\mathrm{add}}$)"
 History = list[tuple[int, float]]
+
+
+def _tasks(names) -> list[str]:
+    """The paper's order, (a) T_CMP then (b) T_ADD; any other task after them."""
+    order = list(TASK)
+    return sorted(set(names), key=lambda t: (order.index(t) if t in order else len(order), t))
 
 
 @dataclass
@@ -159,6 +165,30 @@ def _power(value: float) -> str:
     return rf"${float(mantissa):g}\times10^{{{int(exponent)}}}$"
 
 
+def _log_loss(ax, label: str) -> None:
+    """A loss falls from ~ln(vocabulary) to near chance: a log axis, with plain numbers."""
+    from matplotlib.ticker import FuncFormatter
+
+    def some(value, _) -> str:  # minor ticks: 2, 3 and 5 of each decade only
+        lead = round(value / 10 ** np.floor(np.log10(value)))
+        return f"{value:g}" if lead in (2, 3, 5) else ""
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(some))
+    ax.set_ylabel(label)
+
+
+def _one_legend(fig, axes) -> None:
+    """The panels share their lines' meaning: one legend, right of them all."""
+    for ax in axes.flat:
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                       frameon=False)
+            return
+
+
 def _empty(ax, what: str) -> None:
     ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, wrap=True)
     ax.set_xticks([])
@@ -171,7 +201,7 @@ def heat_maps(heat: Heat, folder: Path) -> Figure:
                     "higher is brighter) per model size and injection frequency, one column per "
                     "task. The paper: larger models learn lower-frequency tasks; smaller models "
                     "do not.")
-    tasks = sorted({c.task for c in heat.cells}) or ["cmp"]
+    tasks = _tasks(c.task for c in heat.cells) or ["cmp"]
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.2 * len(tasks), 6.2), squeeze=False)
     for col, task in enumerate(tasks):
         cells = [c for c in heat.cells if c.task == task]
@@ -220,9 +250,8 @@ def frequency_order(heat: Heat, folder: Path) -> Figure:
                     "and the loss on the corpus's own statements of the same kind (dashed, the "
                     "reference task, from the rarest frequency's run); one panel per task and "
                     "model size. The paper: tasks are learned in the order of frequency.")
-    keys = sorted(heat.loss, key=lambda k: (k[0], width_order(k[1])))
-    tasks = sorted({t for t, _ in keys}) or ["cmp"]
-    sizes = _sizes(s for _, s in keys) or ["-"]
+    tasks = _tasks(t for t, _ in heat.loss) or ["cmp"]
+    sizes = _sizes(s for _, s in heat.loss) or ["-"]
     fig, axes = plt.subplots(len(tasks), len(sizes), figsize=(3.4 * len(sizes),
                                                               2.8 * len(tasks)),
                              squeeze=False, sharex=True)
@@ -239,12 +268,12 @@ def frequency_order(heat: Heat, folder: Path) -> Figure:
         reference = heat.reference.get((task, size), {}).get(min(by_freq))
         if reference:
             steps, values = zip(*reference)
-            ax.plot(steps, values, "--", color="black", label=f"{REFERENCE.get(task, 'ref')}")
-        ax.set_yscale("log")
+            ax.plot(steps, values, "--", color="black", label=REFERENCE)
+        _log_loss(ax, "task training loss (nats)" if j == 0 else "")
         ax.set_title(f"{TASK.get(task, task)}, {size}")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("task training loss (nats)")
-        ax.legend(frameon=False)
+        if i == len(tasks) - 1:
+            ax.set_xlabel("training step")
+    _one_legend(fig, axes)
     fig.tight_layout()
     save(fig, folder, figure.name)
     return figure
@@ -267,12 +296,11 @@ def gap_curves(gaps: Gaps, folder: Path) -> Figure:
             continue
         for n, history in sorted(gaps.loss[size].items()):
             steps, values = zip(*history)
-            ax.plot(steps, values, color=colour[n], label=f"{n} examples / {n} batches")
-        ax.set_yscale("log")
+            ax.plot(steps, values, color=colour[n], label=f"$N$ = {n}")
+        _log_loss(ax, "task training loss (nats)")
         ax.set_title(f"{TASK['cmp']}, {size}")
         ax.set_xlabel("training step")
-        ax.set_ylabel("task training loss (nats)")
-        ax.legend(frameon=False)
+        ax.legend(frameon=False, title="$N$ examples / $N$ batches")
     ax = axes[0, -1]
     if gaps.loss:
         for i, size in enumerate(sizes):
@@ -363,7 +391,8 @@ def interference(mechanism: Mechanism, folder: Path) -> Figure:
         _mark_injections(ax, _injections(mechanism.histories[sizes[0]]["rare/injected"]))
         ax.axhline(0, color="0.6", linewidth=0.6)
         ax.set_ylabel(label)
-        ax.legend(frameon=False, ncol=len(sizes))
+    if sizes:
+        axes[0].legend(frameon=False, ncol=len(sizes))
     axes[-1].set_xlabel("training step")
     fig.tight_layout()
     save(fig, folder, figure.name)
