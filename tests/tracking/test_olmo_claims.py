@@ -164,3 +164,11 @@ def test_o5_cannot_judge_one_size_or_too_few_measured_steps():
     assert o5_interference({"20M": noisy(0.1)}).holds is None
     claim = o5_interference({"4M": [0.1, 0.2], "20M": noisy(0.1)})
     assert claim.holds is None and "measure_every" in claim.evidence
+
+
+def test_o1_skips_a_cell_whose_accuracy_was_not_logged():
+    def acc(i, j):
+        return math.nan if (i, j) == (1, 1) else 0.6 + 0.1 * i + 0.05 * j
+
+    claim = o1_size_and_frequency(cells(learned_better_when_larger_and_frequent, acc=acc))
+    assert claim.holds is True, claim.evidence

@@ -136,7 +136,10 @@ def read_gaps(reader: Reader, sweeps: list[str]) -> tuple[Gaps, Mechanism]:
             by_size[row.params["width"]].append(row)
         for size, rows in by_size.items():
             n = gap_of(rows[0].params)
-            gaps.loss[size][n] = _mean_history([reader.history(r.run_id, LOSS) for r in rows])
+            loss = _mean_history([reader.history(r.run_id, LOSS) for r in rows])
+            if not loss:
+                continue
+            gaps.loss[size][n] = loss
             gaps.injected[size][n] = mean(sum(v for _, v in reader.history(r.run_id,
                                                                            "rare/injected"))
                                           for r in rows)

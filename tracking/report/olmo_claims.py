@@ -93,6 +93,7 @@ def ordered(values: list[tuple[str, float]], tol: float, lower_is_better: bool,
     expected to be better (or, with `lower_is_better=False` for a loss that should rise,
     worse) than the one before, beyond `tol`."""
     out = Ordering(tol=tol)
+    values = [(name, value) for name, value in values if not math.isnan(value)]  # not logged
     for (a, va), (b, vb) in zip(values, values[1:]):
         gain = 0.0 if va == vb else (va - vb) if lower_is_better else (vb - va)  # inf == inf
         against = () if gain >= -tol else (f"{where}{b} {vb:.3g} vs {a} {va:.3g}",)
