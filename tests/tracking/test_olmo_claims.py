@@ -57,9 +57,10 @@ def test_o1_cannot_judge_runs_that_learned_nothing():
     frozen = [Cell("cmp", s, f, 10.8, 10.8, 0.5, 200) for s in SIZES for f in FREQS]
     assert o1_size_and_frequency(frozen).holds is None
     assert o1_size_and_frequency([]).holds is None
-    one = [Cell("cmp", "4M", 1e-3, 10.8, 0.7, 0.5, 200)]
-    claim = o1_size_and_frequency(one)
-    assert claim.holds is None and "nothing to compare" in claim.evidence
+    one_size = [Cell("cmp", "4M", f, 10.8, 0.7 - 0.1 * j, 0.5, 200) for j, f in enumerate(FREQS)]
+    claim = o1_size_and_frequency(one_size)
+    assert claim.holds is None and "one size per task" in claim.evidence
+    assert "across frequencies: 2 of 2" in claim.evidence
 
 
 def curve(reach_at: int, steps: int = 100, every: int = 10, start=10.8, end=0.7):

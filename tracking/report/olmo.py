@@ -338,7 +338,9 @@ def retention(mechanism: Mechanism, folder: Path) -> Figure:
                     f"{TASK['cmp']} injected {n or 'N'} instances every {n or 'N'} batches. "
                     "Left: the task's test loss read just before, just after and just before the "
                     "next injection (grey lines: injection steps). Right: the share of each "
-                    "injection's drop in test loss still there before the next (rare/retained). "
+                    "injection's drop in test loss still there before the next (rare/retained; "
+                    "1, dashed: nothing forgotten; 0: all of it; above 1: the loss fell further "
+                    "between injections). "
                     "The paper: larger models retain the injected task better.")
     sizes = _sizes(mechanism.histories)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.2))
@@ -361,7 +363,8 @@ def retention(mechanism: Mechanism, folder: Path) -> Figure:
         left.set_xlabel("training step")
         left.set_ylabel("task test loss (nats)")
         left.legend(frameon=False)
-        right.axhline(0, color="0.6", linewidth=0.6)
+        right.axhline(0, color="0.6", linewidth=0.6)  # all of the drop forgotten
+        right.axhline(1, color="0.6", linewidth=0.6, linestyle="--")  # none of it
         right.set_xticks(range(len(sizes)), sizes)
         right.set_xlabel("model size")
         right.set_ylabel("share of the drop retained (median: bar)")

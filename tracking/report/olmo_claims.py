@@ -138,16 +138,19 @@ def o1_size_and_frequency(cells: list[Cell]) -> Claim:
             where = f"{task} {s}: "
             by_freq += ordered([(f, c.loss) for f, c in col], LOSS_TOL, True, where)
             acc_freq += ordered([(f, c.acc) for f, c in col], acc_tol, False, where)
-    if not by_size.compared and not by_freq.compared:
-        return _claim("O1", None, "one size and one frequency per task: nothing to compare")
+    if not by_size.compared or not by_freq.compared:
+        half, other, seen = (("size", "frequencies", by_freq) if not by_size.compared
+                             else ("frequency", "sizes", by_size))
+        return _claim("O1", None, f"one {half} per task: that half of the claim cannot be "
+                                  f"judged; " + seen.describe(f"task loss across {other}"))
     above = [c for c in cells if c.acc > CHANCE.get(c.task, 0.5) + acc_tol]
     parts = [by_size.describe("task loss across sizes"),
              by_freq.describe("task loss across frequencies")]
-    judged = [o for o in (by_size, by_freq) if o.compared]
+    judged = [by_size, by_freq]
     if above:
         parts += [acc_size.describe("test accuracy across sizes"),
                   acc_freq.describe("test accuracy across frequencies")]
-        judged += [o for o in (acc_size, acc_freq) if o.compared]
+        judged += [acc_size, acc_freq]
     else:
         best = max(cells, key=lambda c: c.acc - CHANCE.get(c.task, 0.5))
         parts.append(f"test accuracy at chance in every cell (best {best.acc:.3f}, {best.task} "
