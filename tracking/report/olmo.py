@@ -311,6 +311,8 @@ def gap_curves(gaps: Gaps, folder: Path) -> Figure:
             ax.plot([n for n, _ in by_n], [h[-1][1] for _, h in by_n], "o-",
                     color=LINES[i % len(LINES)], label=size)
         ax.set_xscale("log")
+        ax.set_xticks(all_n, [str(n) for n in all_n])
+        ax.minorticks_off()
         ax.set_xlabel("injection gap $N$ (batches; $N$ instances each)")
         ax.set_ylabel("final task training loss (nats)")
         ax.set_title("final loss against $N$")
