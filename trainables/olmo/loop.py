@@ -130,21 +130,19 @@ class Trial:
               report: Callable[[int, dict], None]) -> None:
         """The state after `step` steps is evaluated every `eval_every` steps and checkpointed
         (`report`) every `checkpoint_every` (a resumed run did both for its first state before
-        it stopped); then global batch `step` trains, its metrics logged at step + 1 with the
-        state it led to: one `log` call per step, as the tracker needs (it stores a step once,
-        and drops what comes for a step it has stored)."""
+        it stopped); then global batch `step` trains, its metrics logged at step + 1."""
         section, device, mechanism = self.section, self.device, self.mechanism
         steps, (lo, hi) = section.steps, self.rows
         micro = section.micro_batch_size or hi - lo
-        progress, trained = {}, {}  # trained: the last training step's own metrics
+        progress = {}
         self.model.train()
         for step in range(start, steps + 1):
             if step > start or not resumed:
-                now = dict(trained)
+                now = {}
                 if periodic.due(step, section.eval_every, steps):
                     if self.sets is not None:
-                        now.update({**evaluate(self.bare, self.sets, device),
-                                    **mechanism.features(self.bare)})
+                        now = {**evaluate(self.bare, self.sets, device),
+                               **mechanism.features(self.bare)}
                     now.update(self.window.metrics(self.world_size))
                     self.window, progress = Window(), now
                 now.update(mechanism.at_state(self.bare, step, now))
@@ -162,8 +160,8 @@ class Trial:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             self.window.add(measured, tokens, time.monotonic() - began)
-            trained = {"rare/injected": float(mechanism.count(step)),
-                       **(probe.metrics() if probe else {})}
+            tracker.log(self.run_id, step + 1, {"rare/injected": float(mechanism.count(step)),
+                                                **(probe.metrics() if probe else {})})
 
 
 def _eval_sets(corpus, task, section: OlmoSection) -> EvalSets:
