@@ -57,7 +57,7 @@ class RunLogger:
         now = time.monotonic()
         if now < self.next_flush or self.failing_since is not None:
             return
-        self.try_flush()
+        self.try_flush(whole_steps_only=True)
         took = time.monotonic() - now
         self.next_flush = time.monotonic() + max(FLUSH_EVERY_S, took / FLUSH_SHARE)
 
@@ -70,13 +70,16 @@ class RunLogger:
         return {run_id: [(m.key, m.value, m.timestamp, m.step) for m in metrics]
                 for run_id, metrics in self.buffer.items() if metrics}
 
-    def try_flush(self) -> bool:
+    def try_flush(self, whole_steps_only: bool = False) -> bool:
         """One attempt to store everything buffered; False (and nothing lost) if the store
-        is away. Quick requests, so training is not held up by MLflow's own retries."""
+        is away. Quick requests, so training is not held up by MLflow's own retries.
+        `whole_steps_only` (between checkpoints) keeps each run's newest step back: a loop may
+        still log more of it (OLMo logs a step's batch metrics, then its evaluation), and once
+        `last_step` names a step, what comes later for it would be taken for a replay."""
         try:
             with quick_requests():
                 for run_id in self.buffer:
-                    self._store(run_id)
+                    self._store(run_id, whole_steps_only)
                 if self.status:
                     for run_id in self.buffer:
                         self._write_status(run_id, self.status)
@@ -104,19 +107,28 @@ class RunLogger:
         if not self.try_flush():
             raise ConnectionError(f"{sum(map(len, self.buffer.values()))} metrics unstored")
 
-    def _store(self, run_id: str) -> None:
-        if run_id not in self.stored_step:
-            tags = self.client.get_run(run_id).data.tags
-            self.stored_step[run_id] = int(tags.get("last_step", -1))
-        todo = [m for m in self.buffer[run_id] if m.step > self.stored_step[run_id]]
-        for start in range(0, len(todo), BATCH_LIMIT):
-            chunk, rest = todo[start:start + BATCH_LIMIT], todo[start + BATCH_LIMIT:]
-            # The tag claims only whole steps: a step split across batches counts when its
-            # last part is stored.
-            done = chunk[-1].step - (1 if rest and rest[0].step == chunk[-1].step else 0)
-            self.client.log_batch(run_id, metrics=chunk, tags=[RunTag("last_step", str(done))])
-            self.stored_step[run_id], self.buffer[run_id] = done, rest
-        self.buffer[run_id] = []
+    def _store(self, run_id: str, whole_steps_only: bool = False) -> None:
+        held = []
+        if whole_steps_only and self.buffer[run_id]:
+            newest = max(m.step for m in self.buffer[run_id])
+            held = [m for m in self.buffer[run_id] if m.step == newest]
+            self.buffer[run_id] = [m for m in self.buffer[run_id] if m.step != newest]
+        try:
+            if run_id not in self.stored_step:
+                tags = self.client.get_run(run_id).data.tags
+                self.stored_step[run_id] = int(tags.get("last_step", -1))
+            todo = [m for m in self.buffer[run_id] if m.step > self.stored_step[run_id]]
+            for start in range(0, len(todo), BATCH_LIMIT):
+                chunk, rest = todo[start:start + BATCH_LIMIT], todo[start + BATCH_LIMIT:]
+                # The tag claims only whole steps: a step split across batches counts when
+                # its last part is stored.
+                done = chunk[-1].step - (1 if rest and rest[0].step == chunk[-1].step else 0)
+                self.client.log_batch(run_id, metrics=chunk,
+                                      tags=[RunTag("last_step", str(done))])
+                self.stored_step[run_id], self.buffer[run_id] = done, rest
+            self.buffer[run_id] = []
+        finally:
+            self.buffer[run_id] = self.buffer[run_id] + held
 
     def _write_status(self, run_id: str, status: str) -> None:
         if status == "FINISHED":

@@ -88,10 +88,37 @@ def test_large_flushes_are_split_into_mlflow_batches(client):
     run = ensure_runs(client, experiment, plan(["w=1"]))["w=1"]
     logger = RunLogger(client, [run])
     for step in range(30):
-        logger.log(run, step, {f"task/{k}/loss": 0.5 for k in range(40)})  # 1200 metrics
+        logger.log(run, step, {f"task_loss/{k}": 0.5 for k in range(40)})  # 1200 metrics
     assert logger.try_flush()
-    assert len(client.get_metric_history(run, "task/39/loss")) == 30
+    assert len(client.get_metric_history(run, "task_loss/39")) == 30
     assert client.get_run(run).data.tags["last_step"] == "29"
+
+
+def test_a_store_between_checkpoints_keeps_the_newest_step_open(client):
+    """The OLMo loop logs a step's batch metrics, then (next iteration) its evaluation: a store
+    in between must not claim that step whole, or the evaluation would be taken for a replay
+    and dropped."""
+    experiment = experiment_id(client, "s", create=True)
+    run = ensure_runs(client, experiment, plan(["w=1"]))["w=1"]
+    logger = RunLogger(client, [run])
+    logger.log(run, 5, {"rare/injected": 0.0})
+    logger.log(run, 6, {"rare/injected": 1.0})
+    assert logger.try_flush(whole_steps_only=True)
+    assert client.get_run(run).data.tags["last_step"] == "5"
+    logger.log(run, 6, {"train/loss": 2.5})  # the evaluation of the state after step 6
+    assert logger.try_flush()
+    assert [m.step for m in client.get_metric_history(run, "train/loss")] == [6]
+    assert [m.step for m in client.get_metric_history(run, "rare/injected")] == [5, 6]
+
+
+def test_a_held_step_survives_an_unreachable_store(client):
+    experiment = experiment_id(client, "s", create=True)
+    run = ensure_runs(client, experiment, plan(["w=1"]))["w=1"]
+    away = RunLogger(MlflowClient("http://127.0.0.1:9"), [run])
+    away.log(run, 1, {"loss": 1.0})
+    away.log(run, 2, {"loss": 0.5})
+    assert not away.try_flush(whole_steps_only=True)
+    assert [m[3] for m in away.unstored()[run]] == [1, 2]
 
 
 def test_a_step_split_across_batches_counts_once_whole(client):
