@@ -13,11 +13,12 @@ Each gap sweep runs a multiple of its N steps, so every N injects exactly as man
 
 Scales:
 - `quick`: 4M and 20M on the embedded corpus, 2 CPU cores, at most 30 minutes for all of it
-  (`QUICK_ESTIMATE`). 16 sequences of 8 tokens a step (an instance takes 4 of them), 100-128
-  steps: enough for a model to learn the task's label tokens (the loss falls from ~ln 50,304
-  to ~chance) at a pace set by size and frequency, which O1 and O2 judge on task loss; not
-  enough to learn the rule itself, so test accuracy stays at chance (O1 says so) and no Fourier
-  or order features form. Gaps N in {1, 4, 16}: a block must fit in one batch (N <= 16 rows);
+  (measured below). 16 sequences of 8 tokens a step (an instance takes 4 of them), 100-128
+  steps: enough, at the top frequency, to learn the task's label tokens (4M: task loss 10.8 to
+  ~1.4 in 100 steps, accuracy at chance 0.5), at a pace set by size and frequency, which O1 and
+  O2 judge on task loss; at one instance a batch the loss only reaches ~6. Not enough to learn
+  the rule itself: test accuracy stays at chance (O1 says so) and no Fourier or order features
+  form. Gaps N in {1, 4, 16}: a block must fit in one batch (N <= 16 rows);
   the paper's {1, 10, 20, 50, 100} need >= 100 rows a batch. O3 and O4 are judged on a handful
   of injections, O5 on the two smallest sizes (the paper contrasts 20M with 300M and 1B), so
   they are noisy, and a False there is weak evidence against the paper.
@@ -40,13 +41,11 @@ from sweeps.errors import SpecError
 
 SCALES = ("quick", "gpu", "full")
 
-# Measured on the shared 2-core dev machine (load average 4-6), one torch thread a trial
-# (`bench.olmo_throughput --sizes 4M,20M --device cpu --batch-size 8 --seq-len 32`):
-# 4M ~1.1-1.4 s and 20M ~2.7-3.1 s a step of 256 tokens; a step of 128 tokens about half.
-# Quick's 18 trials: heat 12 x 100 steps, gaps 6 x 128 steps, two trials at a time (one core
-# each), plus evaluations, measurements and ~15 s of Ray start-up a trial. NOTES-14o.md holds
-# the measured wall time of one piece and how it extrapolates.
-QUICK_ESTIMATE = "about 20 minutes on 2 shared CPU cores"
+# Quick's cost, from CPU time measured per trial (one torch thread each) on the shared 2-core
+# dev machine: a heat trial of 100 steps 35 CPU-s at 4M and ~100 at 20M; the measuring gap-16
+# 20M trial 178 CPU-s. All 18 trials ~1,400 CPU-s, ~1,500 with Ray and the drivers: about 17
+# minutes on 2 idle cores (the gap sweeps wait on their 20M trial). Under the dev machine's
+# load (average 10-40) wall time was 4-4.5x CPU time: budget an hour there.
 
 
 def _spec(name: str, widths: list[str], frequencies, tasks: list[str], olmo: dict,
