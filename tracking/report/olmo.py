@@ -214,16 +214,18 @@ def heat_maps(heat: Heat, folder: Path) -> Figure:
             continue
         sizes = _sizes(c.size for c in cells)
         freqs = sorted({c.frequency for c in cells})
-        for row, (what, label, cmap) in enumerate([
-                ("loss", "task training loss (nats)", "viridis_r"),
-                ("acc", "test accuracy", "viridis")]):
+        for row, (what, label, cmap, limits) in enumerate([
+                ("loss", "task training loss (nats)", "viridis_r", (None, None)),
+                ("acc", "test accuracy", "viridis", (0, 1))]):  # accuracy on one scale
             grid = np.full((len(sizes), len(freqs)), np.nan)
             for c in cells:
                 grid[sizes.index(c.size), freqs.index(c.frequency)] = getattr(c, what)
             ax = axes[row, col]
-            image = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap)
-            finite = grid[np.isfinite(grid)]
-            middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+            # Cells as vector patches (imshow would put a raster image in the PDF).
+            image = ax.pcolormesh(np.arange(len(freqs) + 1) - 0.5,
+                                  np.arange(len(sizes) + 1) - 0.5, np.ma.masked_invalid(grid),
+                                  cmap=cmap, vmin=limits[0], vmax=limits[1])
+            middle = sum(image.get_clim()) / 2
             for (i, j), value in np.ndenumerate(grid):
                 if np.isfinite(value):
                     bright = (value < middle) if cmap.endswith("_r") else (value > middle)
