@@ -172,9 +172,10 @@ def _log_loss(ax, label: str) -> None:
     """A loss falls from ~ln(vocabulary) to near chance: a log axis, with plain numbers."""
     from matplotlib.ticker import FuncFormatter
 
-    def some(value, _) -> str:  # minor ticks: 2, 3 and 5 of each decade only
+    def some(value, _) -> str:  # minor ticks: 2, 3 and 5 of a decade; all in less than one
+        low, high = ax.get_ylim()
         lead = round(value / 10 ** np.floor(np.log10(value)))
-        return f"{value:g}" if lead in (2, 3, 5) else ""
+        return f"{value:g}" if lead in (2, 3, 5) or high < 10 * low else ""
 
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
