@@ -44,8 +44,8 @@ SCALES = ("quick", "gpu", "full")
 # Quick's cost, from CPU time measured per trial (one torch thread each) on the shared 2-core
 # dev machine: a heat trial of 100 steps 35 CPU-s at 4M and ~100 at 20M; the measuring gap-16
 # 20M trial 178 CPU-s. All 18 trials ~1,400 CPU-s, ~1,500 with Ray and the drivers: about 17
-# minutes on 2 idle cores (the gap sweeps wait on their 20M trial). Under the dev machine's
-# load (average 10-40) wall time was 4-4.5x CPU time: budget an hour there.
+# minutes on 2 idle cores (the gap sweeps wait on their 20M trial). Measured end to end (the
+# four sweeps in one process, then the report): 27:38 on the shared dev machine at load 2-20.
 
 
 def _spec(name: str, widths: list[str], frequencies, tasks: list[str], olmo: dict,
