@@ -1,0 +1,53 @@
+"""The OLMo reproduction's sweeps: every scale's specs are valid sweeps, and each gap sweep
+injects as many instances as the others (the same long-run frequency, N at a time)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from sweeps.errors import SpecError
+from sweeps.plan import plan
+from sweeps.spec import validate
+from sweeps.studies.olmo import SCALES, sweeps_for
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_sweep_of_a_scale_is_a_valid_spec(scale):
+    specs = sweeps_for(scale)
+    assert {"heat", "gap-1"} <= set(specs)
+    assert len({s["name"] for s in specs.values()}) == len(specs)
+    for role, spec in specs.items():
+        assert spec["name"] == f"repro-olmo-{scale}-{role}"
+        checked = validate(spec)
+        assert checked.trainable == "olmo" and plan(checked)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_gap_sweeps_inject_the_same_instances_and_the_largest_gap_measures(scale):
+    gaps = {int(role.split("-")[1]): validate(spec) for role, spec in sweeps_for(scale).items()
+            if role.startswith("gap-")}
+    assert len(gaps) >= 3
+    totals = set()
+    for n, spec in gaps.items():
+        section, (frequency,) = spec.olmo, spec.grid.frequency
+        assert section.block == n and spec.grid.task == ["cmp"]
+        per_batch = Fraction(frequency) * section.batch_size * section.seq_len
+        assert per_batch == 1  # one instance a batch on average: N every N batches
+        assert section.steps % n == 0
+        totals.add(section.steps * per_batch)
+        assert (section.measure_every > 0) == (n == max(gaps))
+    assert len(totals) == 1
+
+
+def test_quick_runs_4M_and_20M_on_the_embedded_corpus_on_cpu():
+    for spec in sweeps_for("quick").values():
+        checked = validate(spec)
+        assert checked.grid.width == ["4M", "20M"] and checked.olmo.corpus is None
+        assert checked.resources.gpu == 0 and checked.resources.cpu == 1
+
+
+def test_an_unknown_scale_names_the_scales():
+    with pytest.raises(SpecError, match="quick, gpu, full"):
+        sweeps_for("huge")
