@@ -173,16 +173,17 @@ def _axes(params: dict) -> dict:
             "seed": int(params["seed"])}
 
 
-def reproduce(experiment: str, scale: str = "quick", out: str | Path | None = None, *,
-              storage: str | None = None, tracking_uri: str | None = None,
-              say=print) -> "Outcome":
+def reproduce(experiment: str, scale: str = "quick", out: str | Path | None = None,
+              overrides: Sequence[str] = (), *, storage: str | None = None,
+              tracking_uri: str | None = None, say=print) -> "Outcome":
     """The paper's figures and claims for `experiment` ("synthetic", "olmo") at `scale`: runs
     the sweeps that are missing (reusing finished ones, resuming interrupted ones), writes
     `out/index.html`, `out/claims.json`, `out/figures/` (default `reproduce-<experiment>`)
-    and logs them as a `kind=report` run. `Outcome.failed` names sweeps that did not finish
+    and logs them as a `kind=report` run. `overrides` (`"olmo.corpus=/data/dolma"`) apply to
+    every sweep of the study. `Outcome.failed` names sweeps that did not finish
     (then no report is written; calling again resumes them)."""
     from sweeps import reproduction as reproducing
 
     return reproducing.reproduce(experiment, scale, Path(out or f"reproduce-{experiment}"),
-                                 storage or default_storage(),
+                                 list(overrides), storage or default_storage(),
                                  tracking_uri or default_tracking_uri(), say=say)

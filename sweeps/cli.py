@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(default quick)")
     reproduce.add_argument("--out", metavar="DIR",
                            help="report folder (default ./reproduce-EXPERIMENT)")
+    reproduce.add_argument("--set", dest="overrides", action="append", default=[],
+                           metavar="KEY=VALUE",
+                           help="override a field of every sweep of the study, e.g. "
+                                "olmo.corpus=/data/dolma (sweeps already run keep theirs: a "
+                                "changed spec is refused, not rerun)")
     return parser
 
 

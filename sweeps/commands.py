@@ -171,8 +171,8 @@ def _fmt(value) -> str:
 
 
 def reproduce(args: Namespace) -> int:
-    outcome = api.reproduce(args.experiment, args.scale, args.out, storage=args.storage,
-                            tracking_uri=args.tracking_uri,
+    outcome = api.reproduce(args.experiment, args.scale, args.out, args.overrides,
+                            storage=args.storage, tracking_uri=args.tracking_uri,
                             say=lambda line: console.print(line, markup=False, highlight=False,
                                                            soft_wrap=True))
     if not outcome.ok:

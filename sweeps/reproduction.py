@@ -80,10 +80,11 @@ class Outcome:
         return not self.failed
 
 
-def plan(experiment: str, scale: str, out: Path, storage_: str, tracking_uri: str,
-         ) -> tuple[Study, dict[str, SweepSpec], dict[str, str]]:
-    """Everything checked, nothing started: the study, its validated specs by role and
-    what each sweep's state is (new, interrupted, finished)."""
+def plan(experiment: str, scale: str, out: Path, overrides: list[str], storage_: str,
+         tracking_uri: str) -> tuple[Study, dict[str, SweepSpec], dict[str, str]]:
+    """Everything checked, nothing started: the study, its validated specs by role (each
+    with the `--set` overrides) and what each sweep's state is (new, interrupted,
+    finished)."""
     from sweeps.api import load
 
     chosen = study(experiment)
@@ -93,7 +94,7 @@ def plan(experiment: str, scale: str, out: Path, storage_: str, tracking_uri: st
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: the report is a folder (index.html, "
                         "claims.json, figures/); pass a folder")
-    specs = {role: load(raw) for role, raw in chosen.sweeps.sweeps_for(scale).items()}
+    specs = {role: load(raw, overrides) for role, raw in chosen.sweeps.sweeps_for(scale).items()}
     states = {role: sweep_state(spec, storage_, tracking_uri) for role, spec in specs.items()}
     from sweeps.runner import check_local_resources
 
@@ -140,12 +141,12 @@ def _tracked(name: str, tracking_uri: str) -> bool:
     return open_reader(tracking_uri).experiment_id(name) is not None
 
 
-def reproduce(experiment: str, scale: str, out: Path, storage_: str, tracking_uri: str,
-              say=print) -> Outcome:
+def reproduce(experiment: str, scale: str, out: Path, overrides: list[str], storage_: str,
+              tracking_uri: str, say=print) -> Outcome:
     """Run what is missing of the study's sweeps, then write and log its report."""
     from sweeps import runner
 
-    chosen, specs, states = plan(experiment, scale, out, storage_, tracking_uri)
+    chosen, specs, states = plan(experiment, scale, out, overrides, storage_, tracking_uri)
     outcome = Outcome(experiment, scale, {role: spec.name for role, spec in specs.items()})
     target = runner.Target(storage_, tracking_uri)
     started = time.time()

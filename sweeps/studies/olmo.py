@@ -29,8 +29,8 @@ Scales:
 - `full`: the paper's grid for a cluster: 4M..4B x 10 frequencies 7.8e-3..2.4e-8 x {cmp, add}
   at OLMo's ladder recipe (`sweeps/presets/olmo-paper.yaml`'s choices), gaps at 20M, 300M and
   1B (the sizes of Figures 8 and 9; Figure 6b's is not stated) on ~0.5M-token batches. Point
-  `corpus` at a Dolma corpus folder (`sweeps corpus build`); the embedded one (~6M tokens)
-  repeats many times over at this scale.
+  the sweeps at a Dolma corpus folder (`sweeps corpus build`; `--set olmo.corpus=DIR`): the
+  embedded one (~6M tokens) repeats many times over at this scale.
 """
 
 from __future__ import annotations
@@ -84,10 +84,10 @@ def quick() -> dict[str, dict]:
     return {"heat": heat, **gaps}
 
 
-def gpu(corpus: str | None = None) -> dict[str, dict]:
+def gpu() -> dict[str, dict]:
     one_gpu = {"cpu": 8, "gpu": 1, "workers": 1}
     common = {"seq_len": 128, "batch_size": 128, "steps": 2000, "eval_every": 100,
-              "eval_instances": 1000, "checkpoint_every": 500, "corpus": corpus}
+              "eval_instances": 1000, "checkpoint_every": 500}
     heat = _spec("repro-olmo-gpu-heat", ["4M", "20M", "300M"],
                  {"geomspace": {"start": 7.8e-3, "stop": 1.0e-5, "num": 6}}, ["cmp", "add"],
                  common, one_gpu)
@@ -97,30 +97,30 @@ def gpu(corpus: str | None = None) -> dict[str, dict]:
                                   one_gpu)}
 
 
-def full(corpus: str | None = None) -> dict[str, dict]:
+def full() -> dict[str, dict]:
     cluster = {"cpu": 8, "gpu": 1, "workers": 8}
     heat = _spec("repro-olmo-full-heat", ["4M", "20M", "300M", "1B", "4B"],
                  {"geomspace": {"start": 7.8e-3, "stop": 2.4e-8, "num": 10}}, ["cmp", "add"],
                  {"seq_len": 128, "tokens_per_param": 20, "micro_batch_size": 32,
-                  "eval_every": 100, "eval_instances": 5000, "checkpoint_every": 500,
-                  "corpus": corpus}, cluster)
+                  "eval_every": 100, "eval_instances": 5000, "checkpoint_every": 500},
+                 cluster)
     measure = {"measure_every": 100, "interference_instances": 10_000,
                "interference_neurons": 100}
     gaps = _gaps("full", ["20M", "300M", "1B"], [1, 10, 20, 50, 100],
                  {"seq_len": 512, "batch_size": 1024, "micro_batch_size": 32, "steps": 20_000,
-                  "eval_every": 500, "eval_instances": 5000, "checkpoint_every": 1000,
-                  "corpus": corpus}, measure, cluster)
+                  "eval_every": 500, "eval_instances": 5000, "checkpoint_every": 1000},
+                 measure, cluster)
     return {"heat": heat, **gaps}
 
 
-def sweeps_for(scale: str, corpus: str | None = None) -> dict[str, dict]:
-    """Role -> spec dict of every sweep `sweeps reproduce olmo --scale SCALE` runs. `corpus`
-    (an OLMo corpus folder, `sweeps corpus build`) replaces the embedded corpus at the `gpu`
-    and `full` scales."""
+def sweeps_for(scale: str) -> dict[str, dict]:
+    """Role -> spec dict of every sweep `sweeps reproduce olmo --scale SCALE` runs (on the
+    embedded corpus: `sweeps reproduce olmo --set olmo.corpus=DIR` points every sweep at
+    another, which the `gpu` and `full` scales want)."""
     if scale == "quick":
         return quick()
     if scale == "gpu":
-        return gpu(corpus)
+        return gpu()
     if scale == "full":
-        return full(corpus)
+        return full()
     raise SpecError(f"scale {scale!r}: the OLMo reproduction's scales are {', '.join(SCALES)}")

@@ -23,6 +23,7 @@ def nothing_written(folder) -> bool:
     (["reproduce", "synthetic", "--scale", "huge"], "--scale 'huge' is not a scale"),
     (["reproduce", "toy"], "no study 'toy'"),
     (["reproduce", "synthetic", "--out", "file.txt"], "is a file"),
+    (["reproduce", "synthetic", "--set", "synthetic.nonsense=1"], "synthetic.nonsense"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -41,6 +42,15 @@ def test_a_study_missing_from_this_checkout_is_refused_cleanly(tmp_path, monkeyp
     assert cli.main(["reproduce", "olmo"]) == 2
     assert "the olmo study is not in this version" in capsys.readouterr().err
     assert nothing_written(tmp_path)
+
+
+def test_overrides_reach_every_sweep_of_the_study(tmp_path):
+    _, specs, states = reproduction.plan("olmo", "quick", tmp_path / "out",
+                                         ["resources.cpu=2"], str(tmp_path / "runs"),
+                                         f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert len(specs) > 1 and {spec.resources.cpu for spec in specs.values()} == {2}
+    assert set(states.values()) == {reproduction.NEW}
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # planned, nothing written
 
 
 TINY = study.Scale(tasks=4, features_per_task=4, phase_widths=[1, 2, 4, 8],
@@ -70,7 +80,7 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     monkeypatch.setattr(study, "BURSTS", (1, 20))
     uri, runs, out = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "runs"), tmp_path / "r"
     said = []
-    outcome = reproduction.reproduce("synthetic", "tiny", out, runs, uri, say=said.append)
+    outcome = reproduction.reproduce("synthetic", "tiny", out, [], runs, uri, say=said.append)
     assert outcome.ok and (out / "index.html").is_file()
     assert list(outcome.sweeps) == ["phase", "bursts-1", "bursts-20", "long"]
 
@@ -94,7 +104,7 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     assert logged[0].metrics["claim/C1"] == 1.0 and logged[0].metrics["claim/C2"] == 0.0
 
     said.clear()  # a second call runs nothing: every sweep finished
-    again = reproduction.reproduce("synthetic", "tiny", out, runs, uri, say=said.append)
+    again = reproduction.reproduce("synthetic", "tiny", out, [], runs, uri, say=said.append)
     assert again.ok and sum("reused" in line for line in said) == 4
     assert json.loads((out / "claims.json").read_text()) == list(claims.values())
 
