@@ -14,6 +14,7 @@ invocation, found beside the sweep a reader opens first (the phase diagram for s
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from sweeps import storage
-from sweeps.spec import SweepSpec
+from sweeps.spec import SweepSpec, apply_set, validate
 from tracking.errors import UserError
 from tracking.layout import SQLITE, sqlite_path
 
@@ -85,8 +86,6 @@ def plan(experiment: str, scale: str, out: Path, overrides: list[str], storage_:
     """Everything checked, nothing started: the study, its validated specs by role (each
     with the `--set` overrides) and what each sweep's state is (new, interrupted,
     finished)."""
-    from sweeps.api import load
-
     chosen = study(experiment)
     if scale not in chosen.sweeps.SCALES:
         raise UserError(f"--scale {scale!r} is not a scale of the {experiment} study: pick "
@@ -94,7 +93,8 @@ def plan(experiment: str, scale: str, out: Path, overrides: list[str], storage_:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: the report is a folder (index.html, "
                         "claims.json, figures/); pass a folder")
-    specs = {role: load(raw, overrides) for role, raw in chosen.sweeps.sweeps_for(scale).items()}
+    specs = {role: validate(apply_set(copy.deepcopy(raw), overrides))
+             for role, raw in chosen.sweeps.sweeps_for(scale).items()}
     states = {role: sweep_state(spec, storage_, tracking_uri) for role, spec in specs.items()}
     from sweeps.runner import check_local_resources
 

@@ -34,8 +34,8 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.entities.model_registry import ModelVersion
 
 from tracking.layout import AXES, KIND_FIT, KIND_TRIAL, PAGE, model_name
+from tracking.logged_model import LoggedModel
 from tracking.runs import quiet_logger
-from tracking.tracker import LoggedModel
 
 TRACKING = Path(__file__).resolve().parent
 REQUIREMENTS = ("mlflow", "numpy", "pandas", "pydantic", "scipy")

@@ -14,24 +14,13 @@ when its training does.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
+
+from tracking.logged_model import LoggedModel
 
 UNSTORED_FILE = "unstored-{run_id}.json"  # per run: metrics the store had not taken
-
-
-@dataclass(frozen=True)
-class LoggedModel:
-    """A trained model as MLflow logs it: a models-from-code pyfunc file, its artifacts, its
-    signature and an input example (the trainable owns the format, the tracker logs it)."""
-
-    code: Path
-    artifacts: dict[str, Path]
-    signature: Any
-    example: Any
-    code_paths: list[Path] = field(default_factory=list)
 
 
 class Tracker:

@@ -23,7 +23,7 @@ from trainables.points import Point
 from tracking.curves import Measure
 
 if TYPE_CHECKING:
-    from tracking.tracker import LoggedModel
+    from tracking.logged_model import LoggedModel
 
 DRIVER_CPU = 0.01  # what a trial driving a worker group holds itself
 

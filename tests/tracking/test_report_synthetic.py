@@ -13,7 +13,7 @@ import pytest
 
 from tracking.curves import Row
 from tracking.report import page
-from tracking.report import synthetic as report
+from tracking.report import synthetic_claims as report
 from tracking.report.claims import Claim, Figure, Report
 from trainables.synthetic import theory
 

@@ -11,7 +11,7 @@ import numpy as np
 from tracking.curves import Row
 from tracking.report import figures as look
 from tracking.report.claims import Figure
-from tracking.report.synthetic import Series, curves, feature_steps, utilities, width
+from tracking.report.synthetic_claims import Series, curves, feature_steps, utilities, width
 
 matplotlib.rcParams.update(look.STYLE)
 import matplotlib.pyplot as plt  # noqa: E402

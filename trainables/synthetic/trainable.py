@@ -15,7 +15,7 @@ from trainables.contract import FieldError, Scheduled, Strict, Trainable
 from trainables.points import Point
 from trainables.synthetic import stopping, theory
 from tracking.curves import Measure
-from tracking.tracker import LoggedModel
+from tracking.logged_model import LoggedModel
 
 REPORTS_PER_RUN = 100  # default log_every: about this many metric points per expected run
 CAP_FACTOR = 3  # default step cap: this many times the theory's expected steps
