@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from tracking.curves import Row
 from tracking.query import Reader, read_rows
+from tracking.report import figures as look
 from tracking.report import synthetic_figures as draw
 from tracking.report.claims import Claim, Figure
 from tracking.report.synthetic_claims import (SETTINGS, Series, Settings, dimension, c1_monotone,
@@ -52,12 +54,13 @@ def build(reader: Reader, sweeps: dict[str, str], figures: Path,
     traces = {width(r): {key: reader.history(r.run_id, key) for key in (
         "rare/alignment", "rare/injected", "interference/cos_batch")}
         for r in bursts[trace_n] if width(r) < dimension([r])}
-    made = [draw.phase(phase, figures), draw.utility_order(phase, figures),
-            draw.update_and_forget(traces, trace_n, float(bursts[trace_n][0].params[
-                "frequency"]) if bursts[trace_n] else 0.0, figures),
-            draw.bursts(final, figures), draw.long_horizon(finished["long"], long_loss,
-                                                            settings.long_factor, figures),
-            draw.interference(norms, cosines, figures)]
+    with plt.rc_context(look.STYLE):
+        made = [draw.phase(phase, figures), draw.utility_order(phase, figures),
+                draw.update_and_forget(traces, trace_n, float(bursts[trace_n][0].params[
+                    "frequency"]) if bursts[trace_n] else 0.0, figures),
+                draw.bursts(final, figures), draw.long_horizon(finished["long"], long_loss,
+                                                                settings.long_factor, figures),
+                draw.interference(norms, cosines, figures)]
     claims = [c1_monotone(phase, settings), c2_critical_width(phase, settings),
               c3_long_horizon(finished["long"], long_loss, settings),
               c4_bursts(judged, settings), c5_interference(norms, cosines),
