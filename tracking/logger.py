@@ -7,16 +7,23 @@ and is given back to the logger on a restart, so training goes on through an out
 metric is lost with the process. A run is marked FINISHED only after all of its metrics are
 stored (`finish` waits for the store).
 
-Every batch carries a `last_step` tag, written in the same call as its metrics; the logger
-drops what is at or below it before writing. That is what keeps a step from being stored twice
-when a restarted trial replays the steps past its checkpoint, or when a request was stored but
-its answer lost.
+What is stored is known from the stored metrics themselves, never from a tag alone: MLflow
+commits a `log_batch`'s metrics in one transaction and its tags in a later one (both in the
+sqlite store and behind a tracking server), so a process killed between the two leaves metrics
+whose tag does not name them. Batches go out in log order, so what a run has stored is a
+prefix of what it logged; its `Cursor` (the newest stored step and which keys of it are in)
+is read back from the run's latest metrics whenever it is not known (a restart, a lost
+answer), and the logger drops what the cursor covers before writing. That is what keeps a
+step from being stored twice when a restarted trial replays the steps past its checkpoint, or
+when a request was stored but its answer lost. Each batch also writes a `last_step` tag (the
+newest whole step stored), the run's progress for `sweeps status`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from mlflow import MlflowClient
@@ -33,6 +40,30 @@ T = TypeVar("T")
 Unstored = list[tuple[str, float, int, int]]  # (key, value, timestamp ms, step)
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """How far a run's history is stored: every step before `step`, and `keys` of it."""
+
+    step: int = -1
+    keys: frozenset[str] = frozenset()
+
+    def covers(self, metric: Metric) -> bool:
+        return metric.step < self.step or (metric.step == self.step and metric.key in self.keys)
+
+    def after(self, chunk: list[Metric]) -> Cursor:
+        """The cursor once `chunk` (metrics past this cursor, in log order) is stored."""
+        step = chunk[-1].step
+        keys = {m.key for m in chunk if m.step == step}
+        return Cursor(step, frozenset(keys | (self.keys if step == self.step else set())))
+
+    @classmethod
+    def stored(cls, client: MlflowClient, run_id: str) -> Cursor:
+        """Read back from the run's latest metrics (each key's newest stored step)."""
+        latest = client.get_run(run_id).data.to_proto().metrics
+        step = max((m.step for m in latest), default=-1)
+        return cls(step, frozenset(m.key for m in latest if m.step == step))
+
+
 class RunLogger:
     """Buffers metrics for a set of runs and stores them in step order (`try_flush`, `finish`)."""
 
@@ -42,7 +73,7 @@ class RunLogger:
         self.buffer: dict[str, list[Metric]] = {run_id: [] for run_id in run_ids}
         for run_id, metrics in (unstored or {}).items():
             self.buffer[run_id] = [Metric(*m) for m in metrics]
-        self.stored_step: dict[str, int] = {}  # known `last_step` tags; missing = ask first
+        self.stored: dict[str, Cursor] = {}  # known cursors; missing = read back first
         self.status: str | None = None  # a status still to be written
         self.failing_since: float | None = None
         self.next_flush = time.monotonic() + FLUSH_EVERY_S
@@ -57,7 +88,7 @@ class RunLogger:
         now = time.monotonic()
         if now < self.next_flush or self.failing_since is not None:
             return
-        self.try_flush(whole_steps_only=True)
+        self.try_flush()
         took = time.monotonic() - now
         self.next_flush = time.monotonic() + max(FLUSH_EVERY_S, took / FLUSH_SHARE)
 
@@ -70,22 +101,19 @@ class RunLogger:
         return {run_id: [(m.key, m.value, m.timestamp, m.step) for m in metrics]
                 for run_id, metrics in self.buffer.items() if metrics}
 
-    def try_flush(self, whole_steps_only: bool = False) -> bool:
+    def try_flush(self) -> bool:
         """One attempt to store everything buffered; False (and nothing lost) if the store
-        is away. Quick requests, so training is not held up by MLflow's own retries.
-        `whole_steps_only` (between checkpoints) keeps each run's newest step back: a loop may
-        still log more of it (OLMo logs a step's batch metrics, then its evaluation), and once
-        `last_step` names a step, what comes later for it would be taken for a replay."""
+        is away. Quick requests, so training is not held up by MLflow's own retries."""
         try:
             with quick_requests():
                 for run_id in self.buffer:
-                    self._store(run_id, whole_steps_only)
+                    self._store(run_id)
                 if self.status:
                     for run_id in self.buffer:
                         self._write_status(run_id, self.status)
                     self.status = None
         except Exception as err:  # the store's errors vary by backend: REST, SQL, OS
-            self.stored_step.clear()  # a request may have landed without its answer
+            self.stored.clear()  # a request may have landed without its answer
             if self.failing_since is None:
                 self.failing_since = time.monotonic()
                 log.warning("MLflow is unreachable (%s); training goes on, metrics are kept "
@@ -107,28 +135,19 @@ class RunLogger:
         if not self.try_flush():
             raise ConnectionError(f"{sum(map(len, self.buffer.values()))} metrics unstored")
 
-    def _store(self, run_id: str, whole_steps_only: bool = False) -> None:
-        held = []
-        if whole_steps_only and self.buffer[run_id]:
-            newest = max(m.step for m in self.buffer[run_id])
-            held = [m for m in self.buffer[run_id] if m.step == newest]
-            self.buffer[run_id] = [m for m in self.buffer[run_id] if m.step != newest]
-        try:
-            if run_id not in self.stored_step:
-                tags = self.client.get_run(run_id).data.tags
-                self.stored_step[run_id] = int(tags.get("last_step", -1))
-            todo = [m for m in self.buffer[run_id] if m.step > self.stored_step[run_id]]
-            for start in range(0, len(todo), BATCH_LIMIT):
-                chunk, rest = todo[start:start + BATCH_LIMIT], todo[start + BATCH_LIMIT:]
-                # The tag claims only whole steps: a step split across batches counts when
-                # its last part is stored.
-                done = chunk[-1].step - (1 if rest and rest[0].step == chunk[-1].step else 0)
-                self.client.log_batch(run_id, metrics=chunk,
-                                      tags=[RunTag("last_step", str(done))])
-                self.stored_step[run_id], self.buffer[run_id] = done, rest
-            self.buffer[run_id] = []
-        finally:
-            self.buffer[run_id] = self.buffer[run_id] + held
+    def _store(self, run_id: str) -> None:
+        if run_id not in self.stored:
+            self.stored[run_id] = Cursor.stored(self.client, run_id)
+        todo = [m for m in self.buffer[run_id] if not self.stored[run_id].covers(m)]
+        for start in range(0, len(todo), BATCH_LIMIT):
+            chunk, rest = todo[start:start + BATCH_LIMIT], todo[start + BATCH_LIMIT:]
+            # The tag claims only whole steps: a step split across batches counts when its
+            # last part is stored.
+            done = chunk[-1].step - (1 if rest and rest[0].step == chunk[-1].step else 0)
+            self.client.log_batch(run_id, metrics=chunk, tags=[RunTag("last_step", str(done))])
+            self.stored[run_id] = self.stored[run_id].after(chunk)
+            self.buffer[run_id] = rest
+        self.buffer[run_id] = []
 
     def _write_status(self, run_id: str, status: str) -> None:
         if status == "FINISHED":
