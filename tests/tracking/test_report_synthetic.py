@@ -69,6 +69,15 @@ def test_c2_fails_when_the_widths_do_not_reach_the_critical_width():
     assert "do not reach the theory's critical width" in claim.evidence
 
 
+def test_c2_fails_when_every_width_is_above_the_critical_width():
+    """Learned at every width says nothing about where learning starts."""
+    rows = theory_rows([1, 2, 4, 6, 8, 10, 12])
+    n_star = rows[0].metrics["theory/critical_width"]
+    above = [r for r in rows if report.width(r) > n_star]
+    claim = report.c2_critical_width(above)
+    assert claim.holds is False and "so the transition cannot be seen" in claim.evidence
+
+
 def test_c2_fails_when_a_width_far_below_the_critical_width_learns():
     rows = theory_rows([1, 2, 4, 6, 8, 10, 12])
     n_star = rows[0].metrics["theory/critical_width"]

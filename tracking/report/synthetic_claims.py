@@ -134,6 +134,10 @@ def c2_critical_width(rows: list[Row], s: Settings = SETTINGS) -> Claim:
             wrong.append(f"{_label(key)}: the widths (up to {widths[-1]}) do not reach the "
                          f"theory's critical width N*={theory}, so it cannot be measured")
             continue
+        if theory < widths[0]:  # no width below N*: a curve learned everywhere would "agree"
+            wrong.append(f"{_label(key)}: the widths start at {widths[0]}, above the theory's "
+                         f"critical width N*={theory}, so the transition cannot be seen")
+            continue
         at = next(i for i, w in enumerate(widths) if w >= theory)
         got = widths.index(measured) if measured is not None else len(widths)
         text = (f"{_label(key)}: measured {measured or f'none up to {widths[-1]}'}, "
