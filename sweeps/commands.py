@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 from argparse import Namespace
 
 from rich.console import Console
@@ -98,7 +99,12 @@ def _watch(args: Namespace) -> int:
     except KeyboardInterrupt:  # stops watching; the sweep goes on
         return 0
     _print_curves(api.status(args.name, tracking_uri=args.tracking_uri))
-    if last is not None and last.status not in (None, "FINISHED"):
+    if last is not None and last.silent:
+        console.print(f"The sweep's driver has not been heard from since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last.heard_at))}: "
+                      f"it was stopped without ending the sweep (killed, or its machine "
+                      f"lost). `sweeps resume {args.name}` finishes its grid points.")
+    elif last is not None and last.status not in (None, "FINISHED"):
         console.print(f"The sweep ended {last.status}: `sweeps resume {args.name}` finishes "
                       "its grid points.")
     return 0

@@ -30,13 +30,15 @@ from rich.text import Text
 from trainables import catalog
 from tracking.curves import Measure, width_order
 from tracking.errors import TrackingError
-from tracking.layout import AXES, KIND_SWEEP, KIND_TRIAL, TRIAL_TAG, axis_label, run_name
+from tracking.layout import AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, TRIAL_TAG
+from tracking.layout import axis_label, run_name
 from tracking.query import Reader, RunRecord, read_sweep
 
 THEORY_LEARNED = "theory/rare/learned"  # where a trainable logs its theory's verdict
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 POINTS_SHOWN = 6  # per running trial line
 POLL_SHARE = 0.02  # of a core, at most, that watching takes (polls rarer if slower)
+SILENT_S = 600.0  # a RUNNING sweep whose driver has not beaten for this long is taken as gone
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Snapshot:
     launched_at: float | None  # when this run or resume of it started (seconds)
     trials: list[Trial]
     measure_name: str
+    heard_at: float | None = None  # the driver's last heartbeat (seconds; None: never)
 
     def count(self, state: str) -> int:
         return sum(p.state == state for t in self.trials for p in t.points)
@@ -108,10 +111,17 @@ class Snapshot:
         return sum(p.done for t in self.trials for p in t.points) / max(1, self.total)
 
     @property
+    def silent(self) -> bool:
+        """RUNNING, but its driver has not been heard from for `SILENT_S`: killed outright."""
+        return (self.status == "RUNNING" and self.heard_at is not None
+                and time.time() - self.heard_at > SILENT_S)
+
+    @property
     def ended(self) -> bool:
-        """The sweep's driver is done with it (or, without a parent run, every point is)."""
+        """The sweep's driver is done with it, or gone (or, without a parent run, every
+        point is)."""
         if self.status is not None:
-            return self.status != "RUNNING"
+            return self.status != "RUNNING" or self.silent
         points = [p for t in self.trials for p in t.points]
         return len(points) == self.total and all(p.state in TERMINAL for p in points)
 
@@ -130,10 +140,12 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
     trials = [Trial(name, _points(members, measure)) for name, members in by_trial.items()]
     trials.sort(key=lambda t: -width_order(by_trial[t.name][0].params.get("width", "0")))
     launched = parent and parent.tags.get("launched_at")
+    heard = parent and parent.tags.get(HEARTBEAT_TAG)
     return Snapshot(sweep, total=max(len(planned), len(runs)),
                     status=parent.status if parent else None,
                     launched_at=int(launched) / 1000 if launched else None, trials=trials,
-                    measure_name=measure.score if measure else "")
+                    measure_name=measure.score if measure else "",
+                    heard_at=int(heard) / 1000 if heard else None)
 
 
 def _grid_order(run: RunRecord) -> tuple:

@@ -25,7 +25,7 @@ from sweeps import grid, progress, storage
 from sweeps.errors import UserError
 from sweeps.plan import placement, plan
 from sweeps.spec import SweepSpec, validate
-from sweeps.sweep_run import open_sweep
+from sweeps.sweep_run import keep_alive, open_sweep
 from trainables.points import unpack
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
 from tracking.query import open_reader
@@ -252,6 +252,9 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
                                on_counts=lambda snap: record_counts(client, parent, snap))
     watching = threading.Thread(target=watcher.run, name="sweep-progress", daemon=True)
     watching.start()
+    beating = threading.Thread(target=keep_alive, args=(client, parent, watcher.stop),
+                               name="sweep-heartbeat", daemon=True)
+    beating.start()
     try:
         with quiet_tune():
             results = tuner.fit()
@@ -262,6 +265,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     finally:
         watcher.stop.set()
         watching.join(timeout=30)
+        beating.join(timeout=30)
     if watcher.last is not None:  # its last look came after the trials ended
         log_counts(client, parent, watcher.last)
     # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,9 +17,10 @@ import yaml
 from sweeps import grid
 from sweeps.plan import PlannedPoint, as_json
 from sweeps.spec import SweepSpec
-from tracking.layout import AXES, PLAN_FILE, SPEC_FILE, run_name
+from tracking.layout import AXES, HEARTBEAT_TAG, PLAN_FILE, SPEC_FILE, run_name
 
 PROJECT = Path(__file__).resolve().parents[1]
+HEARTBEAT_S = 60.0  # how often a sweep's driver says it is alive (`keep_alive`)
 
 
 def describe(spec: SweepSpec, planned: list[PlannedPoint]) -> str:
@@ -76,3 +78,20 @@ def open_sweep(client, spec: SweepSpec, planned: list[PlannedPoint]) -> tuple[st
         files={SPEC_FILE: yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                PLAN_FILE: json.dumps(as_json(spec, planned), indent=1)})
     return experiment, parent
+
+
+def keep_alive(client, parent: str, stop: threading.Event) -> None:
+    """Until `stop`: the parent run's heartbeat tag, every `HEARTBEAT_S`. A driver killed
+    outright (SIGKILL, its machine lost) cannot end its sweep's run, which stays RUNNING;
+    the stale heartbeat is how a watcher tells that from a sweep still training. Best effort:
+    while the store is away the next beat tries again."""
+    from tracking.runs import quick_requests
+
+    while True:
+        try:
+            with quick_requests():
+                client.set_tag(parent, HEARTBEAT_TAG, str(int(time.time() * 1000)))
+        except Exception:  # the store's errors vary by backend: REST, SQL, OS
+            pass
+        if stop.wait(HEARTBEAT_S):
+            return

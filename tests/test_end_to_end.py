@@ -39,6 +39,8 @@ def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
         assert len(parent.data.tags["mlflow.source.git.commit"]) == 40
     assert parent.data.metrics["points/finished"] == 8 == parent.data.metrics["points/total"]
     assert parent.data.metrics["points/failed"] == 0
+    # the driver's heartbeat: a watcher tells a killed driver's sweep by it going stale
+    assert parent.info.start_time <= int(parent.data.tags["heartbeat"]) <= parent.info.end_time
     description = client.get_experiment(experiment).tags
     assert "8 grid points" in description["mlflow.note.content"]
     assert description["mlflow.experimentKind"] == "custom_model_development"

@@ -18,6 +18,7 @@ KIND_FIT = "fit"  # a `sweeps fit` run
 KIND_REPORT = "report"  # a report run (`sweeps reproduce`)
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: what nests runs in the UI
 TRIAL_TAG = "trial"  # a grid point's run: the name of the Tune trial that trains it
+HEARTBEAT_TAG = "heartbeat"  # the parent run's: when its driver was last alive (ms)
 FIT_FILE = "fit.json"  # the fit run's SweepFit
 SPEC_FILE = "spec.yaml"  # the parent run's spec, as the sweep was started
 PLAN_FILE = "plan.json"  # the parent run's plan (`sweeps validate --format json`)

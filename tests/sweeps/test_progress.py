@@ -9,14 +9,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from mlflow.entities import Metric
 
-from sweeps import progress
+from sweeps import cli, progress
 from tests.conftest import REPO, wait_for
 from tests.sweeps.test_fast_cli import PROBE
-from tracking.layout import PLAN_FILE, TRIAL_TAG
+from tracking.layout import HEARTBEAT_TAG, PLAN_FILE, TRIAL_TAG
 from tracking.query import open_reader, read_sweep
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id, start_sweep_run
 
@@ -102,3 +103,30 @@ def test_status_watch_follows_the_sweep_until_it_ends(sweep, tmp_path, tracking_
     assert "+ w12 complex: 2 points" in out and "learned 1 of 2 (theory: 2 of 2)" in out
     assert "4/4 grid points finished, 0 running, 0 failed" in out
     assert json.loads(out.strip().splitlines()[-1]) == {"code": 0, "heavy": []}, err
+
+
+@pytest.mark.parametrize("heard_s_ago, silent", [(None, False), (30, False), (3600, True)])
+def test_a_sweep_whose_driver_stopped_beating_is_taken_as_ended(sweep, tracking_uri,
+                                                                heard_s_ago, silent):
+    """A driver killed outright leaves its sweep RUNNING; its stale heartbeat tells."""
+    client, parent, _ = sweep
+    if heard_s_ago is not None:
+        client.set_tag(parent, HEARTBEAT_TAG, str(int((time.time() - heard_s_ago) * 1000)))
+    reader = open_reader(tracking_uri)
+    found = read_sweep(reader, "tiny")
+    snap = progress.snapshot(reader, "tiny", found.parent, found.planned, found.experiment_id)
+    assert snap.status == "RUNNING" and snap.silent is silent and snap.ended is silent
+
+
+def test_status_watch_says_when_the_driver_is_gone(sweep, tracking_uri, capsys):
+    client, parent, _ = sweep
+    client.set_tag(parent, HEARTBEAT_TAG, str(int((time.time() - 3600) * 1000)))
+    codes = []
+    watching = threading.Thread(target=lambda: codes.append(cli.main(
+        ["status", "tiny", "--watch", "--tracking-uri", tracking_uri])), daemon=True)
+    watching.start()
+    watching.join(timeout=120)
+    assert codes == [0], "the watcher ended without waiting for a driver that is gone"
+    out = " ".join(capsys.readouterr().out.split())  # as words: the console wraps lines
+    assert "2/4 grid points finished, 2 running" in out
+    assert "driver has not been heard from since" in out and "sweeps resume tiny" in out
