@@ -18,6 +18,7 @@ import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 from rich.console import Console, Group
@@ -48,7 +49,7 @@ class Point:
     label: str  # its axes within its trial (`f=0.03`), or its run name
     state: str
     step: int
-    steps: int | None
+    steps: int | None  # expected to train (`Trainable.horizon`): the share done is of these
     score: float | None
     learned: bool | None
     theory: bool | None
@@ -157,8 +158,18 @@ def _grid_order(run: RunRecord) -> tuple:
 def _measure(runs: list[RunRecord]) -> Measure | None:
     for run in runs:
         if "trainable" in run.tags:
-            return catalog.get(run.tags["trainable"]).measure(run.params)
+            return _trainable(run.tags["trainable"]).measure(run.params)
     return None
+
+
+def _horizon(run: RunRecord) -> int | None:
+    name = run.tags.get("trainable")
+    return _trainable(name).horizon(run.params) if name else None
+
+
+@lru_cache
+def _trainable(name: str):
+    return catalog.get(name)  # an entry-point scan: once, not per run and poll
 
 
 def _points(runs: list[RunRecord], measure: Measure | None) -> list[Point]:
@@ -172,7 +183,7 @@ def _points(runs: list[RunRecord], measure: Measure | None) -> list[Point]:
         theory = run.metrics.get(THEORY_LEARNED)
         points.append(Point(
             label=label, state=run.status, step=int(run.tags.get("last_step", -1)),
-            steps=int(p["steps"]) if str(p.get("steps", "")).isdigit() else None,
+            steps=_horizon(run),
             score=score, learned=None if score is None else measure.learned(score),
             theory=None if theory is None else bool(theory),
             start=run.start_time / 1000 if run.start_time else None,

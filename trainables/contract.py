@@ -141,6 +141,12 @@ class Trainable(ABC):
         """Which final metrics make the scaling curves and decide "learned", given a run's
         params (a threshold may be a setting)."""
 
+    def horizon(self, params: dict[str, str]) -> int | None:
+        """The steps a run is expected to train, from its params: what the live view counts
+        its share done (and the time left) against. The step budget by default."""
+        steps = str(params.get("steps", ""))
+        return int(steps) if steps.isdigit() else None
+
     def derived(self, section: Strict, point: Point) -> dict[str, Any]:
         """Facts that follow from a resolved grid point (a model's shape and size, how many
         instances a batch gets): recorded as run params beside the section, dotted keys."""

@@ -130,3 +130,17 @@ def test_status_watch_says_when_the_driver_is_gone(sweep, tracking_uri, capsys):
     out = " ".join(capsys.readouterr().out.split())  # as words: the console wraps lines
     assert "2/4 grid points finished, 2 running" in out
     assert "driver has not been heard from since" in out and "sweeps resume tiny" in out
+
+
+def test_a_run_that_stops_once_converged_counts_against_its_expected_steps(sweep,
+                                                                           tracking_uri):
+    """Synthetic runs stop near the theory's expected steps, far below their cap: the share
+    done (and the time left) counts against those."""
+    client, _, runs = sweep
+    running = runs[key(12, 0.2)]  # at step 50 of a 100-step cap
+    client.log_param(running, "tolerance", "0.01")
+    client.log_param(running, "stopping.expected_steps", "60")
+    reader = open_reader(tracking_uri)
+    found = read_sweep(reader, "tiny")
+    snap = progress.snapshot(reader, "tiny", found.parent, found.planned, found.experiment_id)
+    assert snap.done == pytest.approx((1 + 1 + 50 / 60 + 0) / 4)
