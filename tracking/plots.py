@@ -21,10 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from tracking.report.figures import frequency_colours, save  # noqa: E402
 from tracking.sweep_fit import CurveFit, SweepFit  # noqa: E402
 
 PANEL = (5.2, 4.2)  # inches per task panel
-DPI = 120
 
 
 def write_plots(fit: SweepFit, folder: Path) -> list[Path]:
@@ -36,13 +36,8 @@ def write_plots(fit: SweepFit, folder: Path) -> list[Path]:
     paths = []
     for name, draw in drawers.items():
         figure = draw(fit)
-        if figure is None:
-            continue
-        for suffix in (".png", ".pdf"):
-            path = folder / f"{name}{suffix}"
-            figure.savefig(path, dpi=DPI)
-            paths.append(path)
-        plt.close(figure)
+        if figure is not None:
+            paths += save(figure, folder, name)
     return paths
 
 
@@ -55,9 +50,7 @@ def _panels(fit: SweepFit, columns: int | None = None, **kwargs):
 
 
 def _frequency_colours(fit: SweepFit) -> dict[float, tuple]:
-    frequencies = sorted({c.curve.frequency for c in fit.curves}, reverse=True)
-    colours = plt.cm.viridis(np.linspace(0.0, 0.85, max(len(frequencies), 1)))
-    return dict(zip(frequencies, colours))
+    return frequency_colours(c.curve.frequency for c in fit.curves)
 
 
 def loss_vs_width(fit: SweepFit):
@@ -82,8 +75,8 @@ def loss_vs_width(fit: SweepFit):
         title = "frequency: data, fit" + (", theory (dotted)" if theory_drawn else "")
         ax.legend(fontsize=8, title=title, title_fontsize=8, loc="center left")
     axes[0].set_ylabel(f"final {fit.measure.loss} (dashed: learned threshold)")
-    figure.suptitle(f"{fit.sweep}: rare-task loss vs width, "
-                    "L(N) = low + (high - low) / (1 + (N / N_step)^s)")
+    figure.suptitle(f"{fit.sweep}: rare-task loss vs width\n"
+                    "fit: L(N) = low + (high - low) / (1 + (N / N_step)^s)")
     return figure
 
 

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 DPI = 150
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
@@ -17,6 +18,14 @@ MAP = "viridis"  # sequential maps (losses, accuracies); "cividis" where red-gre
 STYLE = {"axes.prop_cycle": matplotlib.cycler(color=LINES), "image.cmap": MAP,
          "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
          "pdf.fonttype": 42}  # TrueType in the PDF: text stays text in a paper's figure
+
+
+def frequency_colours(frequencies) -> dict[float, tuple]:
+    """One colour per frequency, sequential (viridis) from the rarest (dark) to the most
+    frequent (light): ordered, colour-blind safe, and the same in every figure."""
+    ordered = sorted(set(frequencies))
+    shades = plt.get_cmap(MAP)(np.linspace(0.05, 0.85, max(len(ordered), 1)))
+    return dict(zip(ordered, shades))
 
 
 def save(figure, folder: Path, name: str) -> list[Path]:

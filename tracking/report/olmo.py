@@ -23,7 +23,7 @@ from tracking.curves import Row, finished, width_order
 from tracking.query import Reader, read_rows
 from tracking.report import olmo_claims as claims
 from tracking.report.claims import Claim, Figure
-from tracking.report.figures import LINES, STYLE, save
+from tracking.report.figures import LINES, STYLE, frequency_colours, save
 
 LOSS = "rare/train_loss"
 COSINES = {"interference/cos_batch": r"$\cos(g, g_r)$",
@@ -244,12 +244,6 @@ def heat_maps(heat: Heat, folder: Path) -> Figure:
     return figure
 
 
-def _frequency_colours(freqs: list[float]) -> dict[float, tuple]:
-    """Sequential (viridis) from rare to frequent: ordered, and safe for colour-blind readers."""
-    shades = plt.get_cmap("viridis")(np.linspace(0.05, 0.85, max(len(freqs), 1)))
-    return dict(zip(sorted(freqs), shades))
-
-
 def frequency_order(heat: Heat, folder: Path) -> Figure:
     figure = Figure("olmo-fig6a-order", "Figure 6a: tasks are learned in order of frequency",
                     "Task training loss over training, one line per injection frequency (solid), "
@@ -267,7 +261,7 @@ def frequency_order(heat: Heat, folder: Path) -> Figure:
         if not by_freq:
             _empty(ax, "no finished run")
             continue
-        colours = _frequency_colours(list(by_freq))
+        colours = frequency_colours(by_freq)
         for frequency in sorted(by_freq, reverse=True):
             steps, values = zip(*by_freq[frequency])
             ax.plot(steps, values, color=colours[frequency], label=f"$f$ = {_power(frequency)}")
