@@ -71,10 +71,11 @@ def open_sweep(client, spec: SweepSpec, planned: list[PlannedPoint]) -> tuple[st
 
     experiment = experiment_id(client, spec.name, create=True)
     describe_experiment(client, experiment, describe(spec, planned))
+    now = str(int(time.time() * 1000))  # a resume's heartbeat is fresh as it turns RUNNING
     parent = start_sweep_run(
         client, experiment, spec.name,
-        tags={"sweep": spec.name, "trainable": spec.trainable,
-              "launched_at": str(int(time.time() * 1000)), **code_version()},
+        tags={"sweep": spec.name, "trainable": spec.trainable, "launched_at": now,
+              HEARTBEAT_TAG: now, **code_version()},
         files={SPEC_FILE: yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                PLAN_FILE: json.dumps(as_json(spec, planned), indent=1)})
     return experiment, parent
