@@ -303,8 +303,12 @@ def log_counts(client, parent: str, snap: progress.Snapshot) -> None:
 def quiet_tune():
     """Tune's console output off while it runs: its legacy engine at verbosity 0 prints
     nothing (the default one prints its configuration table and a TensorBoard hint even
-    then), and no TensorBoard logger is added to the ones passed in."""
-    return environment({"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"})
+    then), no TensorBoard logger is added to the ones passed in, and no warning that its
+    state snapshots came close together (`num_to_keep` forces one each time a trial has
+    checkpointed twice: on a trial's last checkpoints, or with `checkpoint_every_s` small,
+    that is often, and the warning, about a setting that is ours, would break the live view)."""
+    return environment({"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+                        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"})
 
 
 def tune_trial_name(trial) -> str:
