@@ -6,7 +6,9 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -53,11 +55,14 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint(ray_cluster, tmp_pat
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
 
+    copies = Path(tempfile.gettempdir()).glob  # where Ray's `to_directory` copies one
+    before = set(copies("checkpoint_tmp_*"))
     killer = threading.Thread(target=kill_trial_after_a_checkpoint)
     killer.start()
     failed = run(spec, Target(str(tmp_path / "runs"), tracking_uri))
     killer.join()
     assert failed == [] and killed, "the trial was killed and recovered"
+    assert set(copies("checkpoint_tmp_*")) <= before, "the restore left a copy behind"
     results = trial_results(sweep_dir)
     assert results[-1]["step"] == 40000 and results[-1]["resumed_from"] > 0
     client = MlflowClient(tracking_uri)

@@ -22,9 +22,10 @@ import importlib
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import ray.train
 import torch
@@ -116,12 +117,18 @@ class Worker:
     def main(self) -> bool:
         return self.rank == 0
 
-    def checkpoint(self) -> Path | None:
-        """Folder of the newest checkpoint to resume from, or None on a fresh start."""
+    @contextmanager
+    def restored(self) -> Iterator[Path | None]:
+        """The newest checkpoint's folder while the block runs (None on a fresh start): read
+        where it is when the storage is local, else downloaded into a temporary folder that
+        is removed after the block (`to_directory` left a copy in /tmp on every restore)."""
         local = self.trial.placement.local
         checkpoint = tune.get_checkpoint() if local else ray.train.get_checkpoint()
-        # Local mode gets a local copy from Tune; a worker group reads the storage path itself.
-        return None if checkpoint is None else Path(checkpoint.to_directory())
+        if checkpoint is None:
+            yield None
+            return
+        with checkpoint.as_directory() as folder:
+            yield Path(folder)
 
     def tracker(self, run_ids: list[str], checkpoint: Path | None) -> Tracker:
         """The tracker of the runs this worker logs (none: a no-op)."""

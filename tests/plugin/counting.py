@@ -44,7 +44,8 @@ def train_fn_per_worker(config: dict) -> None:
 
     worker = Worker.start(config)
     runs = worker.trial.points
-    tracker = worker.tracker([run.run_id for run in runs], worker.checkpoint())
+    with worker.restored() as checkpoint:
+        tracker = worker.tracker([run.run_id for run in runs], checkpoint)
     for run in runs:
         section = CountingSection.model_validate(run.section)
         for step in range(section.steps + 1):

@@ -72,18 +72,19 @@ def train_fn_per_worker(config: dict) -> None:
     worker = Worker.start(config)
     (run,) = worker.trial.points
     trial = Trial(run, worker.rank, worker.world_size, worker.device)
-    checkpoint = worker.checkpoint()
-    start = 0 if checkpoint is None else trial.load(
-        torch.load(checkpoint / "state.pt", weights_only=False))
-    # The tracker takes back the metrics MLflow had not stored by the checkpoint.
-    tracker = worker.tracker([run.run_id] if worker.main else [], checkpoint)
+    with worker.restored() as checkpoint:
+        resumed = checkpoint is not None
+        start = trial.load(torch.load(checkpoint / "state.pt", weights_only=False)) \
+            if resumed else 0
+        # The tracker takes back the metrics MLflow had not stored by the checkpoint.
+        tracker = worker.tracker([run.run_id] if worker.main else [], checkpoint)
 
     def report(step: int, progress: dict) -> None:
         saved = trial.state(step)  # every rank: FSDP gathers
         worker.report({"step": step, "resumed_from": start, **_progress(progress)},
                       save=_writer(saved) if worker.main else None, tracker=tracker)
 
-    trial.train(start, resumed=checkpoint is not None, tracker=tracker, report=report)
+    trial.train(start, resumed=resumed, tracker=tracker, report=report)
     tracker.finish()
 
 

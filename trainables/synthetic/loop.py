@@ -45,12 +45,12 @@ def train_fn_per_worker(config: dict) -> None:
     pack = Pack(setup_for(first, mine[0].point.width),
                 [member_for(s, run.point) for s, run in zip(sections, mine)],
                 device=worker.device, dtype=getattr(torch, first.dtype))
-    checkpoint = worker.checkpoint()
-    if checkpoint is not None:
-        pack.load_state_dicts([torch.load(checkpoint / f"member-{run.run_id}.pt")
-                               for run in mine])
+    with worker.restored() as checkpoint:
+        if checkpoint is not None:
+            pack.load_state_dicts([torch.load(checkpoint / f"member-{run.run_id}.pt")
+                                   for run in mine])
+        tracker = worker.tracker([run.run_id for run in mine], checkpoint)
     resumed_from = pack.step
-    tracker = worker.tracker([run.run_id for run in mine], checkpoint)
 
     def save(folder: Path) -> None:
         for run, state in zip(mine, pack.state_dicts()):
