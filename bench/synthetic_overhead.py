@@ -3,8 +3,10 @@
     .venv/bin/python bench/synthetic_overhead.py [--tasks 16] [--features 16]
 
 A 48-point grid (4 widths x 3 frequencies x 2 tasks x 2 seeds, population mode, defaults)
-runs twice through `sweeps run` in a subprocess, start-up, Ray, MLflow on sqlite and all:
-  packed    the default: frequency x seed trained together, 8 Tune trials
+runs through `sweeps run` in a subprocess, start-up, Ray, MLflow on sqlite and all, as
+  packed    the default: frequency x seed trained together, a pack costlier than the mean
+            split (`pack_limit: 1`)
+  unsplit   the same packs never split (`pack_limit: null`): 8 Tune trials
   unpacked  `pack: []`, one Tune trial per grid point, 48 trials
 Each trial reports `compute_s`, the time spent inside the numerical core. With S trial slots
 (CPUs / CPUs per trial) the ideal wall time is sum(compute_s) / S, and
@@ -54,9 +56,11 @@ def run_variant(name: str, synthetic: dict, workdir: Path) -> dict:
                    check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     ended = time.time()
-    results = sorted((workdir / "runs" / name).glob("*/result.json"))
-    compute = [json.loads(r.read_text().splitlines()[-1])["compute_s"] for r in results]
+    results = [json.loads(r.read_text().splitlines()[-1])
+               for r in sorted((workdir / "runs" / name).glob("*/result.json"))]
+    compute = [r["compute_s"] for r in results]
     return {"trials": len(results), "wall": wall, "compute": sum(compute),
+            "balance": balance(path, results),
             "spans": trial_spans(f"sqlite:///{workdir / 'mlflow.db'}", name),
             "launched": ended - wall, "ended": ended}
 
@@ -76,6 +80,23 @@ def trial_spans(tracking_uri: str, sweep: str) -> list[tuple[float, float]]:
             for infos in by_trial.values()]
 
 
+def balance(spec_path: Path, results: list[dict]) -> list[tuple[str, float, float]]:
+    """(trial, estimated share, measured share) of the compute, costliest first: how well
+    `Trainable.cost` foresaw each trial's compute, which splitting packs goes by."""
+    from sweeps.plan import plan
+    from sweeps.spec import load_spec
+    from trainables.points import TRIAL_KEY, unpack
+    from tracking.layout import trial_name
+
+    spec = load_spec(spec_path)
+    costs = {p.point.key: spec.runs_as.cost(p.params) for p in plan(spec)}
+    total, measured = sum(costs.values()), sum(r["compute_s"] for r in results)
+    rows = [(trial_name(r["config"][TRIAL_KEY]),
+             sum(costs[p.key] for p in unpack(r["config"][TRIAL_KEY])) / total,
+             r["compute_s"] / measured) for r in results]
+    return sorted(rows, key=lambda row: row[1], reverse=True)
+
+
 def breakdown(r: dict, slots: int) -> dict[str, float]:
     """The variant's slot-seconds by where they went (module docstring), as shares."""
     first = min(start for start, _ in r["spans"])
@@ -91,10 +112,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--features", type=int, default=16)
-    parser.add_argument("--variants", default="packed,unpacked",
-                        help="which of packed,unpacked to run (default both)")
+    parser.add_argument("--variants", default="packed,unsplit,unpacked",
+                        help="which of packed,unsplit,unpacked to run (default all)")
     args = parser.parse_args()
-    variants = {"packed": ["frequency", "seed"], "unpacked": []}
+    variants = {"packed": {}, "unsplit": {"pack_limit": None}, "unpacked": {"pack": []}}
     if not set(args.variants.split(",")) <= set(variants):
         parser.error(f"--variants: choose from {','.join(variants)}")
     slots = os.cpu_count() or 1  # the embedded Ray's CPUs, one per local-mode trial
@@ -104,12 +125,15 @@ def main() -> None:
           f"{'overhead':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variants.split(","):
-            r = run_variant(name, {**section, "pack": variants[name]}, Path(tmp))
+            r = run_variant(name, {**section, **variants[name]}, Path(tmp))
             ideal = r["compute"] / slots
             print(f"{name:<9} {r['trials']:>6} {r['wall']:>8.1f} {r['compute']:>10.1f} "
                   f"{ideal:>8.1f} {1 - ideal / r['wall']:>9.1%}", flush=True)
             print("  slot time: " + ", ".join(f"{part} {share:.1%}" for part, share in
                                               breakdown(r, slots).items()), flush=True)
+            print("  compute by trial, estimated / measured: " + ", ".join(
+                f"{trial} {estimated:.0%}/{measured:.0%}"
+                for trial, estimated, measured in r["balance"]), flush=True)
 
 
 if __name__ == "__main__":

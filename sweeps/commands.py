@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeps import api, grid
+from sweeps import api, packing
 from sweeps.plan import placement
 from trainables import catalog
 from tracking.curves import Row, width_order
+from tracking.layout import PART
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -30,7 +31,12 @@ def validate(args: Namespace) -> int:
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
     console.print(f"  grid      {len(plan.points)} points = " + " x ".join(
         f"{len(getattr(spec.grid, a))} {a}" for a in ("width", "frequency", "task", "seed")))
-    console.print(f"  trials    {grid.trial_count(spec)} (packing {packed} into each trial)")
+    trials = packing.trials(spec, plan.points)
+    parts = [axes[PART] for axes in trials if PART in axes]
+    split = sum(part.startswith("1/") for part in parts)
+    console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
+        f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
+        if split else ")"))
     for line in spec.runs_as.describe([(p.point, p.section) for p in plan.points]):
         console.print(f"  {line}")
     mode = ("local mode, in the trial's process" if place.local else

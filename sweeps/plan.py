@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sweeps import grid
+from sweeps import grid, packing
 from sweeps.spec import SweepSpec
 from trainables.contract import Placement, Strict
 from trainables.points import Point
@@ -41,7 +41,8 @@ def plan(spec: SweepSpec) -> list[PlannedPoint]:
 
 def as_json(spec: SweepSpec, planned: list[PlannedPoint]) -> dict:
     """CONTRACTS 2's plan: `{"name", "trainable", "trials", "points": [{"key", "params"}]}`."""
-    return {"name": spec.name, "trainable": spec.trainable, "trials": grid.trial_count(spec),
+    return {"name": spec.name, "trainable": spec.trainable,
+            "trials": len(packing.trials(spec, planned)),
             "points": [{"key": p.point.key, "params": p.params} for p in planned]}
 
 

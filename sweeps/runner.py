@@ -21,12 +21,12 @@ from pathlib import Path
 
 import yaml
 
-from sweeps import grid, progress, storage
+from sweeps import packing, progress, storage
 from sweeps.errors import UserError
 from sweeps.plan import placement, plan
 from sweeps.spec import SweepSpec, validate
 from sweeps.sweep_run import keep_alive, open_sweep
-from trainables.points import unpack
+from trainables.points import TRIAL_KEY, unpack
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
 from tracking.query import open_reader
 from tracking.runs import connect, environment, experiment_id, quick_requests, quiet_logger
@@ -216,8 +216,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
             mode="json"), params=p.params) for p in planned})
     trainable = tune.with_resources(tune.with_parameters(tune_trial, plan=sweep),
                                     place.trial_resources())
-    space = {axis: (values if grid.packed(spec, axis) else tune.grid_search(values))
-             for axis, values in grid.tune_axes(spec).items()}
+    space = {TRIAL_KEY: tune.grid_search(packing.trials(spec, planned))}
     path = f"{storage_path(target)}/{spec.name}"
     if tune.Tuner.can_restore(path):
         try:
@@ -258,7 +257,8 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     try:
         with quiet_tune():
             results = tuner.fit()
-        errored = {p.key for r in results if r.error is not None for p in unpack(r.config)}
+        errored = {p.key for r in results if r.error is not None
+                   for p in unpack(r.config[TRIAL_KEY])}
         runs = trial_runs(client, experiment)
         set_status(client, [r.info.run_id for r in runs if r.data.tags["trial_key"] in errored
                             and r.info.status != "FINISHED"], "FAILED")
@@ -313,11 +313,11 @@ def quiet_tune():
 
 def tune_trial_name(trial) -> str:
     """`w24-complex`: the grid point(s) a trial trains, in Tune's logs and errors."""
-    return trial_name(trial.config).replace(" ", "-")
+    return trial_name(trial.config[TRIAL_KEY]).replace(" ", "-")
 
 
 def tune_trial_dirname(trial) -> str:
-    return f"{tune_trial_name(trial)}_{trial.trial_id}"
+    return f"{tune_trial_name(trial).replace('/', 'of')}_{trial.trial_id}"
 
 
 def storage_path(target: Target) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from sweeps import grid
+from sweeps import packing
 from sweeps.plan import PlannedPoint, as_json
 from sweeps.spec import SweepSpec
 from tracking.layout import AXES, HEARTBEAT_TAG, PLAN_FILE, SPEC_FILE, run_name
@@ -29,7 +29,7 @@ def describe(spec: SweepSpec, planned: list[PlannedPoint]) -> str:
     example = run_name(planned[0].params)
     return (
         f"Scaling sweep **{spec.name}** (trainable `{spec.trainable}`): {len(planned)} grid "
-        f"points = {axes}, trained as {grid.trial_count(spec)} Ray Tune trials.\n\n"
+        f"points = {axes}, trained as {len(packing.trials(spec, planned))} Ray Tune trials.\n\n"
         f"- The run **{spec.name}** (`kind=sweep`) is the sweep: its spec (`{SPEC_FILE}`), "
         f"its plan (`{PLAN_FILE}`: every grid point's params), the code's version and the "
         "counts of finished, running and failed points (`points/...`).\n"

@@ -12,9 +12,13 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from sweeps import packing
 from sweeps.cli import main
+from sweeps.plan import plan as plan_of
 from sweeps.spec import validate
 from tests.conftest import REPO, tiny_spec
+from trainables.points import unpack
+from tracking.layout import PART, trial_name
 
 STATE_METRICS = ["loss", "model_loss", "rare/loss", "rare/model_loss", "rare/alignment",
                  "rare/learned"]  # of the state: at every logged step, 0 included
@@ -25,7 +29,14 @@ CONTRACT_METRICS = STATE_METRICS + STEP_METRICS
 
 def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
     """CONTRACTS 4: one parent run for the sweep holding its spec, plan and code version,
-    every grid point a child named for a person, started when its training started."""
+    every grid point a child named for a person, started when its training started, tagged
+    with its trial: a pack, or part of one where the pack was costlier than the mean pack
+    (w12's here)."""
+    spec = validate(yaml.safe_load(spec_path.read_text()))
+    trials = packing.trials(spec, plan_of(spec))
+    assert any(PART in axes for axes in trials) and all(axes["width"] == 12 for axes in trials
+                                                        if PART in axes)
+    trial_of = {p.key: trial_name(axes) for axes in trials for p in unpack(axes)}
     experiment = runs[0].info.experiment_id
     (parent,) = client.search_runs([experiment], "tags.kind = 'sweep'")
     assert parent.info.run_name == "tiny" and parent.info.status == "FINISHED"
@@ -48,15 +59,18 @@ def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
         p = run.data.params
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.info.run_name == f"w{p['width']} f={p['frequency']} complex s{p['seed']}"
-        assert run.data.tags["trial"] == f"w{p['width']} complex"  # the trial: a pack
+        assert run.data.tags["trial"] == trial_of[run.data.tags["trial_key"]]
         assert parent.info.start_time <= run.info.start_time <= run.info.end_time
-    # The queued trial's runs start when it starts training, after the first trial ended:
-    # a run's duration is its training's, not its wait in the queue.
+    # Each queued trial's runs start when it starts training, after the one before ended: a
+    # run's duration is its training's, not its wait in the queue. Costliest first: w12's.
     by_trial = {}
     for run in runs:
         by_trial.setdefault(run.data.tags["trial"], []).append(run.info)
-    first, second = sorted(by_trial.values(), key=lambda infos: min(i.start_time for i in infos))
-    assert min(i.start_time for i in second) >= max(i.end_time for i in first)
+    order = sorted(by_trial, key=lambda name: min(i.start_time for i in by_trial[name]))
+    assert order[-1] == "w2 complex" and len(order) > 2
+    for before, after in zip(order, order[1:]):
+        assert min(i.start_time for i in by_trial[after]) >= \
+            max(i.end_time for i in by_trial[before])
 
 
 def run_sweep(spec_path, tmp_path, tracking_uri, *extra):
@@ -74,18 +88,21 @@ def trial_runs(tracking_uri, name):
 @pytest.mark.slow
 def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_spec,
                                                   tracking_uri, capsys):
-    # One trial at a time: the second waits in the queue while the first trains.
-    spec = write_spec(tiny_spec(grid__seed=[0, 1], resources={"max_concurrent_trials": 1}))
+    # One trial at a time: the others wait in the queue while one trains. Packs split as by
+    # default (`pack_limit: 1`).
+    spec = write_spec(tiny_spec(grid__seed=[0, 1], synthetic__pack_limit=1.0,
+                                resources={"max_concurrent_trials": 1}))
     assert main(["validate", str(spec), "--format", "json"]) == 0
     planned = json.loads(capsys.readouterr().out)
     plan = {p["key"]: p["params"] for p in planned["points"]}
     assert run_sweep(spec, tmp_path, tracking_uri) == 0
     shown = capsys.readouterr().out  # no terminal here: plain progress lines
     assert "8/8 grid points finished, 0 running, 0 failed" in shown
-    assert "+ w12 complex: 4 points in" in shown and "workflowType=machine_learning" in shown
+    assert "+ w12 f=0.2 complex part 1/3: 2 points in" in shown
+    assert "workflowType=machine_learning" in shown
     client, runs = trial_runs(tracking_uri, "tiny")
     check_parent_and_children(client, runs, spec, planned)
-    # One trial slot: the second trial ran in the first one's process (Tune's reuse_actors),
+    # One trial slot: the later trials ran in the first one's process (Tune's reuse_actors),
     # which had imported torch, Ray Train and MLflow already.
     pids = {json.loads(path.read_text().splitlines()[-1])["pid"]
             for path in (tmp_path / "runs" / "tiny").glob("*/result.json")}

@@ -24,6 +24,7 @@ SPEC_FILE = "spec.yaml"  # the parent run's spec, as the sweep was started
 PLAN_FILE = "plan.json"  # the parent run's plan (`sweeps validate --format json`)
 MODEL_PATH = "model"  # artifact path of a run's model
 AXES = ("width", "frequency", "task", "seed")  # grid axes: run params and model params
+PART = "part"  # a trial's axes, when its pack is split: which part, "2/3" (`sweeps.packing`)
 ML_EXPERIMENT = {"mlflow.experimentKind": "custom_model_development"}  # the UI's runs view
 
 
@@ -61,10 +62,12 @@ def run_name(params: dict) -> str:
 
 
 def trial_name(axes: dict) -> str:
-    """A Tune trial's name from its config: the axes it does not pack (packed ones are
-    lists), e.g. `w24 complex` for a trial training three frequencies of one seed."""
+    """A Tune trial's name from its axes: those it does not pack (packed ones are lists),
+    e.g. `w24 complex` for a trial training three frequencies of one seed, and which part of a
+    split pack it is: `w128 complex part 2/3`."""
     single = [axis_label(a, axes[a]) for a in AXES if not isinstance(axes[a], (list, tuple))]
-    return " ".join(single) or "all points"
+    part = [f"part {axes[PART]}"] if PART in axes else []
+    return " ".join(single + part) or "all points"
 
 
 def model_name(params: dict) -> str:

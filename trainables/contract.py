@@ -132,6 +132,17 @@ class Trainable(ABC):
         """Grid axes trained together in one trial; none by default."""
         return []
 
+    def pack_limit(self, section: Strict) -> float | None:
+        """How far a trial's estimated compute may exceed the mean pack's before its pack is
+        split (`sweeps.packing`); None: never split."""
+        return None
+
+    def cost(self, params: dict[str, str]) -> float:
+        """A grid point's compute relative to the sweep's others, from its params: what
+        splitting packs and ordering trials go by. The steps it is expected to train by
+        default."""
+        return float(self.horizon(params) or 1)
+
     @abstractmethod
     def resolve(self, section: Strict, point: Point) -> Strict:
         """The section as `point` runs it: every derived value (None in the spec) filled."""

@@ -1,8 +1,8 @@
 """Grid points and the packs a trial trains: the trainables' view of the grid.
 
-A grid point is one (width, frequency, task, seed) and gets one MLflow run. A trial's config
-holds each axis either as one value or as a list of packed values; the trial trains their
-cross product, in axis order.
+A grid point is one (width, frequency, task, seed) and gets one MLflow run. A Tune trial's
+config is {TRIAL_KEY: axes}, its axes each one value or a list of packed values
+(`sweeps.packing`); the trial trains their cross product, in axis order.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import itertools
 from dataclasses import asdict, dataclass
 
 AXES = ("width", "frequency", "task", "seed")
+TRIAL_KEY = "trial"
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Point:
         return asdict(self)
 
 
-def unpack(trial_config: dict) -> list[Point]:
-    """The grid points one trial trains, in grid order."""
-    listed = [v if isinstance(v, list) else [v] for v in (trial_config[a] for a in AXES)]
+def unpack(axes: dict) -> list[Point]:
+    """The grid points of one trial's axes, in grid order."""
+    listed = [v if isinstance(v, list) else [v] for v in (axes[a] for a in AXES)]
     return [Point(*values) for values in itertools.product(*listed)]

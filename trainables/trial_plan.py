@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trainables.contract import Placement, PointRun, TrialConfig
-from trainables.points import Point, unpack
+from trainables.points import TRIAL_KEY, Point, unpack
 from tracking.layout import TRIAL_TAG, run_name, trial_name
 from tracking.runs import PlannedRun
 from tracking.tracker import open_runs
@@ -50,8 +50,8 @@ class SweepPlan:
                                             section=p.section) for p in planned])
 
 
-def tune_trial(axes: dict, plan: SweepPlan) -> None:
+def tune_trial(config: dict, plan: SweepPlan) -> None:
     """Tune's function trainable: `session.run_trial` in the trial's process."""
     from trainables.session import run_trial
 
-    run_trial(axes, plan)
+    run_trial(config[TRIAL_KEY], plan)

@@ -55,11 +55,14 @@ def test_each_broken_rule_names_its_field(change, field, words):
 
 
 def test_defaults_are_valid_and_one_trial_per_point():
-    from sweeps import grid
+    from sweeps import packing
+    from sweeps.plan import plan
 
     spec = validate({**olmo_spec(), "grid": {"width": ["4M", "20M"], "frequency": [1e-3, 1e-4],
                                              "task": ["cmp", "add"], "seed": [0, 1]}})
-    assert spec.pack == [] and grid.trial_count(spec) == len(grid.points(spec)) == 16
+    trials = packing.trials(spec, plan(spec))
+    assert spec.pack == [] and len(trials) == 16
+    assert [t["width"] for t in trials] == ["20M"] * 8 + ["4M"] * 8  # costliest (widest) first
 
 
 def test_presets_validate_and_the_paper_one_needs_a_corpus(tmp_path):

@@ -167,6 +167,10 @@ class Olmo(Trainable):
                          "tokens_per_param": round(tokens / target(point.width), 4)},
         }
 
+    def cost(self, params: dict[str, str]) -> float:
+        """Training FLOPs, 6 x parameters x tokens: wider models first, as they take longest."""
+        return 6.0 * float(params["model.params"]) * float(params["training.tokens"])
+
     def measure(self, params: dict[str, str]) -> Measure:
         return Measure(loss="rare/test_loss", score="rare/test_acc", threshold=LEARNED_ACC,
                        lower_is_better=False)

@@ -58,6 +58,11 @@ class SyntheticSection(Scheduled):
         ["frequency", "seed"],
         description="grid axes trained together in one trial, a subset of frequency, task, seed",
     )
+    pack_limit: float | None = Field(
+        1.0, gt=0,
+        description="> 0: a pack whose estimated compute is over this many times the mean "
+                    "pack's is split into trials of part of its packed values, so no trial "
+                    "runs alone long after the rest (null: never split)")
     dtype: Literal["float32", "float64"] = "float32"
 
     @property
@@ -120,6 +125,17 @@ class Synthetic(Trainable):
 
     def pack(self, section: SyntheticSection) -> list[str]:
         return list(section.pack)
+
+    def pack_limit(self, section: SyntheticSection) -> float | None:
+        return section.pack_limit
+
+    def cost(self, params: dict[str, str]) -> float:
+        """Expected steps x a member-step's work: its matrix products are ~d N^2
+        multiply-adds, and about 2 d^2 more stands for what does not grow with N (fitted to
+        CPU step times at d = 256, N = 16..128: within 1.4x). An estimate for balancing
+        trials, not a prediction of seconds."""
+        d, width = int(params["tasks"]) * int(params["features_per_task"]), int(params["width"])
+        return self.horizon(params) * d * (width ** 2 + 2 * d)
 
     def resolve(self, section: SyntheticSection, point: Point) -> SyntheticSection:
         """lr: `theory.default_lr`, which does not depend on the width; steps: the cap, 3x

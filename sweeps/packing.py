@@ -1,0 +1,74 @@
+"""Which grid points each Ray Tune trial trains: packs, split where one would outlast the rest.
+
+A trainable may train grid points together (`Trainable.pack`: the axes whose values one trial
+batches, e.g. a synthetic width's frequencies x seeds), so Tune runs one trial per value of the
+other axes. Packs differ in cost by orders of magnitude (a wide model's against a narrow
+one's), and one trial cannot use two slots: at the paper's problem size the widest pack alone
+took over half of a sweep's compute and ran by itself at the end, one slot idle for a third
+of the sweep (BENCHMARKS.md). So a pack whose estimated compute (`Trainable.cost` of its
+points) is over `pack_limit` x the mean pack's is split along its packed axes into parts of
+about equal cost, and trials start costliest first (longest processing time first), so that
+short ones fill the slots at the end.
+
+The split depends on the spec alone, not on the machine, so a sweep resumed elsewhere gets the
+trials Tune saved.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+from trainables.points import AXES, unpack
+from tracking.layout import PART
+
+if TYPE_CHECKING:  # plan.py counts the trials with this module
+    from sweeps.plan import PlannedPoint
+    from sweeps.spec import SweepSpec
+
+
+def trials(spec: SweepSpec, planned: list[PlannedPoint]) -> list[dict]:
+    """Each Tune trial's axes, costliest first: a grid axis is one value, or the list of
+    packed values the trial trains (their cross product); a split pack's parts carry PART."""
+    trainable, packed = spec.runs_as, spec.pack
+    costs = {p.point.key: trainable.cost(p.params) for p in planned}
+    free = [a for a in AXES if a not in packed]
+    packs = [{a: chosen[a] if a in chosen else list(getattr(spec.grid, a)) for a in AXES}
+             for chosen in (dict(zip(free, values)) for values in
+                            itertools.product(*(getattr(spec.grid, a) for a in free)))]
+
+    def cost(axes: dict) -> float:
+        return sum(costs[p.key] for p in unpack(axes))
+
+    limit = trainable.pack_limit(spec.section)
+    bound = limit * sum(costs.values()) / len(packs) if limit and packed else math.inf
+    out = []
+    for pack in packs:
+        parts = split(pack, bound, cost)
+        out += [pack] if len(parts) == 1 else [
+            {**part, PART: f"{i}/{len(parts)}"} for i, part in enumerate(parts, 1)]
+    return sorted(out, key=cost, reverse=True)  # stable: grid order among equals
+
+
+def split(axes: dict, bound: float, cost) -> list[dict]:
+    """`axes` as parts of cost at most `bound` where its packed values allow: its longest
+    packed list cut into consecutive runs of about equal cost, each cut further if need be. A
+    part of one value holds it alone, as an unpacked axis does."""
+    lists = [a for a in AXES if isinstance(axes[a], list) and len(axes[a]) > 1]
+    total = cost(axes)
+    if total <= bound or not lists:
+        return [axes]
+    axis = max(lists, key=lambda a: len(axes[a]))  # the first of the longest
+    values = axes[axis]
+    each = [cost({**axes, axis: [value]}) for value in values]
+    n = min(len(values), math.ceil(total / bound))
+    bounds, start = [], 0
+    for i in range(1, n):  # part i ends nearest i/n of the cost, leaving a value for each next
+        end = min(range(start + 1, len(values) - (n - i) + 1),
+                  key=lambda e: abs(sum(each[:e]) - total * i / n))
+        bounds.append((start, end))
+        start = end
+    bounds.append((start, len(values)))
+    parts = [{**axes, axis: values[a:b] if b - a > 1 else values[a]} for a, b in bounds]
+    return [piece for part in parts for piece in split(part, bound, cost)]
