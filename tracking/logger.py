@@ -10,15 +10,15 @@ stored (`finish` waits for the store).
 What is stored is known from the stored metrics themselves, never from a tag alone: MLflow
 commits a `log_batch`'s metrics in one transaction and its tags in a later one (behind a
 tracking server, and in any SQL store written through MLflow's API), so a process killed
-between the two leaves metrics whose tag does not name them. (The embedded sqlite store is
+between the two leaves metrics whose tag does not name them (the embedded sqlite store is
 written by `tracking.metric_rows`, metrics and tag in one transaction; the cursor does not
-count on it.) Batches go out in log order, so what a run has stored is a
-prefix of what it logged; its `Cursor` (the newest stored step and which keys of it are in)
-is read back from the run's latest metrics whenever it is not known (a restart, a lost
-answer), and the logger drops what the cursor covers before writing. That is what keeps a
-step from being stored twice when a restarted trial replays the steps past its checkpoint, or
-when a request was stored but its answer lost. Each batch also writes a `last_step` tag (the
-newest whole step stored), the run's progress for `sweeps status`.
+count on it). Batches go out in log order, so what a run has stored is a prefix of what it
+logged; its `Cursor` (the newest stored step and which keys of it are in) is read back from
+the run's latest metrics whenever it is not known (a restart, a lost answer), and the logger
+drops what the cursor covers before writing. That is what keeps a step from being stored
+twice when a restarted trial replays the steps past its checkpoint, or when a request was
+stored but its answer lost. Each batch also writes a `last_step` tag (the newest whole step
+stored), the run's progress for `sweeps status`.
 """
 
 from __future__ import annotations
