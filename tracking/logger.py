@@ -8,15 +8,17 @@ metric is lost with the process. A run is marked FINISHED only after all of its 
 stored (`finish` waits for the store).
 
 What is stored is known from the stored metrics themselves, never from a tag alone: MLflow
-commits a `log_batch`'s metrics in one transaction and its tags in a later one (both in the
-sqlite store and behind a tracking server), so a process killed between the two leaves metrics
-whose tag does not name them. Batches go out in log order, so what a run has stored is a
-prefix of what it logged; its `Cursor` (the newest stored step and which keys of it are in)
-is read back from the run's latest metrics whenever it is not known (a restart, a lost
-answer), and the logger drops what the cursor covers before writing. That is what keeps a
-step from being stored twice when a restarted trial replays the steps past its checkpoint, or
-when a request was stored but its answer lost. Each batch also writes a `last_step` tag (the
-newest whole step stored), the run's progress for `sweeps status`.
+commits a `log_batch`'s metrics in one transaction and its tags in a later one (behind a
+tracking server, and in any SQL store written through MLflow's API), so a process killed
+between the two leaves metrics whose tag does not name them (the embedded sqlite store is
+written by `tracking.metric_rows`, metrics and tag in one transaction; the cursor does not
+count on it). Batches go out in log order, so what a run has stored is a prefix of what it
+logged; its `Cursor` (the newest stored step and which keys of it are in) is read back from
+the run's latest metrics whenever it is not known (a restart, a lost answer), and the logger
+drops what the cursor covers before writing. That is what keeps a step from being stored
+twice when a restarted trial replays the steps past its checkpoint, or when a request was
+stored but its answer lost. Each batch also writes a `last_step` tag (the newest whole step
+stored), the run's progress for `sweeps status`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from typing import Callable, TypeVar
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunStatus, RunTag
 
+from tracking.metric_rows import batch_writer
 from tracking.runs import quick_requests
 
-BATCH_LIMIT = 1000  # MLflow's log_batch accepts at most 1000 metrics per call
+BATCH_LIMIT = 999  # and the `last_step` tag: the 1000 MLflow takes in one store call
 FLUSH_EVERY_S = 5.0  # between stores while training: what `sweeps status --watch` sees move
 FLUSH_SHARE = 0.05  # ... or rarer, so that storing takes at most this share of the time
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class RunLogger:
     def __init__(self, client: MlflowClient, run_ids: list[str],
                  unstored: dict[str, Unstored] | None = None):
         self.client = client
+        self.write = batch_writer(client)  # log_batch, or rows straight into sqlite
         self.buffer: dict[str, list[Metric]] = {run_id: [] for run_id in run_ids}
         for run_id, metrics in (unstored or {}).items():
             self.buffer[run_id] = [Metric(*m) for m in metrics]
@@ -144,7 +148,7 @@ class RunLogger:
             # The tag claims only whole steps: a step split across batches counts when its
             # last part is stored.
             done = chunk[-1].step - (1 if rest and rest[0].step == chunk[-1].step else 0)
-            self.client.log_batch(run_id, metrics=chunk, tags=[RunTag("last_step", str(done))])
+            self.write(run_id, metrics=chunk, tags=[RunTag("last_step", str(done))])
             self.stored[run_id] = self.stored[run_id].after(chunk)
             self.buffer[run_id] = rest
         self.buffer[run_id] = []
