@@ -4,9 +4,8 @@
 
 A 48-point grid (4 widths x 3 frequencies x 2 tasks x 2 seeds, population mode, defaults)
 runs through `sweeps run` in a subprocess, start-up, Ray, MLflow on sqlite and all, as
-  packed    the default: frequency x seed trained together, a pack costlier than the mean
-            split (`pack_limit: 1`)
-  unsplit   the same packs never split (`pack_limit: null`): 8 Tune trials
+  packed    the default: frequency x seed trained together, 8 Tune trials
+  split     the same, a pack estimated costlier than the mean split (`pack_limit: 1`)
   unpacked  `pack: []`, one Tune trial per grid point, 48 trials
 Each trial reports `compute_s`, the time spent inside the numerical core. With S trial slots
 (CPUs / CPUs per trial) the ideal wall time is sum(compute_s) / S, and
@@ -112,10 +111,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--features", type=int, default=16)
-    parser.add_argument("--variants", default="packed,unsplit,unpacked",
-                        help="which of packed,unsplit,unpacked to run (default all)")
+    parser.add_argument("--variants", default="packed,split,unpacked",
+                        help="which of packed,split,unpacked to run (default all)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="a new folder to keep the sweeps' state and MLflow store in")
     args = parser.parse_args()
-    variants = {"packed": {}, "unsplit": {"pack_limit": None}, "unpacked": {"pack": []}}
+    variants = {"packed": {}, "split": {"pack_limit": 1.0}, "unpacked": {"pack": []}}
     if not set(args.variants.split(",")) <= set(variants):
         parser.error(f"--variants: choose from {','.join(variants)}")
     slots = os.cpu_count() or 1  # the embedded Ray's CPUs, one per local-mode trial
@@ -124,8 +125,11 @@ def main() -> None:
     print(f"{'variant':<9} {'trials':>6} {'wall s':>8} {'compute s':>10} {'ideal s':>8} "
           f"{'overhead':>9}")
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.keep or Path(tmp)
+        if args.keep:
+            workdir.mkdir(parents=True)  # a new folder: nothing of another run mixed in
         for name in args.variants.split(","):
-            r = run_variant(name, {**section, **variants[name]}, Path(tmp))
+            r = run_variant(name, {**section, **variants[name]}, workdir)
             ideal = r["compute"] / slots
             print(f"{name:<9} {r['trials']:>6} {r['wall']:>8.1f} {r['compute']:>10.1f} "
                   f"{ideal:>8.1f} {1 - ideal / r['wall']:>9.1%}", flush=True)

@@ -49,14 +49,12 @@ def free_port() -> int:
 
 
 def tiny_spec(**overrides) -> dict:
-    """A sweep small enough to train in a second: K=4 tasks of r=4 features (d=16). Its packs
-    are never split (`pack_limit: null`), so each width is one trial whatever the costs;
-    `test_end_to_end` runs the default, which splits w12's pack."""
+    """A sweep small enough to train in a second: K=4 tasks of r=4 features (d=16)."""
     spec = {
         "name": "tiny",
         "trainable": "synthetic",
         "grid": {"width": [2, 12], "frequency": [0.2, 0.02], "task": ["complex"], "seed": [0]},
-        "synthetic": {"tasks": 4, "features_per_task": 4, "pack_limit": None},
+        "synthetic": {"tasks": 4, "features_per_task": 4},
     }
     for key, value in overrides.items():
         node = spec

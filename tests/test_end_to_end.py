@@ -88,8 +88,8 @@ def trial_runs(tracking_uri, name):
 @pytest.mark.slow
 def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_spec,
                                                   tracking_uri, capsys):
-    # One trial at a time: the others wait in the queue while one trains. Packs split as by
-    # default (`pack_limit: 1`).
+    # One trial at a time: the others wait in the queue while one trains. A pack costlier
+    # than the mean is split (`pack_limit: 1`; the default never splits).
     spec = write_spec(tiny_spec(grid__seed=[0, 1], synthetic__pack_limit=1.0,
                                 resources={"max_concurrent_trials": 1}))
     assert main(["validate", str(spec), "--format", "json"]) == 0

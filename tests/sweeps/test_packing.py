@@ -16,7 +16,8 @@ from tracking.layout import PART, trial_name
 BENCH = {"name": "bench", "trainable": "synthetic",
          "grid": {"width": [16, 32, 64, 128], "frequency": [0.1, 0.03, 0.01],
                   "task": ["simple", "complex"], "seed": [0, 1]},
-         "synthetic": {"tasks": 16, "features_per_task": 16}}  # bench/synthetic_overhead.py's
+         "synthetic": {"tasks": 16, "features_per_task": 16, "pack_limit": 1.0}}
+# bench/synthetic_overhead.py's grid, its packs split
 
 
 def trials_and_costs(spec_dict: dict):
@@ -63,9 +64,9 @@ def test_a_pack_costlier_than_the_limit_is_split_into_parts_under_it():
     assert trials == packing.trials(spec, plan(spec))  # the spec alone decides: resume
 
 
-def test_no_split_without_a_limit_and_none_where_packs_cost_alike():
-    _, trials, _ = trials_and_costs({**BENCH, "synthetic": {**BENCH["synthetic"],
-                                                            "pack_limit": None}})
+def test_no_split_by_default_and_none_where_packs_cost_alike():
+    _, trials, _ = trials_and_costs({**BENCH, "synthetic": {"tasks": 16,
+                                                            "features_per_task": 16}})
     assert len(trials) == 8 and not any(PART in axes for axes in trials)
     assert [axes["width"] for axes in trials[:2]] == [128, 128]  # the widest start first
     _, trials, _ = trials_and_costs({**BENCH, "grid": {**BENCH["grid"], "width": [64],

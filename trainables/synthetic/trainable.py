@@ -59,10 +59,11 @@ class SyntheticSection(Scheduled):
         description="grid axes trained together in one trial, a subset of frequency, task, seed",
     )
     pack_limit: float | None = Field(
-        1.0, gt=0,
+        None, gt=0,
         description="> 0: a pack whose estimated compute is over this many times the mean "
                     "pack's is split into trials of part of its packed values, so no trial "
-                    "runs alone long after the rest (null: never split)")
+                    "runs alone long after the rest (default null: never split; the estimate "
+                    "holds for fixed budgets, `tolerance: 0`)")
     dtype: Literal["float32", "float64"] = "float32"
 
     @property
