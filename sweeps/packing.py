@@ -2,13 +2,13 @@
 
 A trainable may train grid points together (`Trainable.pack`: the axes whose values one trial
 batches, e.g. a synthetic width's frequencies x seeds), so Tune runs one trial per value of the
-other axes. Packs differ in cost by orders of magnitude (a wide model's against a narrow
-one's), and one trial cannot use two slots: at the paper's problem size the widest pack alone
-took over half of a sweep's compute and ran by itself at the end, one slot idle for a third
-of the sweep (BENCHMARKS.md). So a pack whose estimated compute (`Trainable.cost` of its
-points) is over `pack_limit` x the mean pack's is split along its packed axes into parts of
-about equal cost, and trials start costliest first (longest processing time first), so that
-short ones fill the slots at the end.
+other axes. Trials start costliest first by their points' estimated compute (`Trainable.cost`;
+longest processing time first), so that short ones fill the slots at the end. Packs differ in
+cost by orders of magnitude, and one trial cannot use two slots: at the paper's problem size
+the widest pack ran alone at the end, one slot idle for a third of the sweep (BENCHMARKS.md).
+So where the trainable sets a `pack_limit` (synthetic: a setting, off by default), a pack
+estimated over that many times the mean pack is split along its packed axes into parts of
+about equal estimated cost.
 
 The split depends on the spec alone, not on the machine, so a sweep resumed elsewhere gets the
 trials Tune saved.
