@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING
 
+from sweeps.spec import SweepSpec
 from trainables.points import AXES, unpack
 from tracking.layout import PART
 
-if TYPE_CHECKING:  # plan.py counts the trials with this module
-    from sweeps.plan import PlannedPoint
-    from sweeps.spec import SweepSpec
 
-
-def trials(spec: SweepSpec, planned: list[PlannedPoint]) -> list[dict]:
+def trials(spec: SweepSpec, planned: list) -> list[dict]:
     """Each Tune trial's axes, costliest first: a grid axis is one value, or the list of
-    packed values the trial trains (their cross product); a split pack's parts carry PART."""
+    packed values the trial trains (their cross product); a split pack's parts carry PART.
+    `planned`: the plan's points (`sweeps.plan.PlannedPoint`, which counts trials here)."""
     trainable, packed = spec.runs_as, spec.pack
     costs = {p.point.key: trainable.cost(p.params) for p in planned}
     free = [a for a in AXES if a not in packed]
