@@ -1,5 +1,5 @@
 import sys
 
-from sweeps.cli import main
+from sweeps.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

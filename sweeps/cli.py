@@ -9,6 +9,7 @@ them, so `validate`, `status`, `curves` and `registry` answer in about a second.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -91,3 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def entry() -> int:
+    """`main` as the `sweeps` command: the process exits without collecting the objects Ray,
+    MLflow and torch made (measured ~1.3-2 s of a command's exit, here). Frozen objects are
+    still freed by the exit; only the last cycle collection over them is skipped."""
+    code = main()
+    gc.freeze()
+    return code

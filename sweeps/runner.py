@@ -2,7 +2,8 @@
 
 Order matters for "nothing is started or written on bad input": everything that can be
 refused (the spec, the machine's resources, the tracking store, existing state) is checked
-before Ray starts, before the MLflow experiment exists and before the storage folder does.
+before Ray starts, before the MLflow experiment exists and before the storage folder does. A
+new sqlite store holds nothing to check, so MLflow makes it (and is imported) while Ray starts.
 
 What a person sees while it runs is `sweeps.progress` (read from MLflow, like `sweeps status
 --watch` from another terminal): Tune's own console output is off, and so is the noise that
@@ -16,6 +17,7 @@ import math
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,8 @@ from sweeps.sweep_run import keep_alive, open_sweep
 from trainables.points import TRIAL_KEY, unpack
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
 from tracking.query import open_reader
-from tracking.runs import connect, environment, experiment_id, quick_requests, quiet_logger
+from tracking.runs import connect, creates_store, environment, experiment_id, quick_requests
+from tracking.runs import quiet_logger
 from tracking.runs import search_runs, set_status, sweep_run
 from tracking.runs import trial_runs
 
@@ -64,13 +67,25 @@ def check_local_resources(spec: SweepSpec) -> None:
             "resources.gpu=0 here, or submit the sweep to a GPU cluster (`sweeps submit`)")
 
 
+_started_without_dashboard = False  # this process started the embedded Ray without it
+
+
 def start_ray(spec: SweepSpec) -> None:
     """Join the Ray cluster this runs in (a job, or $RAY_ADDRESS), else start an embedded one
-    sized to this machine, with room for at least one trial whatever it asks for."""
+    sized to this machine, with room for at least one trial whatever it asks for.
+
+    The embedded Ray's dashboard starts only where trials need it: Train's worker groups
+    query its state API, local-mode trials do not. Without it a CPU sweep starts ~3 s sooner
+    and its nine processes take no CPU from the trials (BENCHMARKS.md); to watch a local sweep
+    in Ray's dashboard, start Ray yourself (`ray start --head`) and run with RAY_ADDRESS=auto."""
     import ray
 
+    global _started_without_dashboard
+    dashboard = not placement(spec).local
     if ray.is_initialized():
-        return
+        if not (dashboard and _started_without_dashboard):
+            return
+        ray.shutdown()  # ours, between sweeps: started again with the dashboard this one needs
     if os.environ.get("RAY_ADDRESS"):
         ray.init()
         return
@@ -79,7 +94,9 @@ def start_ray(spec: SweepSpec) -> None:
     # only noise. Its logger says nothing else while a local Ray starts.
     with quiet_logger("ray._private.authentication.authentication_token_setup"):
         ray.init(num_cpus=embedded_cpus(spec), logging_level="WARNING",
+                 include_dashboard=dashboard,
                  logging_config=ray.LoggingConfig(log_level="WARNING"))
+    _started_without_dashboard = not dashboard
 
 
 def embedded_cpus(spec: SweepSpec) -> int:
@@ -104,8 +121,9 @@ def run(spec: SweepSpec, target: Target, restart: bool = False) -> list[str]:
     """Run a sweep to the end; the keys of the grid points that did not finish (their trial
     failed, or the sweep was interrupted)."""
     check_local_resources(spec)
-    client = connect(target.tracking_uri)
-    existing = experiment_id(client, spec.name)
+    new_store = creates_store(target.tracking_uri)
+    client = None if new_store else connect(target.tracking_uri)
+    existing = client and experiment_id(client, spec.name)
     if not restart and (storage.exists(target.sweep_dir(spec.name)) or
                         (existing and (trial_runs(client, existing) or
                                        sweep_run(client, existing)))):
@@ -115,6 +133,11 @@ def run(spec: SweepSpec, target: Target, restart: bool = False) -> list[str]:
             "start it over with `sweeps run SPEC --restart`, or pick another --name")
     if restart:
         discard(client, target, spec.name)
+    if new_store:  # all is checked (it holds nothing): MLflow makes it while Ray starts
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            made = pool.submit(connect, target.tracking_uri)
+            start_ray(spec)
+            client = made.result()
     # Saved first: a driver killed at any later point leaves a sweep `resume` can finish.
     storage.write_text(f"{target.sweep_dir(spec.name)}/{STATE_FILE}", yaml.safe_dump(
         {"spec": spec.model_dump(mode="json"), "tracking_uri": absolute_uri(target.tracking_uri)},
@@ -181,11 +204,11 @@ def tune_state_problem(sweep_dir: str) -> str | None:
 def discard(client, target: Target, name: str) -> None:
     """--restart: forget the old Tune state, the old sweep and grid-point runs and their
     trained models (MLflow keeps them deleted). Fit and report runs stay, as the registered
-    fits point at them."""
+    fits point at them. No client: a store not made yet, which holds none."""
     from tracking.registry import delete_trained_models
 
     storage.remove_tree(target.sweep_dir(name))
-    experiment = experiment_id(client, name)
+    experiment = client and experiment_id(client, name)
     if experiment:
         delete_trained_models(client, experiment)
         for run_ in trial_runs(client, experiment) + search_runs(client, experiment, KIND_SWEEP):

@@ -13,18 +13,15 @@
   is `models:/<sweep>@latest`: MLflow reserves the alias `latest` for the newest version and
   refuses to set it, so registering a fit is what moves it.
 
-Models are saved locally with `mlflow.pyfunc.save_model` and uploaded into their logged
-model: that works from any process that can reach the store, trial workers included, without
-an active fluent run.
+Models are saved locally (`tracking.model_files`: MLflow's `save_model`, once per layout) and
+uploaded into their logged model: that works from any process that can reach the store, trial
+workers included, without an active fluent run.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -35,10 +32,9 @@ from mlflow.entities.model_registry import ModelVersion
 
 from tracking.layout import AXES, KIND_FIT, KIND_TRIAL, PAGE, model_name
 from tracking.logged_model import LoggedModel
-from tracking.runs import quiet_logger
+from tracking.model_files import save_pyfunc
 
 TRACKING = Path(__file__).resolve().parent
-REQUIREMENTS = ("mlflow", "numpy", "pandas", "pydantic", "scipy")
 RUN_TAGS = ("sweep", "trial_key", "trainable")  # a run's tags its model carries too
 # The artifacts read here are a few small files (save_model reads back the one it wrote to
 # check the example): MLflow's progress bars would only clutter tables and trial logs.
@@ -59,30 +55,13 @@ def log_model(client: MlflowClient, run_id: str, model: LoggedModel, name: str,
         run.info.experiment_id, name=name, source_run_id=run_id, tags=tags, params=params,
         model_type=tags.get("trainable", tags["kind"]))
     with tempfile.TemporaryDirectory() as tmp:
-        _save_pyfunc(model, Path(tmp))
+        save_pyfunc(model, Path(tmp))
         client.log_model_artifacts(logged.model_id, str(Path(tmp, "model")))
     if logged.model_id not in {o.model_id for o in run.outputs.model_outputs}:
         step = int(run.data.tags.get("last_step", 0))
         client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, max(step, 0))])
     client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     return logged.model_id
-
-
-def _save_pyfunc(model: LoggedModel, folder: Path) -> None:
-    """The pyfunc whose code is the file `model.code`, saved in `folder/model`. Requirements
-    are pinned to what runs here, as inferring them would import the world."""
-    import mlflow.pyfunc
-
-    staged = [folder / "code" / p.name for p in model.code_paths]  # sources, no caches
-    for source, copy in zip(model.code_paths, staged):
-        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    with quiet_logger("mlflow.pyfunc", logging.WARNING):
-        mlflow.pyfunc.save_model(
-            folder / "model", python_model=str(model.code),
-            artifacts={name: str(path) for name, path in model.artifacts.items()},
-            code_paths=[str(p) for p in staged], signature=model.signature,
-            input_example=model.example,
-            pip_requirements=[f"{p}=={version(p)}" for p in REQUIREMENTS])
 
 
 def log_trained_model(client: MlflowClient, run_id: str, model: LoggedModel) -> str:

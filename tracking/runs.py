@@ -7,25 +7,28 @@ that trains it, `ensure_runs`), so its start time and duration are the training'
 queue's; MLflow cannot change a run's start time later. Every attempt looks for the run by
 its `trial_key` tag before making one, and only one attempt of a trial runs at a time: that
 is what keeps one run per grid point through retries and resumes.
+
+MLflow is imported where a function talks to it: a sweep's driver on a new store starts Ray
+while MLflow imports and makes the store (`sweeps.runner`), ~2.5 s of every such start.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
-
-from mlflow import MlflowClient
-from mlflow.entities import Param, Run, RunStatus, RunTag
-from mlflow.exceptions import MlflowException
+from typing import TYPE_CHECKING, Iterable
 
 from tracking.errors import TrackingAuthError, TrackingError, refusal
 from tracking.layout import KIND_SWEEP, KIND_TRIAL, ML_EXPERIMENT, PAGE, PARENT_TAG, SQLITE
 from tracking.layout import sqlite_path
 from tracking.relocate import relocate
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 # Our commands say where a sweep is in the UI; MLflow's own "View run ... at" lines, one per
 # run ended on a tracking server, would bury them.
@@ -83,10 +86,16 @@ def connect(uri: str) -> MlflowClient:
     """A client whose store answered one query, so a wrong URI or login fails before work
     starts. A sqlite store whose project folder was moved gets its artifact locations mended
     first."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
     if uri.startswith(SQLITE) and sqlite_path(uri).is_file():
         relocate(sqlite_path(uri))
+    # A sqlite store is a file: no requests, and so no process-wide settings for them (this
+    # runs beside `ray.init` for a new store, whose processes would inherit them).
+    requests = nullcontext() if uri.startswith(SQLITE) else quick_requests()
     try:  # a new sqlite store: MLflow says at INFO that it creates its tables
-        with quick_requests(), quiet_logger("mlflow.store.db.utils", logging.WARNING):
+        with requests, quiet_logger("mlflow.store.db.utils", logging.WARNING):
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as err:  # MLflow raises many kinds (REST, SQLAlchemy, OS) for this
@@ -98,6 +107,17 @@ def connect(uri: str) -> MlflowClient:
             "$MLFLOW_TRACKING_URI (locally: sqlite:///mlflow.db; on a cluster: the tracking "
             "server's http:// URL).") from None
     return client
+
+
+def creates_store(uri: str) -> bool:
+    """A sqlite store MLflow would make now: no file yet, in a folder it can write. Nothing
+    can be in it, so nothing in it needs checking before work starts, and making it (its
+    migrations, ~3 s) can go on beside other work."""
+    if not uri.startswith(SQLITE):
+        return False
+    path = sqlite_path(uri)
+    return not path.exists() and path.parent.is_dir() and os.access(path.parent,
+                                                                       os.W_OK | os.X_OK)
 
 
 def experiment_id(client: MlflowClient, name: str, create: bool = False) -> str | None:
@@ -144,6 +164,8 @@ def ensure_runs(client: MlflowClient, experiment: str, planned: list[PlannedRun]
     """The runs of these grid points, made now where they do not exist yet (a child of
     `parent`, the sweep's run, if given); key -> run id. Called when their training starts,
     so a new run starts then; a retry or resume finds the run it made before."""
+    from mlflow.entities import Param
+
     existing = {run.data.tags["trial_key"]: run for run in trial_runs(client, experiment)}
     for plan in planned:
         run = existing.get(plan.key)
@@ -169,6 +191,8 @@ def start_sweep_run(client: MlflowClient, experiment: str, name: str, tags: dict
                     files: dict[str, str]) -> str:
     """The sweep's parent run, made on its first start and RUNNING again on every resume,
     with `files` (artifact name -> text: the spec, the plan) written into it."""
+    from mlflow.entities import RunStatus, RunTag
+
     found = sweep_run(client, experiment)
     if found is None:
         run_id = client.create_run(experiment, run_name=name,

@@ -50,6 +50,19 @@ def test_unreachable_tracking_uri_exits_2(tmp_path, write_spec):
     assert written(tmp_path) == []
 
 
+def test_a_sweep_with_state_is_refused_before_a_new_store_is_made(tmp_path, write_spec):
+    # A new sqlite store is made while Ray starts (it holds nothing to check); the sweep's
+    # own saved state is still checked before either.
+    spec = write_spec(tiny_spec())
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)
+    (tmp_path / "runs" / "tiny" / "sweep.yaml").write_text("spec: {}\n")
+    result = sweeps("run", spec, "--storage", tmp_path / "runs",
+                    "--tracking-uri", f"sqlite:///{tmp_path}/new.db", cwd=tmp_path)
+    assert result.returncode == 2 and "sweeps resume tiny" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert written(tmp_path) == ["runs"]  # no new.db
+
+
 def test_validate_prints_grid_size_and_resources(tmp_path, write_spec):
     spec = write_spec(tiny_spec(grid__seed=[0, 1, 2]))
     result = sweeps("validate", spec, cwd=tmp_path)
