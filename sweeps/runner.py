@@ -75,9 +75,9 @@ def start_ray(spec: SweepSpec) -> None:
     sized to this machine, with room for at least one trial whatever it asks for.
 
     The embedded Ray's dashboard starts only where trials need it: Train's worker groups
-    query its state API, local-mode trials do not. Without it a CPU sweep starts ~3 s sooner
-    and its nine processes take no CPU from the trials (BENCHMARKS.md); to watch a local sweep
-    in Ray's dashboard, start Ray yourself (`ray start --head`) and run with RAY_ADDRESS=auto."""
+    query its state API, local-mode trials do not; without it a CPU sweep's first run starts
+    ~3.5 s sooner (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
+    yourself (`ray start --head`) and run with RAY_ADDRESS=auto."""
     import ray
 
     global _started_without_dashboard
