@@ -95,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> int:
-    """`main` as the `sweeps` command: the process exits without collecting the objects Ray,
-    MLflow and torch made (measured ~1.3-2 s of a command's exit, here). Frozen objects are
-    still freed by the exit; only the last cycle collection over them is skipped."""
+    """`main` as the `sweeps` command, which then exits without a last garbage collection
+    over everything Ray, MLflow and torch made (~1.3-2 s of a command's exit, measured here;
+    the process's memory goes back to the system as it ends). Not in `main`: tests call it
+    in one long process, where frozen objects would never be collected."""
     code = main()
     gc.freeze()
     return code

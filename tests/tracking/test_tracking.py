@@ -36,6 +36,11 @@ def test_ensure_runs_is_idempotent(client):
     assert run.info.status == "RUNNING"  # made as its training starts
     assert run.data.tags["trial_key"] == "w=1" and run.data.tags["sweep"] == "s"
     assert run.data.params["width"] == "1"
+    # Another trial's points, one of them a key no filter string can quote as it is.
+    other = ensure_runs(client, experiment, plan(["w=4", "task='x' w=5"]))
+    assert ensure_runs(client, experiment, plan(["task='x' w=5", "w=1"])) == {
+        "task='x' w=5": other["task='x' w=5"], "w=1": first["w=1"]}
+    assert len(client.search_runs([experiment])) == 5
 
 
 def test_a_run_made_without_its_params_gets_them_on_the_retry(client):
