@@ -1,8 +1,8 @@
 """A `LoggedModel` as the files of an MLflow pyfunc, saved once per layout.
 
-`mlflow.pyfunc.save_model` costs ~0.3-0.5 s a model on a 2-core machine (its YAML, the
-installed packages' metadata, the input example), most of a synthetic grid point's logging and
-about 5% of a CPU sweep's slot time. A trial's models differ only in their artifact files: a
+`mlflow.pyfunc.save_model` costs ~0.1-0.2 s a model on an idle 2-core machine, more under
+load (its YAML, the installed packages' metadata, the input example): most of a synthetic
+grid point's logging, and a few percent of a CPU sweep's slot time. A trial's models differ only in their artifact files: a
 pack's grid points, or every seed of a width, share the code, signature and example. So each
 process saves a layout once with MLflow and writes the next models of that layout from its
 files, with their own artifacts and the fields of `MLmodel` that are a model's own (uuid,
@@ -126,7 +126,8 @@ def _write_from(saved: Layout, model: LoggedModel, target: Path) -> None:
     # As Model.__init__ and save_model set them.
     mlmodel["model_uuid"] = uuid.uuid4().hex
     mlmodel["utc_time_created"] = str(datetime.now(timezone.utc).replace(tzinfo=None))
-    mlmodel["model_size_bytes"] += sum(map(_size, model.artifacts.values())) - \
-        saved.artifact_bytes
+    if "model_size_bytes" in mlmodel:  # set by save_model where it found any files
+        mlmodel["model_size_bytes"] += sum(map(_size, model.artifacts.values())) - \
+            saved.artifact_bytes
     (target / MLMODEL).write_text(yaml.dump(mlmodel, Dumper=DUMPER,
                                             default_flow_style=False))
