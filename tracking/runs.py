@@ -141,12 +141,16 @@ def artifact_location(client: MlflowClient, name: str) -> str | None:
     return str(Path(client.tracking_uri[len(prefix):]).resolve().parent / "mlartifacts" / name)
 
 
-def search_runs(client: MlflowClient, experiment: str, kind: str | None = None) -> list[Run]:
-    """The experiment's active runs (tagged `kind=...` if given), oldest first."""
+def search_runs(client: MlflowClient, experiment: str, kind: str | None = None,
+                **tags: str) -> list[Run]:
+    """The experiment's active runs (tagged `kind=...` if given, and with these tags), oldest
+    first."""
+    wanted = ({"kind": kind} if kind else {}) | tags
     runs, token = [], None
     while True:
         page = client.search_runs(
-            [experiment], filter_string=f"tags.kind = '{kind}'" if kind else "",
+            [experiment], filter_string=" AND ".join(f"tags.{k} = '{v}'"
+                                                     for k, v in wanted.items()),
             max_results=PAGE, page_token=token, order_by=["attributes.start_time ASC"])
         runs.extend(page)
         token = page.token
@@ -168,9 +172,7 @@ def runs_by_key(client: MlflowClient, experiment: str, keys: list[str]) -> dict[
         return {run.data.tags["trial_key"]: run for run in trial_runs(client, experiment)}
     found = {}
     for key in keys:
-        runs = client.search_runs(
-            [experiment], filter_string=f"tags.kind = '{KIND_TRIAL}' AND tags.trial_key = '{key}'",
-            order_by=["attributes.start_time ASC"])
+        runs = search_runs(client, experiment, KIND_TRIAL, trial_key=key)
         if runs:
             found[key] = runs[-1]
     return found
