@@ -97,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> int:
     """`main` as the `sweeps` command, which then exits without a last garbage collection
     over everything Ray, MLflow and torch made (~1.3-2 s of a command's exit, measured here;
-    the process's memory goes back to the system as it ends). Not in `main`: tests call it
-    in one long process, where frozen objects would never be collected."""
+    the process's memory goes back to the system as it ends), and shuts Ray down itself:
+    Ray's own exit hook first sleeps 0.5 s for workers' last log lines, and a finished
+    command has none left to wait for. Not in `main`: tests call it in one long process,
+    where frozen objects would never be collected and Ray is shared."""
     code = main()
+    ray = sys.modules.get("ray")  # imported by the commands that use it, only
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
     gc.freeze()
     return code

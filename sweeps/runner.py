@@ -77,7 +77,12 @@ def start_ray(spec: SweepSpec) -> None:
     The embedded Ray's dashboard starts only where trials need it: Train's worker groups
     query its state API, local-mode trials do not; without it a CPU sweep's first run starts
     ~3.5 s sooner (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
-    yourself (`ray start --head`) and run with RAY_ADDRESS=auto."""
+    yourself (`ray start --head`) and run with RAY_ADDRESS=auto.
+
+    Nor does it start idle workers ahead of time (Ray's default: one per CPU as the driver
+    connects): Tune's trial actors carry their own runtime environment (its env vars), so
+    Ray never hands them such a worker and starts theirs when asked; the idle ones only took
+    CPU from the start-up (first step ~2 s sooner without them on 2 cores, BENCHMARKS.md)."""
     import ray
 
     global _started_without_dashboard
@@ -95,7 +100,8 @@ def start_ray(spec: SweepSpec) -> None:
     with quiet_logger("ray._private.authentication.authentication_token_setup"):
         ray.init(num_cpus=embedded_cpus(spec), logging_level="WARNING",
                  include_dashboard=dashboard,
-                 logging_config=ray.LoggingConfig(log_level="WARNING"))
+                 logging_config=ray.LoggingConfig(log_level="WARNING"),
+                 _system_config={"prestart_worker_first_driver": False})
     _started_without_dashboard = not dashboard
 
 

@@ -1,6 +1,7 @@
 """The embedded Ray starts its dashboard only for trials that need its state API (Train's
 worker groups): started for local-mode trials, it is started again with the dashboard when a
-later sweep of the same process needs one (`sweeps reproduce`, a notebook)."""
+later sweep of the same process needs one (`sweeps reproduce`, a notebook). It starts no idle
+workers ahead of time."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def state_api(wait_s):
 
 start_ray(validate(tiny_spec()))  # one CPU worker: local mode
 print("local", state_api(0))
+# no idle workers started ahead of Tune's trials, which could never use them
+print("prestart", ray._private.state.state.get_system_config()["prestart_worker_first_driver"])
 start_ray(validate(tiny_spec()))  # the same again: kept
 start_ray(validate(tiny_spec(resources={"workers": 2, "cpu": 1})))  # a worker group
 print("workers", state_api(120))
@@ -45,4 +48,4 @@ def test_the_dashboard_starts_where_trials_need_it():
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True,
                             text=True, timeout=300, env={**env, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["local", "0", "workers", "1"]
+    assert result.stdout.split() == ["local", "0", "prestart", "False", "workers", "1"]
