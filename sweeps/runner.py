@@ -82,7 +82,7 @@ def start_ray(spec: SweepSpec) -> None:
     Nor does it start idle workers ahead of time (Ray's default: one per CPU as the driver
     connects): Tune's trial actors carry their own runtime environment (its env vars), so
     Ray never hands them such a worker and starts theirs when asked; the idle ones only took
-    CPU from the start-up (first step ~2 s sooner without them on 2 cores, BENCHMARKS.md)."""
+    CPU from the start-up (first step ~1-2 s sooner without them on 2 cores, BENCHMARKS.md)."""
     import ray
 
     global _started_without_dashboard
