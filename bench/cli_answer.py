@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.checkout import REPO, checkout
+
 COMMANDS = [("validate", ["validate", str(REPO / "sweeps/presets/demo.yaml")]),
             ("status", ["status", "tiny"]), ("curves", ["curves", "tiny"]),
             ("registry list", ["registry", "list"])]
@@ -71,10 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        before = tmp / "before"
-        before.mkdir()
-        subprocess.run(f"git -C {REPO} archive {args.before} | tar -x -C {before}",
-                       shell=True, check=True)
+        before = checkout(args.before, tmp)
         uri = make_store(tmp)
         results = {name: {"before": [], "after": []} for name, _ in COMMANDS}
         for _ in range(args.rounds):

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from bench.checkout import REPO, checkout
 from bench.synthetic_overhead import GRID, trial_spans
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def timed(tree: Path, spec: Path, folder: Path) -> tuple[float, float]:
@@ -49,10 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        before = tmp / "before"
-        before.mkdir()
-        subprocess.run(f"git -C {REPO} archive {args.before} | tar -x -C {before}",
-                       shell=True, check=True)
+        before = checkout(args.before, tmp)
         spec = tmp / "start.yaml"
         spec.write_text(yaml.safe_dump({"name": "start", "trainable": "synthetic", "grid": GRID,
                                         "synthetic": {"steps": args.steps}}))
