@@ -12,6 +12,7 @@ training starting, `trial_spans`) after launch, "wall" the whole command; median
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -24,7 +25,6 @@ import yaml
 
 from bench.checkout import REPO, checkout
 from bench.synthetic_overhead import GRID, trial_spans
-
 
 
 def timed(tree: Path, spec: Path, folder: Path) -> tuple[float, float]:
@@ -63,8 +63,9 @@ def main() -> None:
                       f"wall {results[label][-1][1]:.1f} s", flush=True)
     first = {k: statistics.median(t[0] for t in v) for k, v in results.items()}
     wall = {k: statistics.median(t[1] for t in v) for k, v in results.items()}
-    print(f"48 points x {args.steps} steps, median of {args.rounds}; before = {args.before}, "
-          "after = this checkout")
+    points = math.prod(len(values) for values in GRID.values())
+    print(f"{points} points x {args.steps} steps, median of {args.rounds}; before = "
+          f"{args.before}, after = this checkout")
     print(f"{'':<10} {'before s':>9} {'after s':>8} {'after/before':>13}")
     for name, values in (("first run", first), ("wall", wall)):
         print(f"{name:<10} {values['before']:>9.1f} {values['after']:>8.1f} "
