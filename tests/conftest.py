@@ -48,6 +48,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def join_gloo_group(rank: int, world: int, rendezvous: str) -> None:
+    """Join a CPU process group of `world` spawned workers through a file, not a TCP store:
+    rank 0 then hosts no store server whose thread can abort it at exit (once under CI load:
+    "terminate called without an active exception", SIGABRT, after the test's work was done)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank,
+                            world_size=world)
+
+
 def tiny_spec(**overrides) -> dict:
     """A sweep small enough to train in a second: K=4 tasks of r=4 features (d=16)."""
     spec = {

@@ -86,16 +86,16 @@ def test_a_measured_step_on_a_compiled_model_measures_what_the_eager_one_does(in
     assert measured[True] == pytest.approx(measured[False], abs=1e-4)
 
 
-def distributed_worker(rank: int, world: int, port: int, initial, tokens, out: dict) -> None:
+def distributed_worker(rank: int, world: int, rendezvous: str, initial, tokens,
+                       out: dict) -> None:
     """One of `world` processes training its rows of each global batch on a compiled model,
     wrapped by DDP, then by FSDP."""
-    import os
-
     import torch.distributed as dist
 
+    from tests.conftest import join_gloo_group
+
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    join_gloo_group(rank, world, rendezvous)
     lo, hi = share(len(tokens[0]), rank, world)
     for kind in ("ddp", "fsdp"):
         net = copy.deepcopy(initial).compile_step()
@@ -113,10 +113,8 @@ def distributed_worker(rank: int, world: int, port: int, initial, tokens, out: d
     dist.destroy_process_group()
 
 
-def test_compiled_ddp_and_fsdp_workers_train_as_one_eager_process(initial, batches):
+def test_compiled_ddp_and_fsdp_workers_train_as_one_eager_process(initial, batches, tmp_path):
     import torch.multiprocessing as mp
-
-    from tests.conftest import free_port
 
     # Two workers of BATCH rows each: the shapes of the tests above, so inductor's cache serves.
     tokens = [torch.cat([batches.rows(step, 0, BATCH).tokens,
@@ -126,7 +124,8 @@ def test_compiled_ddp_and_fsdp_workers_train_as_one_eager_process(initial, batch
                 for batch in tokens]
     with mp.Manager() as manager:
         out = manager.dict()
-        mp.spawn(distributed_worker, args=(2, free_port(), initial, tokens, out), nprocs=2)
+        group = str(tmp_path / "group")
+        mp.spawn(distributed_worker, args=(2, group, initial, tokens, out), nprocs=2)
         results = dict(out)
     for kind in ("ddp", "fsdp"):
         assert results[kind] == pytest.approx(expected, rel=1e-4), kind

@@ -5,14 +5,13 @@ and FSDP workers measure the global gradients."""
 from __future__ import annotations
 
 import copy
-import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from injection.schedule import Schedule
-from tests.conftest import free_port
+from tests.conftest import join_gloo_group
 from trainables.olmo import interference, model
 from trainables.olmo.data import GlobalBatches, share
 from trainables.olmo.trainable import OlmoSection
@@ -101,13 +100,13 @@ def test_a_step_without_instances_has_no_task_cosine():
     assert metrics["interference/cos_batch"] == metrics["interference/cos_nontask"]
 
 
-def distributed_worker(rank: int, world: int, port: int, case, initial, out: dict) -> None:
+def distributed_worker(rank: int, world: int, rendezvous: str, case, initial,
+                       out: dict) -> None:
     """One of `world` processes: each wrapping (DDP, then FSDP) the same initial model and
     training its rows of the global batch, measuring as the loop does."""
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    join_gloo_group(rank, world, rendezvous)
     placed, reference, task = case
     lo, hi = share(BATCH, rank, world)
     for kind in ("ddp", "fsdp"):
@@ -131,13 +130,14 @@ def distributed_worker(rank: int, world: int, port: int, case, initial, out: dic
 
 
 @pytest.mark.slow
-def test_ddp_and_fsdp_workers_measure_the_global_gradients(initial, case):
+def test_ddp_and_fsdp_workers_measure_the_global_gradients(initial, case, tmp_path):
     import torch.multiprocessing as mp
 
     single = measured_step(copy.deepcopy(initial), case)
     with mp.Manager() as manager:
         out = manager.dict()
-        mp.spawn(distributed_worker, args=(2, free_port(), case, initial, out), nprocs=2)
+        group = str(tmp_path / "group")
+        mp.spawn(distributed_worker, args=(2, group, case, initial, out), nprocs=2)
         results = dict(out)
     for kind in ("ddp", "fsdp"):
         neurons, metrics = results[kind]
