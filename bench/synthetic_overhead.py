@@ -42,6 +42,7 @@ import yaml
 
 GRID = {"width": [16, 32, 64, 128], "frequency": [0.1, 0.03, 0.01],
         "task": ["simple", "complex"], "seed": [0, 1]}
+SECTION = {"tasks": 16, "features_per_task": 16}  # the default problem size: K=16, r=16
 
 
 def run_variant(name: str, synthetic: dict, workdir: Path) -> dict:
@@ -109,8 +110,8 @@ def breakdown(r: dict, slots: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=16)
-    parser.add_argument("--features", type=int, default=16)
+    parser.add_argument("--tasks", type=int, default=SECTION["tasks"])
+    parser.add_argument("--features", type=int, default=SECTION["features_per_task"])
     parser.add_argument("--variants", default="packed,split,unpacked",
                         help="which of packed,split,unpacked to run (default all)")
     parser.add_argument("--keep", type=Path, default=None,
