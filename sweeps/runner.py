@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from tracking.runs import trial_runs
 
 STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
 TUNER_FILE = "tuner.pkl"  # what Tune restores from
+LOOPBACK = "127.0.0.1"  # the embedded Ray's dashboard, for this machine only
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ def start_ray(spec: SweepSpec) -> None:
     ~3.5 s sooner (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
     yourself (`ray start --head`) and run with RAY_ADDRESS=auto.
 
+    Its dashboard listens on a port chosen here, which its processes get as
+    RAY_API_SERVER_ADDRESS: Train's controller asks the state API without an address, and with
+    a second Ray on the machine (another sweep, a notebook's) Ray cannot tell which to ask
+    ("Found multiple active Ray instances": its placement-group cleaner died with a traceback
+    on the console).
+
     Nor does it start idle workers ahead of time (Ray's default: one per CPU as the driver
     connects): Tune's trial actors carry their own runtime environment (its env vars), so
     Ray never hands them such a worker and starts theirs when asked; the idle ones only took
@@ -97,12 +105,22 @@ def start_ray(spec: SweepSpec) -> None:
     # A new local Ray turns token authentication on and says so at WARNING ("Set
     # RAY_AUTH_MODE=disabled to opt out"); on the embedded Ray of one process that notice is
     # only noise. Its logger says nothing else while a local Ray starts.
-    with quiet_logger("ray._private.authentication.authentication_token_setup"):
+    port = free_port() if dashboard else None
+    api_server = {"RAY_API_SERVER_ADDRESS": f"http://{LOOPBACK}:{port}"} if port else {}
+    with quiet_logger("ray._private.authentication.authentication_token_setup"), \
+            environment(api_server):  # inherited by Ray's processes as they start
         ray.init(num_cpus=embedded_cpus(spec), logging_level="WARNING",
-                 include_dashboard=dashboard,
+                 include_dashboard=dashboard, dashboard_host=LOOPBACK, dashboard_port=port,
                  logging_config=ray.LoggingConfig(log_level="WARNING"),
                  _system_config={"prestart_worker_first_driver": False})
     _started_without_dashboard = not dashboard
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
 
 
 def embedded_cpus(spec: SweepSpec) -> int:

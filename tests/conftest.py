@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from typing import Callable
 
 import pytest
 import yaml
+
+from sweeps.runner import free_port  # noqa: F401  (the tests' servers take one too)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,13 +40,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout:.0f} s for: {what}")
         time.sleep(0.1)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now, for a server a test starts."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def join_gloo_group(rank: int, world: int, rendezvous: str) -> None:
