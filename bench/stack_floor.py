@@ -8,7 +8,7 @@ imports Ray, Tune and MLflow, makes the new store and the sweep's experiment whi
 the embedded Ray as `start_ray` does (no dashboard, no idle workers), and has Tune run the same
 number of trials, as many at once as there are slots, reusing their processes; each trial
 imports torch and Ray Train, opens the store and makes and ends one run per grid point. No
-training, metrics, checkpoints, models, progress view or fit. Then the bench's default sweep
+training, metrics, checkpoints, models, progress view, fit or Tune result files. Then the bench's default sweep
 (`bench/synthetic_overhead.py`, packed) runs through `sweeps run`.
 
 The floor's wall time is CPU-bound work on saturated cores (BENCHMARKS.md), which in a real
@@ -97,7 +97,8 @@ def main() -> None:
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "bench.stack_floor", "--floor-only",
                                str(spec_path), str(tmp / "floor"), str(trials), str(points)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True,
+                              env={**os.environ, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"})
         floor_wall = time.perf_counter() - start
         if done.returncode != 0:
             sys.exit(f"the floor's sweep failed:\n{done.stderr[-3000:]}")

@@ -19,6 +19,7 @@ the sweep queued it.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import tempfile
 import time
@@ -101,6 +102,8 @@ class Worker:
         """This worker, from the loop's config; torch gets the CPUs the trial was granted."""
         trial = TrialConfig.model_validate(config)
         local = trial.placement.local
+        if not local:
+            quiet_train_reports()
         context = None if local else ray.train.get_context()
         rank, world = (0, 1) if local else (context.get_world_rank(),
                                             context.get_world_size())
@@ -148,6 +151,15 @@ class Worker:
             if tracker is not None:
                 tracker.save(Path(folder))
             api.report(summary, checkpoint=api.Checkpoint.from_directory(folder))
+
+
+def quiet_train_reports() -> None:
+    """A worker of a worker group says "Reporting training result N: TrainingReport(...)" at
+    INFO on every report, which Ray forwards to the sweep's console; its logger is named
+    after Train's file, outside the `ray.train` loggers Train's LoggingConfig sets."""
+    from ray.train.v2._internal.execution import context as train_context
+
+    logging.getLogger(train_context.__file__).setLevel(logging.WARNING)
 
 
 class ComputeClock:
