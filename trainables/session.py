@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ from tracking.tracker import Tracker, open_tracker
 def run_trial(axes: dict, plan: SweepPlan) -> None:
     """Tune's function trainable (`trial_plan.tune_trial`): run the trainable's per-worker
     loop under a TorchTrainer."""
+    quiet_sigterm_in_finalizers()
     trial = plan.trial(axes)
     module, _, function = catalog.get(plan.trainable).worker.partition(":")
     loop = getattr(importlib.import_module(module), function)
@@ -75,6 +77,7 @@ class _DeviceBackend(_TorchBackend):
     autoscaler's fake GPU nodes), and only the workers know which node they landed on."""
 
     def on_start(self, worker_group, backend_config: TorchConfig) -> None:
+        quiet_sigterm_in_finalizers()  # here in Train's controller, a process of its own
         cuda = all(worker_group.execute(torch.cuda.is_available))
         backend = "nccl" if cuda else "gloo"
         super().on_start(worker_group, TorchConfig(backend=backend,
@@ -104,6 +107,7 @@ class Worker:
         local = trial.placement.local
         if not local:
             quiet_train_reports()
+            quiet_sigterm_in_finalizers()
         context = None if local else ray.train.get_context()
         rank, world = (0, 1) if local else (context.get_world_rank(),
                                             context.get_world_size())
@@ -160,6 +164,24 @@ def quiet_train_reports() -> None:
     from ray.train.v2._internal.execution import context as train_context
 
     logging.getLogger(train_context.__file__).setLevel(logging.WARNING)
+
+
+def quiet_sigterm_in_finalizers() -> None:
+    """A Ray worker's SIGTERM handler raises SystemExit. Where a SIGTERM from Ray lands
+    inside a finalizer or weakref callback (seen as a finished trial's process was stopped),
+    Python cannot raise it there and prints "Exception ignored in ... SystemExit: 1" with a
+    traceback, which Ray forwards to the sweep's console. Python ignores that SystemExit
+    either way; this only leaves it unprinted. Every other unraisable error still prints."""
+    if getattr(sys.unraisablehook, "quiet_sigterm", False):
+        return
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not issubclass(unraisable.exc_type, SystemExit):
+            default(unraisable)
+
+    hook.quiet_sigterm = True
+    sys.unraisablehook = hook
 
 
 class ComputeClock:
