@@ -77,8 +77,9 @@ def synthetic(device, steps: int) -> float:
         gpu_hours += sum(work[width]) / gpu / 3600
         print(f"{width:>6} {max(work[width]):>12} {rate:>12.1f} {gpu:>11.1f} "
               f"{here_h:>15.2f} {gpu_h:>14.3f}")
-    print(f"GPU total: {gpu_hours:.2f} GPU-hours (g5.xlarge), ${gpu_hours * PRICE['g5.xlarge']:.2f};"
-          f" wall with all {len(trial_of)} trials in parallel = the slowest trial")
+    print(f"GPU total: {gpu_hours:.2f} GPU-hours (g5.xlarge), "
+          f"${gpu_hours * PRICE['g5.xlarge']:.2f}; wall with all {len(trial_of)} trials in "
+          "parallel = the slowest trial")
     return gpu_hours
 
 
@@ -95,7 +96,8 @@ def olmo() -> None:
         total += 20 * hours
         print(f"{name:>5} {tokens:>11.2e} {per_token / 1e9:>12.3f} {hours:>10.2f} "
               f"{20 * hours:>16.1f} {20 * hours * PRICE['p4d.24xlarge'] / 8:>10.0f}")
-    print(f"total {total:.0f} A100-hours, ${total * PRICE['p4d.24xlarge'] / 8:,.0f} on p4d.24xlarge")
+    print(f"total {total:.0f} A100-hours, "
+          f"${total * PRICE['p4d.24xlarge'] / 8:,.0f} on p4d.24xlarge")
     four_m = LADDER["4M"]
     cpu_flops = (6 * four_m.non_embedding_params(VOCAB)
                  + 6 * four_m.depth * 128 * four_m.d_model) * CPU_4M_TOKENS_PER_S

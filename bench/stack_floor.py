@@ -8,8 +8,8 @@ imports Ray, Tune and MLflow, makes the new store and the sweep's experiment whi
 the embedded Ray as `start_ray` does (no dashboard, no idle workers), and has Tune run the same
 number of trials, as many at once as there are slots, reusing their processes; each trial
 imports torch and Ray Train, opens the store and makes and ends one run per grid point. No
-training, metrics, checkpoints, models, progress view, fit or Tune result files. Then the bench's default sweep
-(`bench/synthetic_overhead.py`, packed) runs through `sweeps run`.
+training, metrics, checkpoints, models, progress view, fit or Tune result files. Then the
+bench's default sweep (`bench/synthetic_overhead.py`, packed) runs through `sweeps run`.
 
 The floor's wall time is CPU-bound work on saturated cores (BENCHMARKS.md), which in a real
 sweep comes on top of its compute, so floor wall / sweep wall is the share of the sweep's slot

@@ -5,9 +5,9 @@
 For the demo preset's problem (K=8, r=8, population mode, default steps) and a few widths,
 one pack of 3 frequencies is trained to its steps (the trial's compute), then its 3 students
 are logged as MLflow models to a fresh sqlite store, as a trial does at its end
-(`Synthetic.trained_model`, logged by `tracking.registry.log_model`). The first model a process logs also pays for importing
-MLflow's pyfunc machinery; it is shown on its own. Printed per width: compute seconds, model
-logging seconds, and their ratio.
+(`Synthetic.trained_model`, logged by `tracking.registry.log_model`). The first model a
+process logs also pays for importing MLflow's pyfunc machinery; it is shown on its own.
+Printed per width: compute seconds, model logging seconds, and their ratio.
 """
 
 from __future__ import annotations

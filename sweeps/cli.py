@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("spec", metavar="SPEC", help="sweep spec YAML file")
         sub.add_argument("--name", help="sweep name (overrides the spec's)")
         sub.add_argument("--set", dest="overrides", action="append", default=[],
-                         metavar="KEY=VALUE", help="override a spec field, e.g. synthetic.steps=200")
+                         metavar="KEY=VALUE",
+                         help="override a spec field, e.g. synthetic.steps=200")
         return sub
 
     validate = spec_command("validate", "check a spec; print the plan: grid, steps, resources")

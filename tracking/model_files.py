@@ -2,12 +2,13 @@
 
 `mlflow.pyfunc.save_model` costs ~0.1-0.2 s a model on an idle 2-core machine, more under
 load (its YAML, the installed packages' metadata, the input example): most of a synthetic
-grid point's logging, and a few percent of a CPU sweep's slot time. A trial's models differ only in their artifact files: a
-pack's grid points, or every seed of a width, share the code, signature and example. So each
-process saves a layout once with MLflow and writes the next models of that layout from its
-files, with their own artifacts and the fields of `MLmodel` that are a model's own (uuid,
-creation time, size, where its artifacts came from). The result is what `save_model` would
-have written (tests/tracking/test_model_files.py compares them).
+grid point's logging, and a few percent of a CPU sweep's slot time. A trial's models differ
+only in their artifact files: a pack's grid points, or every seed of a width, share the code,
+signature and example. So each process saves a layout once with MLflow and writes the next
+models of that layout from its files, with their own artifacts and the fields of `MLmodel`
+that are a model's own (uuid, creation time, size, where its artifacts came from). The
+result is what `save_model` would have written (tests/tracking/test_model_files.py compares
+them).
 """
 
 from __future__ import annotations

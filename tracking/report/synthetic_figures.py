@@ -64,8 +64,8 @@ def phase(rows: list[Row], folder: Path) -> Figure:
                   "Final rare-task loss (population training, i.e. the width's converged "
                   "student) for a simple (fast-decaying spectrum) and a complex rare task; "
                   "the vermillion bar left of each row is the theory's critical width N* "
-                  "(smallest width whose optimum has rare loss <= the learned threshold). The paper: larger "
-                  "widths learn rarer tasks, and complex tasks need more width.")
+                  "(smallest width whose optimum has rare loss <= the learned threshold). "
+                  "The paper: larger widths learn rarer tasks, and complex tasks need more width.")
 
 
 def utility_order(rows: list[Row], folder: Path) -> Figure:

@@ -26,8 +26,8 @@ from trainables.olmo.trainable import OlmoSection
 
 
 class Mechanism:
-    def __init__(self, section: OlmoSection, task: TaskSet, schedule: Schedule, test: torch.Tensor | None,
-                 device: torch.device, rank: int, world_size: int):
+    def __init__(self, section: OlmoSection, task: TaskSet, schedule: Schedule,
+                 test: torch.Tensor | None, device: torch.device, rank: int, world_size: int):
         self.section, self.task, self.schedule = section, task, schedule
         self.test = test  # the task's evaluation instances; None on ranks that do not evaluate
         self.device, self.rank, self.world_size = device, rank, world_size
