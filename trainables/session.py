@@ -167,11 +167,12 @@ def quiet_train_reports() -> None:
 
 
 def quiet_sigterm_in_finalizers() -> None:
-    """A Ray worker's SIGTERM handler raises SystemExit. Where a SIGTERM from Ray lands
-    inside a finalizer or weakref callback (seen as a finished trial's process was stopped),
-    Python cannot raise it there and prints "Exception ignored in ... SystemExit: 1" with a
-    traceback, which Ray forwards to the sweep's console. Python ignores that SystemExit
-    either way; this only leaves it unprinted. Every other unraisable error still prints."""
+    """As a finished trial's process disconnects, its raylet sends it SIGTERM (SIGKILL 0.2 s
+    later), whose handler in a Ray worker raises SystemExit. Where that lands inside a
+    finalizer or weakref callback of the exiting process, Python cannot raise it and prints
+    "Exception ignored in ... SystemExit: 1" with a traceback, which Ray forwards to the
+    sweep's console. Python ignores that SystemExit either way; this only leaves it
+    unprinted. Every other unraisable error still prints."""
     if getattr(sys.unraisablehook, "quiet_sigterm", False):
         return
     default = sys.unraisablehook
