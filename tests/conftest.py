@@ -20,7 +20,8 @@ SESSION = pytest.StashKey[pytest.Session]()
 
 
 def pytest_configure(config) -> None:
-    # first registered, so the last exit function to run: after pytest's, Ray's and MLflow's
+    # registered before Ray, MLflow and pytest's temporary folders register theirs, so it
+    # runs after them (last in, first out)
     atexit.register(leave_before_teardown, config)
 
 
