@@ -47,8 +47,13 @@ def test_compiled_training_follows_the_eager_loss_curve(initial, batches):
     curves = [train(p, batches, range(STEPS)) for p in (eager, compiled)]
     assert curves[1] == pytest.approx(curves[0], rel=1e-4)
     assert curves[0][-1] < curves[0][0]
+    # AdamW moves a weight by up to ~lr a step whatever its gradient's size, so rounding (which
+    # differs between inductor's vectorised kernels and eager ones: on an AVX-512 CPU a weight
+    # of 4M's differed by 0.6% of lr after 4 steps, each weight having moved by up to 2.5 lr)
+    # can move a weight with a near-zero gradient by a small fraction of lr; a real difference
+    # between the two steps moves weights by whole multiples of it.
     for a, b in zip(eager[0].parameters(), compiled[0].parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=0.02 * SECTION.lr)
 
 
 def test_a_compiled_run_resumes_exactly_and_its_state_is_olmos(initial, batches):
