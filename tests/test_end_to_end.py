@@ -16,7 +16,7 @@ from sweeps import packing
 from sweeps.cli import main
 from sweeps.plan import plan as plan_of
 from sweeps.spec import validate
-from tests.conftest import REPO, tiny_spec
+from tests.conftest import REPO, run_sweeps, tiny_spec
 from trainables.points import unpack
 from tracking.layout import PART, trial_name
 
@@ -177,3 +177,22 @@ def test_two_workers_fit_on_the_two_core_default(ray_cluster, tmp_path, write_sp
         # It stops once converged (its last logged step, `converged` there), within its cap.
         assert steps[0] == 0 and max(steps) <= int(run.data.params["steps"])
         assert run.data.metrics["converged"] == 1.0
+
+
+@pytest.mark.slow
+def test_worker_group_ranks_that_finish_apart_or_have_no_point_keep_in_step(
+        tmp_path, write_spec, tracking_uri):
+    # Three workers, two grid points: rank 2 has none, rank 0's (f=0.2) stops at step 228
+    # and rank 1's (f=0.02) at 1824, each reporting at every metric point (500 steps apart).
+    # Train's report is a barrier across ranks: rank 2 used to fail the trial (IndexError,
+    # on every retry) and the others' unequal reports hung it. A subprocess: a hang fails.
+    spec = write_spec(tiny_spec(grid__width=[12], resources={"workers": 3, "cpu": 0.5},
+                                synthetic__checkpoint_every_s=0, synthetic__log_every=500))
+    done = run_sweeps("run", spec, "--storage", tmp_path / "runs", "--tracking-uri",
+                      tracking_uri, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, runs = trial_runs(tracking_uri, "tiny")
+    assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    assert all(r.outputs.model_outputs for r in runs)  # each point's trained model
+    reports = sorted(len(client.get_metric_history(r.info.run_id, "loss")) for r in runs)
+    assert reports == [2, 5]  # each rank's own metric points, each one a report

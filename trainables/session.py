@@ -156,6 +156,29 @@ class Worker:
                 tracker.save(Path(folder))
             api.report(summary, checkpoint=api.Checkpoint.from_directory(folder))
 
+    def all_finished(self, finished: bool) -> bool:
+        """Whether every rank has finished, each saying whether it has. Train's `report` is a
+        barrier across a worker group's ranks, so they must report equally often even where
+        each decides when (a synthetic rank's own clock and points): a rank that is done keeps
+        reporting until this says every rank is (`report_until_all_finished`). Called right
+        after a report, where the ranks have just met, so it never waits long."""
+        if self.world_size == 1:
+            return finished
+        import torch.distributed as dist
+
+        flag = torch.tensor([int(finished)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def report_until_all_finished(self, summary: dict,
+                                  save: Callable[[Path], None] | None = None) -> None:
+        """A rank that is done: its last `summary` and state, reported (each followed by
+        `all_finished`) for as long as another rank still trains."""
+        everyone = False
+        while not everyone:
+            self.report(summary, save)
+            everyone = self.all_finished(True)
+
 
 def quiet_train_reports() -> None:
     """A worker of a worker group says "Reporting training result N: TrainingReport(...)" at

@@ -36,6 +36,9 @@ def member_for(section: SyntheticSection, point: Point) -> Member:
 def train_fn_per_worker(config: dict) -> None:
     worker = Worker.start(config)
     mine = worker.trial.points[worker.rank::worker.world_size]  # this worker's share
+    if not mine:  # more workers than the trial has grid points: it only joins their reports
+        worker.report_until_all_finished({"points": 0})
+        return
     sections = [SyntheticSection.model_validate(run.section) for run in mine]
     first = sections[0]
     steps = [s.steps for s in sections]
@@ -62,6 +65,7 @@ def train_fn_per_worker(config: dict) -> None:
     #    because a Train worker group takes one per controller poll (~2 s). NaN values (a
     #    measure not taken, or undefined at this step) are not logged.
     clock, saved_at = ComputeClock(), time.monotonic()
+    everyone = worker.world_size == 1  # whether every rank has finished (at the last report)
     for metrics, due in clock.over(pack.train(steps, [s.log_every for s in sections])):
         for j, run in enumerate(mine):
             if due[j]:
@@ -76,6 +80,7 @@ def train_fn_per_worker(config: dict) -> None:
         if finished or time.monotonic() - saved_at >= first.checkpoint_every_s:
             worker.report(_summary(pack, metrics, clock.seconds, resumed_from), save,
                           tracker)
+            everyone = worker.all_finished(finished)
             saved_at = time.monotonic()
 
     # 3. Each grid point's trained student as its run's model, then FINISHED once every
@@ -86,6 +91,13 @@ def train_fn_per_worker(config: dict) -> None:
             state = (pack.U[j].cpu().numpy(), pack.D[j].cpu().numpy())
             tracker.log_model(run.run_id, SYNTHETIC.trained_model(section, state, Path(folder)))
     tracker.finish()
+
+    # 4. Ranks train different points and report on their own clocks, but Train's report is a
+    #    barrier across them: this rank reports its final state (all of it stored in MLflow)
+    #    for as long as another still trains.
+    if not everyone:
+        worker.report_until_all_finished(
+            _summary(pack, pack.metrics(), clock.seconds, resumed_from), save)
 
 
 def _summary(pack: Pack, metrics: dict[str, torch.Tensor], compute_s: float,
