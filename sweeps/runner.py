@@ -40,6 +40,10 @@ from tracking.runs import trial_runs
 STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
 TUNER_FILE = "tuner.pkl"  # what Tune restores from
 LOOPBACK = "127.0.0.1"  # the embedded Ray's dashboard, for this machine only
+# Train's watch for nodes being drained (spot preemption), one more actor process per worker
+# group; no node of the embedded Ray is ever drained, and creating it printed a C++ ERROR line
+# ("PreemptionWatcher ... max_restarts > 0") on the console of every worker-group sweep.
+PREEMPTION_WATCHER = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ def start_ray(spec: SweepSpec) -> None:
     Nor does it start idle workers ahead of time (Ray's default: one per CPU as the driver
     connects): Tune's trial actors carry their own runtime environment (its env vars), so
     Ray never hands them such a worker and starts theirs when asked; the idle ones only took
-    CPU from the start-up (first step ~1-2 s sooner without them on 2 cores, BENCHMARKS.md)."""
+    CPU from the start-up (first step ~1-2 s sooner without them on 2 cores, BENCHMARKS.md).
+    Train's preemption watcher is off in it (`PREEMPTION_WATCHER`) unless you set it."""
     import ray
 
     global _started_without_dashboard
@@ -106,9 +111,11 @@ def start_ray(spec: SweepSpec) -> None:
     # RAY_AUTH_MODE=disabled to opt out"); on the embedded Ray of one process that notice is
     # only noise. Its logger says nothing else while a local Ray starts.
     port = free_port() if dashboard else None
-    api_server = {"RAY_API_SERVER_ADDRESS": f"http://{LOOPBACK}:{port}"} if port else {}
+    settings = {"RAY_API_SERVER_ADDRESS": f"http://{LOOPBACK}:{port}"} if port else {}
+    if PREEMPTION_WATCHER not in os.environ:  # yours, if set
+        settings[PREEMPTION_WATCHER] = "0"
     with quiet_logger("ray._private.authentication.authentication_token_setup"), \
-            environment(api_server):  # inherited by Ray's processes as they start
+            environment(settings):  # inherited by Ray's processes as they start
         ray.init(num_cpus=embedded_cpus(spec), logging_level="WARNING",
                  include_dashboard=dashboard, dashboard_host=LOOPBACK, dashboard_port=port,
                  logging_config=ray.LoggingConfig(log_level="WARNING"),
