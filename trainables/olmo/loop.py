@@ -6,7 +6,8 @@ data position is the step and a resume continues exactly. Every `eval_every` ste
 and reference sets and the task's features are evaluated (`evaluate`, `features`) and logged
 through the tracker (rank 0's; the other ranks get a no-op); every step logs its injected
 instances, and measured steps the paper's mechanism metrics (`mechanism`); every
-`checkpoint_every` steps a checkpoint is reported.
+`checkpoint_every` steps a sharded checkpoint is reported (every rank writes its part).
+The corpus's reference tasks are read, never made: a corpus without them fails here at once.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from trainables.olmo.clock import StepClock
 from trainables.olmo.data import checksum, global_batches, open_corpus, share
 from trainables.olmo.evaluate import EvalSets, eval_sets, evaluate
 from trainables.olmo.mechanism import Mechanism
-from trainables.olmo.model import build_model, load_state, optimizer_for, state, train_step
+from trainables.olmo.model import build_model, load_state, optimizer_for, save_state, train_step
 from trainables.contract import PointRun
 from trainables.olmo.trainable import OlmoSection
 from trainables.session import Worker
 from tracking.tracker import Tracker
 
+TRIAL_STATE = "trial.pt"  # beside the sharded weights: schedule, step, RNG, measurements
 
 @dataclass
 class Window:
@@ -74,15 +76,14 @@ def train_fn_per_worker(config: dict) -> None:
     trial = Trial(run, worker.rank, worker.world_size, worker.device)
     with worker.restored() as checkpoint:
         resumed = checkpoint is not None
-        start = trial.load(torch.load(checkpoint / "state.pt", weights_only=False)) \
-            if resumed else 0
+        start = trial.load(checkpoint) if resumed else 0
         # The tracker takes back the metrics MLflow had not stored by the checkpoint.
         tracker = worker.tracker([run.run_id] if worker.main else [], checkpoint)
 
     def report(step: int, progress: dict) -> None:
-        saved = trial.state(step)  # every rank: FSDP gathers
         worker.report({"step": step, "resumed_from": start, **_progress(progress)},
-                      save=_writer(saved) if worker.main else None, tracker=tracker)
+                      save=lambda folder: trial.save(step, folder, worker.main),
+                      tracker=tracker)
 
     trial.train(start, resumed=resumed, tracker=tracker, report=report)
     tracker.finish()
@@ -98,35 +99,47 @@ class Trial:
         section = self.section = OlmoSection.model_validate(run.section)
         self.run_id, self.device, self.world_size = run.run_id, device, world_size
         corpus = open_corpus(section.corpus)
+        ref = reference.load(corpus)  # made before training (`sweeps corpus reference`)
         task = tasks.load_task(point.task, point.seed, str(corpus.tokenizer.path))
         self.data = global_batches(point.frequency, section.batch_size, section.seq_len,
                                    section.block, point.seed, corpus, task)
         self.rows = share(section.batch_size, rank, world_size)
         compiled = section.compile if section.compile is not None else device.type == "cuda"
         self.model = build_model(point.width, corpus.tokenizer, section.seq_len, device,
-                                 world_size, point.seed, compile=compiled)
+                                 world_size, point.seed, compile=compiled,
+                                 parallel=section.parallel)
         self.optimizer, self.scheduler = optimizer_for(self.model, section)
         sharded = hasattr(self.model, "clip_grad_norm_")
         # What runs forward passes outside the step: every rank's FSDP module, or the bare model
         self.bare = self.model if sharded else _unwrap(self.model)
-        self.sets = _eval_sets(corpus, task, section) if rank == 0 or sharded else None
+        self.sets = _eval_sets(ref, task, section) if rank == 0 or sharded else None
         self.mechanism = Mechanism(section, task, self.data.schedule,
                                    None if self.sets is None else self.sets.test, device, rank,
                                    world_size)
         self.window = Window(StepClock(device))  # training since the last evaluation
 
-    def load(self, saved: dict) -> int:
-        """Weights, optimizer, schedule, RNG, the steps since the last evaluation and the
-        measurement state; the step to continue from, which is also the data position."""
+    def load(self, folder: Path) -> int:
+        """Weights and optimizer (sharded, at any world size), schedule, RNG, the steps since
+        the last evaluation and the measurement state; the step to continue from, which is
+        also the data position."""
+        load_state(self.model, self.optimizer, folder)
+        saved = torch.load(folder / TRIAL_STATE, weights_only=False)
+        self.scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"])
         self.mechanism.load_state_dict(saved["mechanism"])
         self.window = Window.restored(saved["window"], self.device)
-        return load_state(self.model, self.optimizer, self.scheduler, saved)
+        return saved["step"]
 
-    def state(self, step: int) -> dict:
-        """The checkpoint's state; every rank calls it (FSDP gathers, losses are averaged)."""
-        return {**state(self.model, self.optimizer, self.scheduler, step),
-                "window": self.window.state_dict(self.world_size),
-                "mechanism": self.mechanism.state_dict()}
+    def save(self, step: int, folder: Path, main: bool) -> None:
+        """The checkpoint after `step` steps into `folder`: every rank writes its shards of
+        weights and optimizer; the main rank adds the rest (`TRIAL_STATE`). Every rank calls
+        it (losses are averaged over the workers)."""
+        save_state(self.model, self.optimizer, folder)
+        window = self.window.state_dict(self.world_size)
+        if main:
+            torch.save({"scheduler": self.scheduler.state_dict(), "step": step,
+                        "rng": torch.get_rng_state(), "window": window,
+                        "mechanism": self.mechanism.state_dict()}, folder / TRIAL_STATE)
 
     def train(self, start: int, resumed: bool, tracker: Tracker,
               report: Callable[[int, dict], None]) -> None:
@@ -165,16 +178,9 @@ class Trial:
                                                 **(probe.metrics() if probe else {})})
 
 
-def _eval_sets(corpus, task, section: OlmoSection) -> EvalSets:
-    ref_tokens, ref_mask = reference.reference(corpus).eval_set(task.task)
+def _eval_sets(ref: reference.Reference, task, section: OlmoSection) -> EvalSets:
+    ref_tokens, ref_mask = ref.eval_set(task.task)
     return eval_sets(task, ref_tokens, ref_mask, section.eval_instances)
-
-
-def _writer(saved: dict):
-    def save(folder: Path) -> None:
-        torch.save(saved, folder / "state.pt")
-
-    return save
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -1,11 +1,12 @@
 """The OLMo model's training mechanics, plain PyTorch: the ladder model (compiled by block
-if asked) wrapped for the world (DDP, or FSDP by block from SHARD_FROM up on GPUs), AdamW with
-OLMo's schedule, one optimizer step over micro-batches, and the checkpoint state that loads at
-any world size."""
+if asked) wrapped for the world (DDP, or FSDP by block from SHARD_FROM up on GPUs, or where the
+section asks), AdamW with OLMo's schedule, one optimizer step over micro-batches, and sharded
+checkpoints that load at any world size."""
 
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 from olmo import OLMo
@@ -66,19 +67,20 @@ def eager():
 
 
 def build_model(width: str, tokenizer, seq_len: int, device: torch.device, world_size: int,
-                seed: int, compile: bool = False) -> torch.nn.Module:
+                seed: int, compile: bool = False, parallel: str = "auto") -> torch.nn.Module:
     """The ladder model on `device` (compiled by block with `compile`), wrapped for the
-    world: FSDP (by block, parameters materialised on the GPU shard by shard) from SHARD_FROM
-    up on GPUs, else DDP if several workers. Same seed on every rank: DDP starts from rank
-    0's weights anyway."""
+    world: FSDP (by block, parameters materialised shard by shard) with `parallel` fsdp, or
+    by default from SHARD_FROM up on GPUs; else DDP if several workers. Same seed on every
+    rank: DDP starts from rank 0's weights anyway."""
     torch.manual_seed(seed)
-    sharded = (device.type == "cuda" and world_size > 1
-               and LADDER[width].d_model >= LADDER[SHARD_FROM].d_model)
+    sharded = world_size > 1 and (parallel == "fsdp" or (
+        parallel == "auto" and device.type == "cuda"
+        and LADDER[width].d_model >= LADDER[SHARD_FROM].d_model))
     model = LanguageModel(model_config(width, tokenizer, seq_len,
                                        init_device="meta" if sharded else device.type))
     if compile:
         model.compile_step()
-    if sharded:  # not run here: no GPU was lent to this project (see README)
+    if sharded:
         return shard(model, device)
     model = model.to(device)
     if world_size > 1:
@@ -147,24 +149,28 @@ def train_step(model, optimizer, scheduler, tokens: torch.Tensor, micro_batch: i
     return {"loss": total, "grad_norm": norm.detach()}
 
 
-def state(model, optimizer, scheduler, step: int) -> dict:
-    """A checkpoint's training state: whole (unsharded) tensors on the CPU, so it loads at
-    any world size. Every rank calls it (a collective under FSDP)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+def save_state(model, optimizer, folder: Path) -> None:
+    """Weights and AdamW moments into `folder` in torch.distributed.checkpoint's sharded
+    format: every rank writes its own part (FSDP: its shards; DDP: its share of the replicated
+    tensors, spread over the ranks), nothing is gathered to one CPU, and rank 0 adds the
+    metadata. Each rank may write to a folder of its own (Ray Train merges them into one
+    checkpoint). Every rank calls it."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict
 
-    weights, optim = get_state_dict(model, optimizer, options=StateDictOptions(
-        full_state_dict=True, cpu_offload=True))
-    return {"model": weights, "optimizer": optim, "scheduler": scheduler.state_dict(),
-            "step": step, "rng": torch.get_rng_state()}
+    weights, optim = get_state_dict(model, optimizer)
+    dcp.save({"model": weights, "optimizer": optim}, checkpoint_id=str(folder),
+             no_dist=not torch.distributed.is_initialized())
 
 
-def load_state(model, optimizer, scheduler, saved: dict) -> int:
-    """Restore `state`'s output; the step to continue from, which is also the data position."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+def load_state(model, optimizer, folder: Path) -> None:
+    """`save_state`'s checkpoint, at this world size whatever the saving one was (DCP
+    reshards: each rank reads the pieces of its own shards or replicas)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    set_state_dict(model, optimizer, model_state_dict=saved["model"],
-                   optim_state_dict=saved["optimizer"],
-                   options=StateDictOptions(full_state_dict=True))
-    scheduler.load_state_dict(saved["scheduler"])
-    torch.set_rng_state(saved["rng"])
-    return saved["step"]
+    weights, optim = get_state_dict(model, optimizer)  # the layout to read into
+    state = {"model": weights, "optimizer": optim}
+    dcp.load(state, checkpoint_id=str(folder), no_dist=not torch.distributed.is_initialized())
+    set_state_dict(model, optimizer, model_state_dict=state["model"],
+                   optim_state_dict=state["optimizer"])

@@ -5,9 +5,9 @@ and loop (`trainables.olmo.loop`) are imported inside trials alone.
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -24,6 +24,7 @@ EVALS_PER_RUN = 10  # default eval_every: about this many metric points per run
 CHECKPOINTS_PER_RUN = 4  # default checkpoint_every
 LEARNED_ACC = 0.9  # rare/test_acc that counts as learned: well above cmp's chance (0.5)
 TASK_INSTANCES = 10_000  # injection.tasks.INSTANCES, without importing the task builder
+CORPUS_ENV = "SWEEPS_CORPUS"  # the default corpus, set on a cluster's nodes (cluster.yaml)
 
 
 class AdamW(Strict):
@@ -64,8 +65,10 @@ class OlmoSection(Scheduled):
         1000, ge=1, description="task instances (and reference statements) per evaluation, >= 1")
     checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints, >= 1")
     corpus: str | None = Field(
-        None, description="folder of an OLMo-format corpus (`sweeps corpus build`); "
-                          "default: the embedded corpus")
+        None, validate_default=True,
+        description="an OLMo-format corpus, a folder or an s3:// or gs:// URI (`sweeps corpus "
+                    "build`, `sweeps corpus adopt`); default: $SWEEPS_CORPUS where set (a "
+                    "cluster's setting), else the embedded corpus")
     measure_every: int = Field(
         0, ge=0, description="steps between mechanism measurements (interference, retention), "
                              "also every step that injects; 0: off, >= 0")
@@ -75,6 +78,9 @@ class OlmoSection(Scheduled):
                     "1..10000")
     interference_neurons: int = Field(
         100, ge=1, description="first-layer MLP neurons (largest |g_r|) the cosines use, >= 1")
+    parallel: Literal["auto", "ddp", "fsdp"] = Field(
+        "auto", description="how several workers share the model: ddp (replicas), fsdp "
+                            "(sharded by block), or auto: fsdp from 1B up on GPUs, else ddp")
     compile: bool | None = Field(
         None, description="torch.compile the training step (each block and the loss); "
                           "default (null): on where the worker has a CUDA GPU")
@@ -85,13 +91,13 @@ class OlmoSection(Scheduled):
     @field_validator("corpus")
     @classmethod
     def corpus_exists(cls, value: str | None) -> str | None:
-        from injection.corpus import MANIFEST
+        from injection.corpus import check
 
-        if value is not None and not (Path(value).expanduser() / MANIFEST).is_file():
-            raise ValueError(f"{value!r} is not a corpus folder (no {MANIFEST} in it): build one "
-                             "with `sweeps corpus build SOURCE --out DIR`, or leave corpus out "
-                             "for the embedded corpus")
-        return None if value is None else str(Path(value).expanduser().resolve())
+        value = value or os.environ.get(CORPUS_ENV) or None
+        try:
+            return None if value is None else check(value)
+        except InjectionError as err:
+            raise ValueError(str(err))
 
     def global_batch(self, width: str) -> int:
         return self.batch_size or recipe.batch_size(width, self.seq_len)
@@ -224,11 +230,15 @@ def per_batch(instances: float) -> str:
 
 
 def _embedding_size(corpus: str | None) -> int:
-    """The output projection's rows: the corpus's tokenizer padded as OLMo does."""
+    """The output projection's rows: the corpus's tokenizer padded as OLMo does (the
+    default tokenizer's for a URI this machine cannot read; the cluster plans again)."""
     from injection import tokenizer as tokenizers
     from injection.corpus import Corpus
 
-    tok = Corpus(Path(corpus)).tokenizer if corpus else tokenizers.load()
+    try:
+        tok = Corpus(corpus).tokenizer if corpus else tokenizers.load()
+    except OSError:
+        tok = tokenizers.load()
     return tok.embedding_size
 
 

@@ -24,12 +24,15 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> corpora.Corpus:
-    """A few hundred tokens of real text, tokenised with the default OLMo tokenizer."""
+    """A few hundred tokens of real text, tokenised with the default OLMo tokenizer, with its
+    reference tasks (as `sweeps corpus build` makes them)."""
+    from injection.reference import make
+
     folder = tmp_path_factory.mktemp("olmo")
     docs = [f"Document {i}: the {i}th river is {i + 3} miles longer than the {i + 1}th one."
             for i in range(40)]
     (folder / "docs.jsonl").write_text("\n".join(json.dumps({"text": d}) for d in docs))
-    return corpora.build(str(folder / "docs.jsonl"), folder / "corpus")
+    return corpora.build(str(folder / "docs.jsonl"), folder / "corpus", prepare=make)
 
 
 @pytest.fixture(scope="session")

@@ -66,13 +66,13 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
         if step == STEPS:  # MLflow stores steps 4..6, then the process dies before saving
             tracker.save(tmp_path)
             raise Killed
-        torch.save(trial.state(step), tmp_path / "state.pt")
+        trial.save(step, tmp_path, main=True)
         tracker.save(tmp_path)
 
     with pytest.raises(Killed):
         trial.train(0, resumed=False, tracker=tracker, report=report)
     resumed = Trial(interrupted, 0, 1, cpu)
-    start = resumed.load(torch.load(tmp_path / "state.pt", weights_only=False))
+    start = resumed.load(tmp_path)
     assert start == 3
     tracker = open_tracker(tracking_uri, [interrupted.run_id], tmp_path)
     resumed.train(start, resumed=True, tracker=tracker, report=lambda step, progress: None)
