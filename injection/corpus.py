@@ -173,6 +173,7 @@ def build(source: str, out: str | Path, tokenizer: str = tokenizers.DEFAULT,
             prepare(Corpus(str(folder)))
 
     if locations.is_remote(out):
+        cache_root().mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="corpus-", dir=cache_root()) as folder:
             fill(Path(folder))
             locations.upload(Path(folder), out, last=MANIFEST)

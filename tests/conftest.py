@@ -120,3 +120,23 @@ def ray_cluster():
     start_ray(validate(tiny_spec(resources={"workers": 2, "cpu": 1})))
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    """moto's S3 server on loopback for the session (`tests/object_store.py`)."""
+    from tests.object_store import ObjectStore
+
+    store = ObjectStore(tmp_path_factory.mktemp("s3") / "moto.log").start()
+    yield store
+    store.stop()
+
+
+@pytest.fixture
+def s3_env(object_store, monkeypatch, tmp_path) -> dict[str, str]:
+    """This process (and what it starts with `env=`) reaches the object store as AWS tools
+    do; a node cache of its own (SWEEPS_CACHE), so what a test reads remotely is fetched."""
+    env = {**object_store.env, "SWEEPS_CACHE": str(tmp_path / "node-cache")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
