@@ -24,8 +24,12 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 def validate(args: Namespace) -> int:
     plan = api.validate(args.spec, args.overrides, args.name)
     spec = plan.spec
+    runs = [(p.point, p.section) for p in plan.points]
+    warnings = spec.runs_as.warnings(runs)
     if args.format == "json":
         print(json.dumps(plan.as_json(), indent=1))
+        for line in warnings:  # beside the JSON, not in it
+            print(f"warning: {line}", file=sys.stderr)
         return 0
     place, packed = placement(spec), ", ".join(spec.pack) or "nothing"
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
@@ -37,12 +41,16 @@ def validate(args: Namespace) -> int:
     console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
         f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
         if split else ")"))
-    for line in spec.runs_as.describe([(p.point, p.section) for p in plan.points]):
+    for line in spec.runs_as.describe(runs):
         console.print(f"  {line}")
     mode = ("local mode, in the trial's process" if place.local else
             f"{place.workers} worker{'' if place.workers == 1 else 's'}")
     console.print(f"  resources per trial: {place.cpus_per_trial():g} CPU, "
                   f"{place.gpu * place.workers:g} GPU ({mode})")
+    for line in spec.runs_as.cluster_size(runs):
+        console.print(f"  {line}", markup=False, highlight=False)
+    for line in warnings:
+        console.print(f"[yellow]warning[/]: {escape(line)}", soft_wrap=True)
     return 0
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from tracking.logged_model import LoggedModel
 
 DRIVER_CPU = 0.01  # what a trial driving a worker group holds itself
+CHECKPOINTS_KEPT = 2  # newest checkpoints Ray Train keeps of every trial
 
 
 class Strict(BaseModel):
@@ -165,6 +166,16 @@ class Trainable(ABC):
 
     def describe(self, runs: list[tuple[Point, Strict]]) -> list[str]:
         """Lines `sweeps validate` prints about the resolved grid points."""
+        return []
+
+    def warnings(self, runs: list[tuple[Point, Strict]]) -> list[str]:
+        """What `sweeps validate` warns about in a valid plan (one line per grid point
+        concerned): it runs, but likely not as meant."""
+        return []
+
+    def cluster_size(self, runs: list[tuple[Point, Strict]]) -> list[str]:
+        """Lines `sweeps validate` prints about the sweep's size on a cluster (compute,
+        storage, data), where the trainable can tell."""
         return []
 
     def trained_model(self, section: Strict, state: Any, folder: Path) -> "LoggedModel | None":

@@ -37,7 +37,7 @@ from ray.train.torch.config import _TorchBackend
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from trainables import catalog
-from trainables.contract import TrialConfig
+from trainables.contract import CHECKPOINTS_KEPT, TrialConfig
 from trainables.trial_plan import SweepPlan
 from tracking.tracker import Tracker, open_tracker
 
@@ -63,7 +63,7 @@ def run_trial(axes: dict, plan: SweepPlan) -> None:
             name=f"train-{tune.get_context().get_trial_id()}",
             storage_path=plan.train_storage,
             failure_config=ray.train.FailureConfig(max_failures=plan.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
             callbacks=[] if placement.local else [TuneReportCallback()],
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),
         ),

@@ -4,6 +4,7 @@ presets validate through the CLI (the paper's once pointed at a corpus)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -65,22 +66,44 @@ def test_defaults_are_valid_and_one_trial_per_point():
     assert [t["width"] for t in trials] == ["20M"] * 8 + ["4M"] * 8  # costliest (widest) first
 
 
-def test_presets_validate_and_the_paper_one_needs_a_corpus(tmp_path):
+def test_the_paper_preset_on_the_embedded_corpus_warns_and_sizes_the_cluster(tmp_path):
+    """Its corpus left out (no $SWEEPS_CORPUS here): the embedded ~6M tokens, which every
+    point would repeat 13 times or more, each point warned about; and the grid's size on a
+    cluster."""
     small = sweeps("validate", REPO / "sweeps/presets/olmo-small.yaml", cwd=tmp_path)
     assert small.returncode == 0 and "valid olmo sweep" in small.stdout, small.stderr
-    paper = REPO / "sweeps/presets/olmo-paper.yaml"
-    refused = sweeps("validate", paper, cwd=tmp_path)
-    assert refused.returncode == 2 and "olmo.corpus" in refused.stderr
-    assert "Traceback" not in refused.stderr and written(tmp_path) == []
+    assert "warning" not in small.stdout  # 4M and 20M at a few hundred steps
+    paper = sweeps("validate", REPO / "sweeps/presets/olmo-paper.yaml", cwd=tmp_path,
+                   env={"SWEEPS_CORPUS": ""})
+    assert paper.returncode == 0, paper.stderr
+    out = " ".join(paper.stdout.split())
+    assert "100 points" in out and "3,968,167,680" in out  # 4B
+    assert "2.4e-08 1/1,130" in out  # the lowest frequency per 4M batch
+    warned = [line for line in paper.stdout.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 100
+    assert "width=4M,frequency=0.0078,task=cmp,seed=0: 80,031,744 training tokens repeat the " \
+           "corpus" in " ".join(" ".join(warned).split())
+    # 6 x params x tokens at 125 TFLOP/s: 4B alone is 6 x 4.16e9 x 8e10 / 1.25e14 / 3600 h
+    hours = float(out.split(" GPU-hours")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert 90_000 < hours < 100_000
+    assert "checkpoints 2.81 TB at the peak: 100 points x 2 kept, the largest 49.9 GB" in out
+    assert written(tmp_path) == []
 
+
+def test_the_paper_preset_on_a_corpus_of_ones_own(tmp_path):
+    paper = REPO / "sweeps/presets/olmo-paper.yaml"
     (tmp_path / "docs.jsonl").write_text(json.dumps({"text": "Three is less than 5."}))
     built = sweeps("corpus", "build", "docs.jsonl", "--out", "corpus", cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     valid = sweeps("validate", paper, "--set", f"olmo.corpus={tmp_path / 'corpus'}",
                    cwd=tmp_path)
     assert valid.returncode == 0, valid.stderr
-    assert "100 points" in valid.stdout and "3,968,167,680" in valid.stdout  # 4B
-    assert "2.4e-08    1/1,130" in valid.stdout  # the lowest frequency per 4M batch
+    assert f"corpus    {tmp_path / 'corpus'}" in valid.stdout
+    os.remove(tmp_path / "corpus" / "reference-v2" / "reference.json")
+    refused = sweeps("validate", paper, "--set", f"olmo.corpus={tmp_path / 'corpus'}",
+                     cwd=tmp_path)
+    assert refused.returncode == 2 and "olmo.corpus" in refused.stderr
+    assert f"sweeps corpus reference {tmp_path / 'corpus'}" in refused.stderr
 
 
 def test_the_plan_records_each_models_shape_count_and_instances_per_batch():

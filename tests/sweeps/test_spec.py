@@ -143,7 +143,5 @@ def test_presets_are_valid():
     from tests.conftest import REPO
 
     for preset in sorted((REPO / "sweeps" / "presets").glob("*.yaml")):
-        if preset.stem == "olmo-paper":  # needs the user's corpus: tests/sweeps/test_olmo_spec.py
-            continue
         spec = load_spec(preset)
         assert spec.name == preset.stem

@@ -5,6 +5,7 @@ and loop (`trainables.olmo.loop`) are imported inside trials alone.
 
 from __future__ import annotations
 
+import functools
 import os
 from fractions import Fraction
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from injection.errors import InjectionError
 from injection.schedule import check as check_schedule
 from injection.schedule import exact_frequency
 from trainables.contract import FieldError, Scheduled, Strict, Trainable
-from trainables.olmo import recipe
+from trainables.olmo import footprint, recipe
 from trainables.olmo.ladder import LADDER, target
 from trainables.points import Point
 from tracking.curves import Measure
@@ -214,6 +215,49 @@ class Olmo(Trainable):
         return lines
 
 
+    def warnings(self, runs: list[tuple[Point, OlmoSection]]) -> list[str]:
+        corpus = runs[0][1].corpus
+        return footprint.repeat_warnings(_sizes(self, runs), corpus or "the embedded corpus",
+                                         _corpus_tokens(corpus))
+
+    def cluster_size(self, runs: list[tuple[Point, OlmoSection]]) -> list[str]:
+        return footprint.size_lines(_sizes(self, runs), _token_bytes(runs[0][1].corpus))
+
+
+def _sizes(olmo: Olmo, runs: list[tuple[Point, OlmoSection]]) -> list[tuple[str, int, int]]:
+    """(key, all parameters, training tokens) of each grid point."""
+    facts = [(point.key, olmo.derived(section, point)) for point, section in runs]
+    return [(key, f["model"]["params"], f["training"]["tokens"]) for key, f in facts]
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus(location: str | None):
+    """The corpus a section names (the embedded one built if needed), or None where it is a
+    URI this machine cannot read."""
+    from injection import corpus as corpora
+
+    try:
+        return corpora.Corpus(location) if location else corpora.embedded()
+    except OSError:
+        return None
+
+
+def _corpus_tokens(location: str | None) -> int | None:
+    found = _corpus(location)
+    try:
+        return None if found is None else found.tokens
+    except OSError:
+        return None
+
+
+def _token_bytes(location: str | None) -> int:
+    found = _corpus(location)
+    try:
+        return 2 if found is None else found.dtype.itemsize
+    except OSError:
+        return 2
+
+
 def instances_per_batch(frequency: float, batch_size: int, seq_len: int) -> float:
     """What a frequency means per global batch: frequency x tokens per batch (the schedule's
     long-run average; the count of each batch is this, rounded so the total stays exact)."""
@@ -229,6 +273,7 @@ def per_batch(instances: float) -> str:
     return f"1/{every:.3g}" if every < 100 else f"1/{every:,.0f}"
 
 
+@functools.lru_cache(maxsize=4)
 def _embedding_size(corpus: str | None) -> int:
     """The output projection's rows: the corpus's tokenizer padded as OLMo does (the
     default tokenizer's for a URI this machine cannot read; the cluster plans again)."""
