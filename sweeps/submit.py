@@ -76,9 +76,53 @@ def submit_job(client, **job) -> str:
             time.sleep(1)
 
 
+def node_addresses(address: str) -> list[str]:
+    """The IP addresses of the cluster's live nodes, from its state API."""
+    from ray.util.state import list_nodes
+
+    try:
+        return [n.node_ip for n in list_nodes(address=address, filters=[("state", "=", "ALIVE")])]
+    except Exception as err:  # a cluster without the state API: assume it is elsewhere
+        return [f"unknown ({type(err).__name__})"]
+
+
+def this_machine(ip: str) -> bool:
+    """Whether `ip` is one of this machine's addresses (loopback included)."""
+    import ipaddress
+    import socket
+
+    try:
+        if ipaddress.ip_address(ip).is_loopback:
+            return True
+    except ValueError:
+        return False
+    try:
+        own = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        own = set()
+    return ip in own
+
+
+def check_local_paths(spec, nodes: list[str]) -> None:
+    """A path on this machine that trials would read is refused unless every node of the
+    cluster runs here: the nodes of a real cluster cannot see this disk."""
+    elsewhere = [ip for ip in nodes if not this_machine(ip)]
+    paths = spec.runs_as.local_paths(spec.section)
+    if not (paths and elsewhere):
+        return
+    field, path = next(iter(paths.items()))
+    raise UserError(
+        f"{field} = {path} is a folder on this machine, which the cluster's nodes "
+        f"({', '.join(elsewhere[:3])}{', ...' if len(elsewhere) > 3 else ''}) cannot read: "
+        f"upload it to the cluster's bucket (e.g. `aws s3 sync {path} "
+        f"s3://BUCKET/corpora/{path.rstrip('/').rsplit('/', 1)[-1]}`) and submit with "
+        f"--set {field}=s3://BUCKET/corpora/{path.rstrip('/').rsplit('/', 1)[-1]}")
+
+
 def submit(args: Namespace) -> int:
     spec = load_spec(args.spec, args.overrides, args.name)
     client = connect(args.address)
+    check_local_paths(spec, node_addresses(args.address))
     with tempfile.TemporaryDirectory(prefix="sweeps-submit-") as job_dir:
         (Path(job_dir) / SPEC_FILE).write_text(
             yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))

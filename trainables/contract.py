@@ -168,6 +168,11 @@ class Trainable(ABC):
         """Lines `sweeps validate` prints about the resolved grid points."""
         return []
 
+    def local_paths(self, section: Strict) -> dict[str, str]:
+        """Section fields naming a path on this machine that trials read (field -> path):
+        what a cluster on other machines cannot reach (`sweeps submit` refuses them)."""
+        return {}
+
     def warnings(self, runs: list[tuple[Point, Strict]]) -> list[str]:
         """What `sweeps validate` warns about in a valid plan (one line per grid point
         concerned): it runs, but likely not as meant."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+from unittest.mock import ANY
 
 import jsonschema
 import pytest
@@ -13,7 +15,9 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from tests.cluster.local_cluster import REPO
 
 MLFLOW_LOGIN = "~/.scaling-sweeps/mlflow.env"  # made once by the user, like ~/.ray/auth_token
-EXPORT_LOGIN = f"set -a; . {MLFLOW_LOGIN} || exit 1; set +a;"
+CLUSTER_ENV = "~/.scaling-sweeps/cluster.env"  # the settings, written on every node
+EXPORT_LOGIN = f"set -a; . {MLFLOW_LOGIN} || exit 1; . {CLUSTER_ENV}; set +a;"
+READ_SETTINGS = f". {CLUSTER_ENV};"
 # A password written into a file, not one taken from a variable ($...) at run time.
 LITERAL_PASSWORD = r"""(?i)password\s*[:=](?!\s*["']?\$)"""
 
@@ -65,7 +69,51 @@ def test_no_credentials_and_a_pinned_install(launcher):
     install = " ".join(launcher["setup_commands"])
     assert "torch==2.13.0" in install
     assert re.search(r"scaling-sweeps @ git\+\S+@v\d+\.\d+\.\d+", install)
-    assert "s3://" in " ".join(launcher["head_start_ray_commands"])  # storage and artifacts
+
+
+def settings(launcher) -> dict[str, str]:
+    """The settings file every node writes (setup_commands), as the shell would."""
+    (command,) = [c for c in launcher["setup_commands"] if CLUSTER_ENV in c]
+    return dict(item.strip("'").split("=", 1) for item in shlex.split(command)
+                if "=" in item and not item.startswith("--"))
+
+
+def test_storage_corpus_and_artifacts_are_settings_filled_in_once(launcher):
+    """One place holds the bucket's URIs; every `ray start` (so every job and trial) and the
+    tracking server read them from there, and no other line names the bucket."""
+    values = settings(launcher)
+    assert {k: v.split("/", 3)[3] for k, v in values.items() if k.startswith("SWEEPS_")} == {
+        "SWEEPS_STORAGE": "sweeps", "SWEEPS_CORPUS": "corpora/dolma",
+        "SWEEPS_ARTIFACTS": "mlflow-artifacts"}
+    assert all(v.startswith("s3://SET-ME-bucket/") for k, v in values.items()
+               if k.startswith("SWEEPS_"))
+    text = (REPO / "cluster.yaml").read_text()
+    assert text.count("s3://") == 3  # the settings alone
+    starts = [c for c in launcher["head_start_ray_commands"] +
+              launcher["worker_start_ray_commands"] if "ray start" in c]
+    assert all(READ_SETTINGS in c and c.index(READ_SETTINGS) < c.index("ray start")
+               for c in starts)
+    head = " ".join(launcher["head_start_ray_commands"])
+    assert "--artifacts-destination $SWEEPS_ARTIFACTS" in head
+
+
+def test_gpu_nodes_get_what_nccl_needs_across_nodes(launcher):
+    """Every GPU in the container, a /dev/shm far above Docker's 64 MB, unlimited locked
+    memory; NCCL on the instance's interface (never loopback or Docker's bridge) and raising
+    on a lost peer; the head, without GPUs, runs no --gpus option."""
+    values = settings(launcher)
+    assert values["NCCL_SOCKET_IFNAME"] == "^lo,docker"
+    assert values["TORCH_NCCL_ASYNC_ERROR_HANDLING"] == "1"
+    assert "--gpus all" not in " ".join(launcher["docker"]["run_options"])
+    for name, node in launcher["available_node_types"].items():
+        options = " ".join(node.get("docker", {}).get("worker_run_options", []))
+        if not node["resources"].get("GPU"):
+            assert "--gpus" not in options, name
+            continue
+        assert "--gpus all" in options and "--ulimit memlock=-1" in options, name
+        shm = re.search(r"--shm-size=(\d+)g", options)
+        assert shm and int(shm.group(1)) >= 8, name
+    assert "EFA variant" in (REPO / "cluster.yaml").read_text()
 
 
 def test_tracking_server_lets_in_only_its_users(launcher):
@@ -86,7 +134,8 @@ def test_tracking_server_lets_in_only_its_users(launcher):
 
 
 def test_kuberay_manifest_mirrors_cluster_yaml(launcher):
-    manifest = yaml.safe_load((REPO / "k8s" / "raycluster.yaml").read_text())
+    config, manifest = yaml.safe_load_all((REPO / "k8s" / "raycluster.yaml").read_text())
+    assert config["kind"] == "ConfigMap" and config["data"] == settings(launcher)
     spec = manifest["spec"]
     assert manifest["kind"] == "RayCluster" and spec["rayVersion"] == ray.__version__
     assert spec["enableInTreeAutoscaling"] is True
@@ -101,6 +150,7 @@ def test_kuberay_manifest_mirrors_cluster_yaml(launcher):
         (container,) = pod["spec"]["containers"]
         assert container["image"] == launcher["docker"]["image"]
         assert {"name": "RAY_AUTH_MODE", "value": "token"} in container["env"]
+        assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
         for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):  # the Secret's
             assert {"name": name, "valueFrom": {"secretKeyRef": {
                 "name": "mlflow-auth", "key": name}}} in container["env"]
@@ -110,3 +160,9 @@ def test_kuberay_manifest_mirrors_cluster_yaml(launcher):
     assert "default_permission = READ" in server
     assert "MLFLOW_AUTH_ADMIN_PASSWORD=$MLFLOW_TRACKING_PASSWORD" in server
     assert not re.search(LITERAL_PASSWORD, (REPO / "k8s" / "raycluster.yaml").read_text())
+    assert "--artifacts-destination $SWEEPS_ARTIFACTS" in server
+    for group in groups.values():  # a memory /dev/shm on every GPU pod
+        pod = group["template"]["spec"]
+        assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": ANY}} in [
+            {**v, "emptyDir": {**v["emptyDir"], "sizeLimit": ANY}} for v in pod["volumes"]]
+        assert pod["containers"][0]["volumeMounts"] == [{"name": "shm", "mountPath": "/dev/shm"}]

@@ -73,3 +73,24 @@ def test_submit_refuses_an_unreachable_cluster_and_a_bad_spec(tmp_path, write_sp
     assert invalid.returncode == 2
     assert "synthetic.steps" in invalid.stderr and "no Ray cluster" not in invalid.stderr
     assert list(tmp_path.iterdir()) == [spec]
+
+
+def test_submit_refuses_a_local_corpus_for_nodes_on_other_machines(tmp_path):
+    """Judged from the nodes' addresses: a cluster whose nodes all run here (these tests')
+    reads this machine's folders; one node elsewhere cannot."""
+    from sweeps.errors import UserError
+    from sweeps.spec import validate
+    from sweeps.submit import check_local_paths, this_machine
+    from injection import corpus as corpora
+    from injection.reference import make
+
+    (tmp_path / "docs.jsonl").write_text(json.dumps({"text": "So 2 + 3 = 5."}))
+    corpora.build(str(tmp_path / "docs.jsonl"), tmp_path / "corpus", prepare=make)
+    spec = validate({**SPEC, "olmo": {**SPEC["olmo"], "corpus": str(tmp_path / "corpus")}})
+    assert this_machine("127.0.0.1") and not this_machine("10.0.3.17")
+    check_local_paths(spec, ["127.0.0.1", "127.0.0.1"])
+    with pytest.raises(UserError, match=r"olmo.corpus = .*/corpus is a folder on this machine, "
+                                        r"which the cluster's nodes \(10.0.3.17\) cannot read: "
+                                        r"upload it .* --set olmo.corpus=s3://BUCKET/corpora/"):
+        check_local_paths(spec, ["127.0.0.1", "10.0.3.17"])
+    check_local_paths(validate(SPEC), ["10.0.3.17"])  # the embedded corpus: every node has it

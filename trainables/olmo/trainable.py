@@ -215,6 +215,12 @@ class Olmo(Trainable):
         return lines
 
 
+    def local_paths(self, section: OlmoSection) -> dict[str, str]:
+        from injection.location import is_remote
+
+        corpus = section.corpus
+        return {"olmo.corpus": corpus} if corpus and not is_remote(corpus) else {}
+
     def warnings(self, runs: list[tuple[Point, OlmoSection]]) -> list[str]:
         corpus = runs[0][1].corpus
         return footprint.repeat_warnings(_sizes(self, runs), corpus or "the embedded corpus",
