@@ -253,6 +253,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
 
     from trainables.trial_plan import PlannedPoint, SweepPlan, tune_trial
 
+    spec.runs_as.prepare(spec.section)  # what trials only read (the embedded corpus)
     start_ray(spec)
     planned = plan(spec)
     experiment, parent = open_sweep(client, spec, planned)

@@ -132,3 +132,12 @@ def test_two_workers_train_4M_with_injection_and_resume_exactly(tmp_path, write_
         "result.json") for line in path.read_text().splitlines()]
     assert max(r["resumed_from"] for r in reported) > 0
     assert torch.isfinite(torch.tensor(losses)).all()
+    # Sharded checkpoints: each of the two ranks wrote its part of the weights and optimizer
+    # (torch.distributed.checkpoint, nothing gathered), rank 0 the metadata and the rest.
+    checkpoints = [p for p in (tmp_path / "runs" / "olmo-e2e" / "train").rglob("checkpoint_*")
+                   if p.is_dir()]
+    assert checkpoints
+    for folder in checkpoints:
+        files = {p.name: p.stat().st_size for p in folder.iterdir()}
+        assert {".metadata", "__0_0.distcp", "__1_0.distcp", "trial.pt"} <= set(files)
+        assert files["__1_0.distcp"] > 1_000_000 and "state.pt" not in files

@@ -168,6 +168,10 @@ class Trainable(ABC):
         """Lines `sweeps validate` prints about the resolved grid points."""
         return []
 
+    def prepare(self, section: Strict) -> None:
+        """Make, on the sweep's driver before any trial starts, what its trials only read
+        (data built once per machine); nothing by default."""
+
     def local_paths(self, section: Strict) -> dict[str, str]:
         """Section fields naming a path on this machine that trials read (field -> path):
         what a cluster on other machines cannot reach (`sweeps submit` refuses them)."""

@@ -39,9 +39,22 @@ class LocalCluster:
                     f"--dashboard-port={self.dashboard_port}", "--dashboard-host=127.0.0.1",
                     f"--ray-client-server-port={free_port()}", *args, env=env)
 
-    def add_node(self, *args: str, temp_dir: str) -> None:
+    def add_node(self, *args: str, temp_dir: str, env: dict | None = None) -> subprocess.Popen:
+        """A worker node (its own temp dir, so its own raylet); its `ray start` process."""
         self._start(f"--address={self.address}", "--node-ip-address=127.0.0.1", *args,
-                    temp_dir=temp_dir)
+                    temp_dir=temp_dir, env=env)
+        return self.processes[-1]
+
+    def kill_node(self, node: subprocess.Popen) -> None:
+        """SIGKILL a worker node whole, as a lost machine: its `ray start`, raylet, workers
+        and every other process of its temp dir, with no chance to clean up."""
+        temp_dir = next(a.split("=", 1)[1] for a in node.args if a.startswith("--temp-dir="))
+        for pid in self._processes_of([temp_dir], {node.pid}):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        node.wait()
 
     def _start(self, *args: str, env: dict | None = None, temp_dir: str | None = None) -> None:
         # Every node's agent ports chosen free: Ray's fixed defaults (52365, ...) may be held
@@ -89,6 +102,12 @@ class LocalCluster:
         markers = [self.temp_dir, f":{self.port}"] + [
             arg.split("=", 1)[1] for p in self.processes for arg in p.args
             if arg.startswith("--temp-dir=")]
+        return self._processes_of(markers, {p.pid for p in self.processes})
+
+    @staticmethod
+    def _processes_of(markers: list[str], started: set[int]) -> list[int]:
+        """Ray processes whose command line names a marker, what we `started`, and all
+        their descendants."""
         parents, found = {}, set()
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -101,7 +120,7 @@ class LocalCluster:
                 continue
             if "ray" in cmdline and any(m in cmdline for m in markers):
                 found.add(int(entry.name))
-        roots = found | {p.pid for p in self.processes}
+        roots = found | started
         changed = True
         while changed:
             children = {pid for pid, ppid in parents.items() if ppid in roots} - roots

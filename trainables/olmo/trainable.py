@@ -215,6 +215,15 @@ class Olmo(Trainable):
         return lines
 
 
+    def prepare(self, section: OlmoSection) -> None:
+        """The embedded corpus and its reference tasks, built here once per machine, so no
+        trial on this machine builds or scans it (a cluster node without it builds it at its
+        first trial; a real corpus is made before the sweep: `sweeps corpus ...`)."""
+        if section.corpus is None:
+            from injection import corpus as corpora
+
+            corpora.embedded()
+
     def local_paths(self, section: OlmoSection) -> dict[str, str]:
         from injection.location import is_remote
 
