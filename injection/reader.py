@@ -1,6 +1,6 @@
 """ai2-olmo's corpus reader, fed from this node's copies of a corpus's files.
 
-`MemMapDataset` (its offsets and chunking: instance i of a corpus is the same everywhere) with
+`MemMapDataset` (its chunking and indexing: instance i of a corpus is the same everywhere) with
 each file's length from the manifest and every chunk read from the node's local copy
 (`location.local_copy`): no request per chunk, no listing of a bucket at start-up, and a file
 is fetched only when a trial first reads from it. Imports torch (through ai2-olmo): only
@@ -25,8 +25,15 @@ class NodeCachedReader(MemMapDataset):
         self._tokens = dict(zip(files, file_tokens))
         self._local_file = local_file
 
-    def _get_file_length(self, path, dtype=None):
-        return path, self._tokens[path] // self._chunk_size
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        """Each file's first and past-the-end instance, from the manifest's lengths (ai2-olmo's
+        own asks every file's size and opens S3, R2 and Weka clients up front)."""
+        if self._mmap_offsets is None:
+            ends = np.cumsum([self._tokens[path] // self._chunk_size
+                              for path in self._memmap_paths]).tolist()
+            self._mmap_offsets = list(zip([0, *ends[:-1]], ends))
+        return self._mmap_offsets
 
     def _read_chunk_from_memmap(self, path, index, dtype=None):
         return super()._read_chunk_from_memmap(self._local_file(self._index[path]), index, dtype)

@@ -101,6 +101,9 @@ def _reference_tokens(parser) -> None:
     parser.add_argument("--reference-tokens", type=_at_least(1), default=DEFAULT_MAX_TOKENS,
                         metavar="N", help="the reference scan's cap, as `corpus reference "
                                           f"--max-tokens` (default {DEFAULT_MAX_TOKENS:,})")
+    parser.add_argument("--skip-reference", action="store_true",
+                        help="leave the reference tasks to a later `corpus reference` (e.g. "
+                             "as a Ray job on the cluster); training needs them")
 
 
 def _at_least(low: int):
@@ -151,7 +154,11 @@ def corpus(args: Namespace) -> int:
     say = functools.partial(print, file=sys.stderr, flush=True)  # progress; stdout: results
     if args.corpus_command in ("build", "adopt"):
         def prepare(made) -> None:
-            reference.make(made, args.reference_tokens, say=say)
+            if args.skip_reference:
+                say(f"no reference tasks yet: make them before training with `sweeps corpus "
+                    f"reference {args.out if args.corpus_command == 'build' else args.dir}`")
+            else:
+                reference.make(made, args.reference_tokens, say=say)
 
         if args.corpus_command == "build":
             built = corpora.build(args.source, args.out, tokenizer, args.text_field,

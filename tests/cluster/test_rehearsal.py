@@ -5,9 +5,10 @@ bucket. README "Running on a cluster" gives the same steps as a user runs them.
 
 1. The corpus is built here, uploaded to the bucket with its reference tasks, and removed
    from this disk: the cluster can only read it from the bucket.
-2. `sweeps submit` of a tiny OLMo sweep (two grid points, one trial each, both Ray Train
-   workers FSDP on gloo, one on each worker node; nodes of one CPU, the head's CPU held by
-   the drivers).
+2. `sweeps submit` of a tiny OLMo sweep (two grid points, one trial each, its two Ray Train
+   workers FSDP on gloo, one on each worker node). As on the real cluster, trials ask for a GPU
+   per worker and only the worker nodes have one (here a GPU resource without a device: the
+   workers then train on the CPU with gloo), so the head holds the drivers alone.
 3. When the first trial's first sharded checkpoint is in the bucket, one worker node is
    killed (SIGKILL, the whole node) and a new one joins, as the autoscaler would replace it.
 4. The sweep finishes: every grid point once, each step's metrics once, checkpoints (each rank
@@ -38,8 +39,9 @@ SPEC = {"name": "rehearsal", "trainable": "olmo",
                  "eval_every": EVAL_EVERY, "checkpoint_every": CHECKPOINT_EVERY,
                  "eval_instances": 16, "parallel": "fsdp",
                  "corpus": f"s3://{BUCKET}/corpora/notes"},
-        "resources": {"workers": 2, "cpu": 1, "max_concurrent_trials": 1},
+        "resources": {"workers": 2, "cpu": 0.5, "gpu": 1, "max_concurrent_trials": 1},
         "failure": {"max_failures": 3}}
+GPU_NODE = ("--num-cpus=1", "--num-gpus=1")  # a worker node: room for one Train worker
 # A lost node is noticed within seconds (Ray's default: 5 missed checks 3 s apart).
 FAST_HEALTH_CHECKS = {"RAY_health_check_period_ms": "500",
                       "RAY_health_check_failure_threshold": "4"}
@@ -93,7 +95,7 @@ def etags(store, prefix: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_sweep_on_the_cluster_path_survives_a_lost_node(local_cluster, object_store,
+def test_a_sweep_on_the_cluster_path_survives_a_lost_node(local_cluster, object_store, s3_env,
                                                           tracking_server, tmp_path,
                                                           write_spec):
     from mlflow import MlflowClient
@@ -106,11 +108,14 @@ def test_a_sweep_on_the_cluster_path_survives_a_lost_node(local_cluster, object_
 
     # The nodes' environment, as cluster.yaml's settings and login give it to every node.
     caches = {name: tmp_path / f"cache-{name}" for name in ("head", "a", "b", "c")}
+    # (RAY_API_SERVER_ADDRESS: Train's state-API callers find this cluster among other Rays
+    # on the machine; a real cluster has one per machine.)
     nodes = {**object_store.env, **ADMIN_LOGIN, "MLFLOW_TRACKING_URI": tracking_server.uri,
-             "SWEEPS_STORAGE": f"s3://{BUCKET}/sweeps"}
+             "SWEEPS_STORAGE": f"s3://{BUCKET}/sweeps",
+             "RAY_API_SERVER_ADDRESS": local_cluster.dashboard_url}
     local_cluster.start_head("--num-cpus=1", env={**nodes, **FAST_HEALTH_CHECKS,
                                                   "SWEEPS_CACHE": str(caches["head"])})
-    workers = {name: local_cluster.add_node("--num-cpus=1", temp_dir=node_dir(), env={
+    workers = {name: local_cluster.add_node(*GPU_NODE, temp_dir=node_dir(), env={
         **nodes, "SWEEPS_CACHE": str(caches[name])}) for name in ("a", "b")}
     wait_alive(local_cluster, nodes=3)
 
@@ -122,12 +127,19 @@ def test_a_sweep_on_the_cluster_path_survives_a_lost_node(local_cluster, object_
     jobs = JobSubmissionClient(local_cluster.dashboard_url)
 
     def first_checkpoint() -> bool:
+        """Ray Train has registered a checkpoint of the first trial (its snapshot in the
+        bucket names one): what a restarted worker group resumes from."""
         assert not jobs.get_job_status(job_id).is_terminal(), jobs.get_job_logs(job_id)[-3000:]
-        return any(k.endswith("/trial.pt") for k in etags(object_store, "sweeps/rehearsal/"))
+        for key in etags(object_store, "sweeps/rehearsal/train/"):
+            if key.endswith("/checkpoint_manager_snapshot.json") and json.loads(
+                    object_store.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            ).get("latest_checkpoint_result"):
+                return True
+        return False
 
     wait_for(first_checkpoint, 300, "the first trial's first checkpoint in the bucket")
     local_cluster.kill_node(workers["a"])  # a lost machine, mid-trial
-    local_cluster.add_node("--num-cpus=1", temp_dir=node_dir(),
+    local_cluster.add_node(*GPU_NODE, temp_dir=node_dir(),
                            env={**nodes, "SWEEPS_CACHE": str(caches["c"])})  # its replacement
     wait_for(lambda: jobs.get_job_status(job_id).is_terminal(), 600, f"job {job_id} to end")
     logs = jobs.get_job_logs(job_id)

@@ -5,7 +5,8 @@ checkpoints that load at any world size."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import warnings
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -158,9 +159,10 @@ def save_state(model, optimizer, folder: Path) -> None:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
-    weights, optim = get_state_dict(model, optimizer)
-    dcp.save({"model": weights, "optimizer": optim}, checkpoint_id=str(folder),
-             no_dist=not torch.distributed.is_initialized())
+    with quiet_fsdp_state_dicts():
+        weights, optim = get_state_dict(model, optimizer)
+        dcp.save({"model": weights, "optimizer": optim}, checkpoint_id=str(folder),
+                 no_dist=not torch.distributed.is_initialized())
 
 
 def load_state(model, optimizer, folder: Path) -> None:
@@ -169,8 +171,22 @@ def load_state(model, optimizer, folder: Path) -> None:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    weights, optim = get_state_dict(model, optimizer)  # the layout to read into
-    state = {"model": weights, "optimizer": optim}
-    dcp.load(state, checkpoint_id=str(folder), no_dist=not torch.distributed.is_initialized())
-    set_state_dict(model, optimizer, model_state_dict=state["model"],
-                   optim_state_dict=state["optimizer"])
+    with quiet_fsdp_state_dicts():
+        weights, optim = get_state_dict(model, optimizer)  # the layout to read into
+        state = {"model": weights, "optimizer": optim}
+        dcp.load(state, checkpoint_id=str(folder),
+                 no_dist=not torch.distributed.is_initialized())
+        set_state_dict(model, optimizer, model_state_dict=state["model"],
+                       optim_state_dict=state["optimizer"])
+
+
+@contextmanager
+def quiet_fsdp_state_dicts():
+    """FSDP's sharded state dicts warn on every call, from every rank, that they will change
+    (ShardedTensor to DTensor, a process group's default device): nothing a user of the sweep
+    can act on, and Ray forwards each to the sweep's console at every checkpoint."""
+    with warnings.catch_warnings():
+        for text in ("Please use DTensor instead", "`_get_pg_default_device` will be",
+                     "Multiple backends are registered"):
+            warnings.filterwarnings("ignore", message=f".*{text}")
+        yield

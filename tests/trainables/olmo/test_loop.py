@@ -92,3 +92,44 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
     assert [step for step, _ in got["interference/cos_batch"]] == list(range(1, STEPS + 1))
     assert [step for step, _ in got["interference/cos_task"]] == [2, 4, 6]
     assert [step for step, _ in got["rare/retained"]] == [3, 5]  # just before injections 2, 3
+
+
+def test_a_trial_reads_the_reference_tasks_and_never_scans(monkeypatch, tmp_path, client,
+                                                           tracking_uri, tiny_corpus):
+    """Any call of the reference scan fails this test; a trial trains on the reference the
+    corpus's pre-step made and writes nothing into the corpus folder. A corpus without it fails
+    at once, naming the command, before any model is built."""
+    import shutil
+
+    from injection import reference
+    from trainables.olmo import loop
+
+    def scanned(*args, **kwargs):
+        raise AssertionError("a trial scanned the corpus for its reference tasks")
+
+    for name in ("make", "scan_shard", "_scan_with_ray_data", "_merge"):
+        monkeypatch.setattr(reference, name, scanned)
+    corpus = shutil.copytree(tiny_corpus.path, tmp_path / "corpus")
+    before = {p: p.stat().st_mtime_ns for p in corpus.rglob("*")}
+    run = new_run(client, "no-scan", corpora_at(corpus))
+    tracker = open_tracker(tracking_uri, [run.run_id], None)
+    Trial(run, 0, 1, torch.device("cpu")).train(0, resumed=False, tracker=tracker,
+                                                 report=lambda step, progress: None)
+    tracker.finish()
+    assert client.get_run(run.run_id).data.metrics["rare/test_loss"] > 0  # it trained
+    assert {p: p.stat().st_mtime_ns for p in corpus.rglob("*")} == before
+
+    shutil.rmtree(corpus / reference.FOLDER)  # gone after the sweep was planned
+
+    def built(*args, **kwargs):
+        raise AssertionError("a model was built before the corpus was checked")
+
+    monkeypatch.setattr(loop, "build_model", built)
+    with pytest.raises(ValueError, match=f"sweeps corpus reference {corpus}"):
+        Trial(run, 0, 1, torch.device("cpu"))
+
+
+def corpora_at(path):
+    from injection.corpus import open_corpus
+
+    return open_corpus(path)
