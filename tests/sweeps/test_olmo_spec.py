@@ -1,5 +1,6 @@
 """The spec's `olmo` section: every rule refused with a message naming the field; the
-presets validate through the CLI (the paper's once pointed at a corpus)."""
+presets validate through the CLI (the paper's once pointed at a corpus); one token stream for
+every size (`budget: shared`), OLMo's per-size budget on request (`budget: ladder`)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,15 @@ BROKEN = [
     ({"grid": {"width": [8]}}, "grid.width[0]", "model ladder names"),
     ({"grid": {"task": ["simple"]}}, "grid.task[0]", "cmp | add"),
     ({"grid": {"frequency": [0.01]}}, "grid.frequency[0]", "above 1/seq-len = 1/128"),
-    ({"olmo": {"schedule": {"block": 64}}, "grid": {"frequency": [7e-3]}},
-     "grid.frequency[0]", "blocks of 64"),
+    ({"olmo": {"schedule": {"block": 200}}, "grid": {"frequency": [7e-3]}},
+     "grid.frequency[0]", "blocks of 200"),
     ({"olmo": {"batch_size": 7}}, "olmo.batch_size", "multiple of resources.workers = 2"),
     ({"resources": {"workers": 5}}, "olmo.batch_size",
      "multiple of resources.workers = 5, so every worker trains an equal share of each global "
-     "batch (OLMo's ladder batch at 4M)"),
+     "batch (OLMo's ladder batch of 4M, the sweep's largest size)"),
+    ({"resources": {"workers": 5}, "olmo": {"budget": "ladder"}}, "olmo.batch_size",
+     "(OLMo's ladder batch at 4M)"),
+    ({"olmo": {"budget": "each"}}, "olmo.budget", "'shared' or 'ladder'"),
     ({"olmo": {"steps": 10, "tokens_per_param": 2}}, "olmo.tokens_per_param", "set one of"),
     ({"olmo": {"interference_neurons": 300}}, "olmo.interference_neurons",
      "the 4M model's first MLP has only 256 neurons"),
@@ -65,22 +69,77 @@ def test_defaults_are_valid_and_one_trial_per_point():
     assert [t["width"] for t in trials] == ["20M"] * 8 + ["4M"] * 8  # costliest (widest) first
 
 
-def test_presets_validate_and_the_paper_one_needs_a_corpus(tmp_path):
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A corpus folder built by the CLI, for the paper's preset (whose own is a placeholder)."""
+    folder = tmp_path_factory.mktemp("corpus")
+    (folder / "docs.jsonl").write_text(json.dumps({"text": "Three is less than 5."}))
+    built = sweeps("corpus", "build", "docs.jsonl", "--out", "corpus", cwd=folder)
+    assert built.returncode == 0, built.stderr
+    return folder / "corpus"
+
+
+PAPER = REPO / "sweeps/presets/olmo-paper.yaml"
+
+
+def test_presets_validate_and_the_paper_one_needs_a_corpus(tmp_path, corpus):
     small = sweeps("validate", REPO / "sweeps/presets/olmo-small.yaml", cwd=tmp_path)
     assert small.returncode == 0 and "valid olmo sweep" in small.stdout, small.stderr
-    paper = REPO / "sweeps/presets/olmo-paper.yaml"
-    refused = sweeps("validate", paper, cwd=tmp_path)
+    refused = sweeps("validate", PAPER, cwd=tmp_path)
     assert refused.returncode == 2 and "olmo.corpus" in refused.stderr
     assert "Traceback" not in refused.stderr and written(tmp_path) == []
 
-    (tmp_path / "docs.jsonl").write_text(json.dumps({"text": "Three is less than 5."}))
-    built = sweeps("corpus", "build", "docs.jsonl", "--out", "corpus", cwd=tmp_path)
-    assert built.returncode == 0, built.stderr
-    valid = sweeps("validate", paper, "--set", f"olmo.corpus={tmp_path / 'corpus'}",
-                   cwd=tmp_path)
+    valid = sweeps("validate", PAPER, "--set", f"olmo.corpus={corpus}", cwd=tmp_path)
     assert valid.returncode == 0, valid.stderr
     assert "100 points" in valid.stdout and "3,968,167,680" in valid.stdout  # 4B
-    assert "2.4e-08    1/1,130" in valid.stdout  # the lowest frequency per 4M batch
+    assert "every size trains the same 32,768-row batches (4,194,304 tokens) for 50,000 " \
+           "steps" in valid.stdout
+    # The paper's "1 instance every 10 batches" at 2.4e-8: 0.1 a batch, 5,033 in all.
+    assert "2.4e-08     1/9.93          5,033" in valid.stdout
+
+
+def plan_json(corpus, *sets: str) -> dict[str, dict[str, dict]]:
+    """`sweeps validate --format json` of the paper's preset: frequency -> size -> params."""
+    result = sweeps("validate", PAPER, "--format", "json", "--set", f"olmo.corpus={corpus}",
+                    *(arg for s in sets for arg in ("--set", s)), cwd=corpus.parent)
+    assert result.returncode == 0, result.stderr
+    by_frequency: dict[str, dict[str, dict]] = {}
+    for point in json.loads(result.stdout)["points"]:
+        params = point["params"]
+        if params["task"] == "cmp":
+            by_frequency.setdefault(params["frequency"], {})[params["width"]] = params
+    return by_frequency
+
+
+def test_the_paper_preset_gives_every_size_the_same_instances_and_tokens(corpus):
+    by_frequency = plan_json(corpus)
+    assert len(by_frequency) == 10
+    for frequency, sizes in by_frequency.items():
+        assert list(sizes) == ["4M", "20M", "300M", "1B", "4B"]
+        for key in ("injection.total_instances", "training.tokens", "batch_size", "seq_len",
+                    "steps", "injection.instances_per_batch"):
+            assert len({params[key] for params in sizes.values()}) == 1, (frequency, key)
+        assert sizes["4M"]["training.tokens"] == str(50_000 * 2**22)  # 209.7B: "210B tokens"
+        assert sizes["4M"]["budget"] == "shared"
+    lowest = by_frequency[str(2.4e-8)]["4B"]  # the paper's "1 instance every 10 batches"
+    assert float(lowest["injection.instances_per_batch"]) == pytest.approx(0.1, rel=0.01)
+    assert int(lowest["injection.total_instances"]) == round(2.4e-8 * 50_000 * 2**22) == 5033
+    highest = by_frequency[str(7.8e-3)]["4M"]  # about one instance in every row
+    assert float(highest["injection.instances_per_batch"]) / 32_768 == pytest.approx(
+        0.998, abs=1e-3)
+
+
+def test_the_ladder_budget_is_olmos_per_size_and_the_plan_says_counts_differ(corpus,
+                                                                            tmp_path):
+    sets = ("olmo.budget=ladder", "olmo.batch_size=null", "olmo.steps=null")
+    sizes = plan_json(corpus, *sets)[str(2.4e-8)]
+    tokens_per_batch = {w: int(p["batch_size"]) * int(p["seq_len"]) for w, p in sizes.items()}
+    assert tokens_per_batch["4M"] == 65_536 and tokens_per_batch["20M"] == 131_072
+    assert int(sizes["4M"]["injection.total_instances"]) == 2  # and the 4B run 1,920
+    assert int(sizes["4B"]["injection.total_instances"]) == 1_920
+    described = sweeps("validate", PAPER, "--set", f"olmo.corpus={corpus}",
+                       *(arg for s in sets for arg in ("--set", s)), cwd=tmp_path)
+    assert "the sizes see different numbers of instances" in described.stdout
 
 
 def test_the_plan_records_each_models_shape_count_and_instances_per_batch():
@@ -95,10 +154,28 @@ def test_the_plan_records_each_models_shape_count_and_instances_per_batch():
         "model.non_embedding_params": "3744832", "model.params": "6964288"}
     assert params["20M"]["model.non_embedding_params"] == "19101888"
     assert params["4M"]["injection.instances_per_batch"] == "0.512"  # 1e-3 x 8 x 64
-    # OLMo's recipe, per size, where the spec leaves it out.
-    assert (params["4M"]["lr"], params["20M"]["lr"]) == (str(0.0047 * (4 / 108) ** (-1 / 3)),
-                                                         str(0.0047 * (20 / 108) ** (-1 / 3)))
-    assert params["4M"]["steps"] == str(-(-20 * 4_000_000 // (8 * 64)))
+    # OLMo's lr per size (N counted for 4M and 20M); one length for both under budget shared:
+    # 20 tokens per parameter of the sweep's largest size.
+    assert (params["4M"]["lr"], params["20M"]["lr"]) == (
+        str(0.0047 * (3_744_832 / 108e6) ** (-1 / 3)),
+        str(0.0047 * (19_101_888 / 108e6) ** (-1 / 3)))
+    steps = -(-20 * 19_101_888 // (8 * 64))
+    assert params["4M"]["steps"] == params["20M"]["steps"] == str(steps)
+    assert params["4M"]["injection.total_instances"] == str(round(1e-3 * steps * 8 * 64)) \
+        == params["20M"]["injection.total_instances"]
+
+
+def test_a_shared_budget_left_out_is_olmos_recipe_for_the_largest_size():
+    from sweeps.plan import plan
+
+    spec = validate({**olmo_spec(), "grid": {"width": ["20M", "4M"], "frequency": [1e-4],
+                                             "task": ["cmp"]}})
+    params = [p.params for p in plan(spec)]
+    assert {p["batch_size"] for p in params} == {"1024"}  # 20M's 131,072 tokens, 128 a row
+    assert {p["steps"] for p in params} == {str(-(-20 * 19_101_888 // 131_072))}
+    ladder = validate({**olmo_spec(budget="ladder"), "grid": {
+        "width": ["20M", "4M"], "frequency": [1e-4], "task": ["cmp"]}})
+    assert [p.params["batch_size"] for p in plan(ladder)] == ["1024", "512"]
 
 
 def test_the_mechanism_preset_injects_100_every_100_batches(tmp_path):
