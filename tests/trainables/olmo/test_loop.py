@@ -80,7 +80,9 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
 
     expected, got = histories(client, straight.run_id), histories(client, interrupted.run_id)
     assert {"interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
-            "rare/retained", "rare/injection_drop", "features/order_r2"} <= set(expected)
+            "interference/cos_nontask_rows", "interference/cos_task_rows", "rare/retained",
+            "rare/injection_drop", "features/order_r2", "rare/label_loss", "rare/label_acc",
+            "rare/train_label_loss"} <= set(expected)
     assert set(got) == set(expected)
     for name in set(expected) - {TIMING}:
         assert got[name] == expected[name], name
