@@ -111,8 +111,8 @@ class Olmo(Trainable):
     tasks = ("cmp", "add")
     section = OlmoSection
     worker = "trainables.olmo.loop:train_fn_per_worker"
-    columns = ("train/loss", "rare/test_acc", "rare/test_loss", "rare/train_loss", "ref/loss",
-               "throughput/tokens_per_s")
+    columns = ("train/loss", "rare/test_acc", "rare/test_loss", "rare/label_acc",
+               "rare/label_loss", "rare/train_loss", "ref/loss", "throughput/tokens_per_s")
 
     def check_grid(self, grid, section: OlmoSection, resources) -> None:
         super().check_grid(grid, section, resources)
