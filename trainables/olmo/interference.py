@@ -23,8 +23,8 @@ and backward over those 3-token instances before the step (its `.grad` is discar
 step starts with zero_grad), each process taking an equal share, then an all-reduce; g comes
 from hooks on the step's own backward (`neurons.NeuronGrads`), all-reduced and averaged as
 DDP and FSDP average gradients, and g_rows from the same hooks with the rows weighted by
-whether they hold an instance (no extra pass). The optimizer step, its gradients and the RNG are the ones it
-would have without the measurement.
+whether they hold an instance (no extra pass). The optimizer step, its gradients and the RNG
+are the ones it would have without the measurement.
 """
 
 from __future__ import annotations
