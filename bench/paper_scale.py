@@ -12,11 +12,13 @@ gradients, the re-orthonormalisation) at GPU_FLOPS effective, and never faster t
 GPU_STEP_FLOOR_S per pack step (kernel launches of a small step). Run with --device cuda on a
 GPU to replace the extrapolation by a measurement.
 
-OLMo (the paper ladder 4M..4B, 10 frequencies x 2 tasks, one seed): 6 N + 6 L s d FLOPs per
-token (N non-embedding as OLMo counts it, the output projection included; L s d attention),
-20 tokens per parameter of the size's name (OLMo's ladder), on A100s at OLMO_MFU of 312
-TFLOP/s bf16. The measured CPU rate of the
-4M model (BENCHMARKS.md, Injection) checks the FLOP model: printed as achieved GFLOP/s.
+OLMo (sweeps/presets/olmo-paper.yaml: the ladder 4M..4B x 10 frequencies x 2 tasks, one
+seed): 6 N + 6 L s d FLOPs per token (N non-embedding as OLMo counts it, the output
+projection included; L s d attention), the tokens and sequence length of each size's run from
+the preset's plan (the paper's 50,000 batches of 2^22 tokens, shared by every size; `--set
+olmo.budget=ladder ...` style overrides through --olmo-set), on A100s at OLMO_MFU of 312
+TFLOP/s bf16. The measured CPU rate of the 4M model (BENCHMARKS.md, Injection) checks the
+FLOP model: printed as achieved GFLOP/s.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ import torch
 
 from sweeps.plan import plan
 from sweeps.spec import load_spec
-from trainables.olmo.ladder import LADDER, target
+from trainables.olmo.footprint import flops_per_token
+from trainables.olmo.ladder import LADDER
 from trainables.synthetic.student import Member, Pack, Setup
 
 PRICE = {"g5.xlarge": 1.006, "p4d.24xlarge": 32.773, "m6i.2xlarge": 0.384}  # $/h, us-west-2
 GPU_FLOPS = 5e12  # A10G: 31 TFLOP/s fp32 peak, small batched matmuls and QR at ~1/6 of it
 GPU_STEP_FLOOR_S = 1e-3  # ~50 kernels of ~20 us each
-OLMO_MFU, A100_BF16, VOCAB, SEQ = 0.4, 312e12, 50304, 2048
+OLMO_MFU, A100_BF16, VOCAB = 0.4, 312e12, 50304
+PAPER = "sweeps/presets/olmo-paper.yaml"
 CPU_4M_TOKENS_PER_S = 16 * 128 / 9.5318  # BENCHMARKS.md: 4M fwd+bwd, batch 16 x 128, 2 threads
 
 
@@ -83,19 +87,26 @@ def synthetic(device, steps: int) -> float:
     return gpu_hours
 
 
-def olmo() -> None:
-    print(f"\nOLMo paper ladder: 20 runs per size, 20 tokens/param, A100 at {OLMO_MFU:.0%} MFU")
-    print(f"{'size':>5} {'tokens/run':>11} {'GFLOP/token':>12} {'GPU-h/run':>10} "
-          f"{'GPU-h (20 runs)':>16} {'$ (p4d)':>10}")
+def olmo(overrides: list[str]) -> None:
+    spec = load_spec(PAPER, ["olmo.corpus=null", *overrides])  # the embedded corpus's vocabulary
+    runs: dict[str, list] = defaultdict(list)
+    for planned in plan(spec):
+        runs[planned.point.width].append(planned)
+    print(f"\nOLMo paper grid ({PAPER}, budget {spec.olmo.budget}, "
+          f"{' '.join(overrides) or 'as written'}): A100 at {OLMO_MFU:.0%} MFU")
+    print(f"{'size':>5} {'runs':>5} {'tokens/run':>11} {'GFLOP/token':>12} {'GPU-h/run':>10} "
+          f"{'GPU-h (all)':>12} {'$ (p4d)':>10}")
     total = 0.0
-    for name, rung in LADDER.items():
-        n, d, layers = rung.non_embedding_params(VOCAB), rung.d_model, rung.depth
-        per_token = 6 * n + 6 * layers * SEQ * d  # n holds the output projection
-        tokens = 20 * target(name)  # OLMo's ladder: 20 tokens per parameter of the name
+    for name, planned in runs.items():
+        rung, section = LADDER[name], planned[0].section
+        per_token = flops_per_token(rung.non_embedding_params(VOCAB), rung.depth,
+                                    section.seq_len, rung.d_model)
+        tokens = int(planned[0].params["training.tokens"])
         hours = per_token * tokens / (OLMO_MFU * A100_BF16) / 3600
-        total += 20 * hours
-        print(f"{name:>5} {tokens:>11.2e} {per_token / 1e9:>12.3f} {hours:>10.2f} "
-              f"{20 * hours:>16.1f} {20 * hours * PRICE['p4d.24xlarge'] / 8:>10.0f}")
+        total += len(planned) * hours
+        print(f"{name:>5} {len(planned):>5} {tokens:>11.2e} {per_token / 1e9:>12.3f} "
+              f"{hours:>10.2f} {len(planned) * hours:>12.1f} "
+              f"{len(planned) * hours * PRICE['p4d.24xlarge'] / 8:>10.0f}")
     print(f"total {total:.0f} A100-hours, "
           f"${total * PRICE['p4d.24xlarge'] / 8:,.0f} on p4d.24xlarge")
     four_m = LADDER["4M"]
@@ -110,9 +121,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=20, help="pack steps timed per width")
+    parser.add_argument("--part", choices=("all", "synthetic", "olmo"), default="all")
+    parser.add_argument("--olmo-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the OLMo preset (e.g. olmo.budget=ladder)")
     args = parser.parse_args()
-    synthetic(torch.device(args.device), args.steps)
-    olmo()
+    if args.part != "olmo":
+        synthetic(torch.device(args.device), args.steps)
+    if args.part != "synthetic":
+        olmo(args.olmo_set)
 
 
 if __name__ == "__main__":

@@ -68,20 +68,13 @@ class Schedule:
         if len(self.train_ids) == 0:
             raise InjectionError("the task has no train instances to inject")
 
-    @functools.cached_property
-    def _ratio(self) -> tuple[int, int]:
-        return exact_frequency(self.frequency, self.seq_len).as_integer_ratio()
-
     @property
     def tokens_per_batch(self) -> int:
         return self.batch_size * self.seq_len
 
     def injected_before(self, batch: int) -> int:
-        """Instances in batches 0..batch-1: round(frequency x tokens), or whole blocks of it."""
-        num, den = self._ratio
-        tokens = batch * self.tokens_per_batch
-        exact = (2 * num * tokens + den) // (2 * den)  # floor(f t + 1/2), in integers
-        return exact if self.block == 0 else self.block * (exact // self.block)
+        """Instances in batches 0..batch-1."""
+        return injected(self.frequency, self.seq_len, batch * self.tokens_per_batch, self.block)
 
     def plan(self, batch: int) -> BatchPlan:
         if batch < 0:
@@ -138,10 +131,23 @@ def check(frequency: float, batch_size: int, seq_len: int, seed: int = 0, block:
                 "block, a lower frequency or a larger batch")
 
 
+def injected(frequency: float, seq_len: int, tokens: int, block: int = 0) -> int:
+    """Instances in the first `tokens` training tokens: round(frequency x tokens) (half up, in
+    integers from the float's exact value), or whole blocks of it."""
+    num, den = _ratio(frequency, seq_len)
+    exact = (2 * num * tokens + den) // (2 * den)  # floor(f t + 1/2), in integers
+    return exact if block == 0 else block * (exact // block)
+
+
 def exact_frequency(frequency: float, seq_len: int) -> Fraction:
     """The float's exact binary value, except that a frequency equal to 1/seq_len up to the
     float's rounding (0.2 for seq_len 5) is exactly 1/seq_len: every row, never one more."""
     return Fraction(1, seq_len) if frequency * seq_len == 1.0 else Fraction(frequency)
+
+
+@functools.lru_cache(maxsize=64)
+def _ratio(frequency: float, seq_len: int) -> tuple[int, int]:
+    return exact_frequency(frequency, seq_len).as_integer_ratio()
 
 
 @functools.lru_cache(maxsize=4)

@@ -32,9 +32,10 @@ class PlannedPoint:
 def plan(spec: SweepSpec) -> list[PlannedPoint]:
     """Every grid point of the sweep, in grid order, with its resolved section."""
     trainable = spec.runs_as
+    shared = trainable.for_grid(spec.section, spec.grid)
     planned = []
     for point in grid.points(spec):
-        section = trainable.resolve(spec.section, point)
+        section = trainable.resolve(shared, point)
         planned.append(PlannedPoint(point, section, trainable.derived(section, point)))
     return planned
 

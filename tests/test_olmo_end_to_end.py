@@ -19,7 +19,7 @@ from trainables.olmo.data import checksum, global_batches, open_corpus, share
 
 STEPS, EVAL_EVERY, WORKERS = 8, 2, 2
 CONTRACT = ["train/loss", "rare/train_loss", "rare/test_loss", "rare/test_acc", "ref/loss",
-            "throughput/tokens_per_s"]
+            "throughput/tokens_per_s", "rare/label_loss", "rare/label_acc"]
 
 
 def olmo_spec() -> dict:
@@ -113,7 +113,7 @@ def test_two_workers_train_4M_with_injection_and_resume_exactly(tmp_path, write_
     assert [step for step, _ in injected] == every_step
     assert sum(value for _, value in injected) == data.schedule.injected_before(STEPS)
     for name in ("interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
-                 "rare/injection_drop"):
+                 "interference/cos_nontask_rows", "rare/injection_drop"):
         assert [step for step, _ in history(name)] == every_step, name
     assert all(-1 <= value <= 1 for _, value in history("interference/cos_task"))
     assert [step for step, _ in history("features/order_r2")] == evals

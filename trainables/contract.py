@@ -144,6 +144,12 @@ class Trainable(ABC):
         default."""
         return float(self.horizon(params) or 1)
 
+    def for_grid(self, section: Strict, grid) -> Strict:
+        """The section with the defaults that every point of `grid` shares filled in (values
+        that depend on the whole grid), before `resolve` fills each point's own. Unchanged by
+        default."""
+        return section
+
     @abstractmethod
     def resolve(self, section: Strict, point: Point) -> Strict:
         """The section as `point` runs it: every derived value (None in the spec) filled."""

@@ -26,20 +26,26 @@ Scales:
   tokens (33M tokens a run, far below OLMo's 20 tokens per parameter at 300M), frequencies
   7.8e-3 to 1e-5 (the paper's top; below 1e-5 a run would see under 330 instances); gaps
   N in {1, 10, 20, 50, 100} at 20M and 300M with the paper's mechanism measurements on N = 100.
-- `full`: the paper's grid for a cluster: 4M..4B x 10 frequencies 7.8e-3..2.4e-8 x {cmp, add}
-  at OLMo's ladder recipe (`sweeps/presets/olmo-paper.yaml`'s choices), gaps at 20M, 300M and
-  1B (the sizes of Figures 8 and 9; Figure 6b's is not stated) on ~0.5M-token batches. Point
-  the sweeps at a Dolma corpus folder (`sweeps corpus build`; `--set olmo.corpus=DIR`): the
-  embedded one (~6M tokens) repeats many times over at this scale.
+- `full`: the paper's grid for a cluster, `sweeps/presets/olmo-paper.yaml` itself: 4M..4B x
+  10 frequencies 7.8e-3..2.4e-8 x {cmp, add}, every size on the same 50,000 batches of 2^22
+  tokens; gaps at 20M, 300M and 1B (the sizes of Figures 8 and 9; Figure 6b's is not stated)
+  on ~0.5M-token batches. Point the sweeps at a Dolma corpus folder (`sweeps corpus build`;
+  `--set olmo.corpus=DIR`): the embedded one (~6M tokens) repeats many times over at this
+  scale.
+Every scale gives all its sizes one token stream (`olmo.budget: shared`, explicit batch and
+steps): at each frequency every size sees the same instances at the same steps.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from sweeps.errors import SpecError
+from sweeps.spec import read_spec_file
 
 SCALES = ("quick", "gpu", "full")
+PAPER = Path(__file__).resolve().parents[1] / "presets" / "olmo-paper.yaml"
 
 # Quick's cost, from CPU time measured per trial (one torch thread each) on the shared 2-core
 # dev machine: a heat trial of 100 steps 35 CPU-s at 4M and ~100 at 20M; the measuring gap-16
@@ -98,12 +104,11 @@ def gpu() -> dict[str, dict]:
 
 
 def full() -> dict[str, dict]:
-    cluster = {"cpu": 8, "gpu": 1, "workers": 8}
-    heat = _spec("repro-olmo-full-heat", ["4M", "20M", "300M", "1B", "4B"],
-                 {"geomspace": {"start": 7.8e-3, "stop": 2.4e-8, "num": 10}}, ["cmp", "add"],
-                 {"seq_len": 128, "tokens_per_param": 20, "micro_batch_size": 32,
-                  "eval_every": 100, "eval_instances": 5000, "checkpoint_every": 500},
-                 cluster)
+    paper = read_spec_file(PAPER)  # its corpus is a placeholder: `--set olmo.corpus=DIR`
+    cluster = paper["resources"]
+    heat = _spec("repro-olmo-full-heat", paper["grid"]["width"], paper["grid"]["frequency"],
+                 paper["grid"]["task"],
+                 {k: v for k, v in paper["olmo"].items() if k != "corpus"}, cluster)
     measure = {"measure_every": 100, "interference_instances": 10_000,
                "interference_neurons": 100}
     gaps = _gaps("full", ["20M", "300M", "1B"], [1, 10, 20, 50, 100],

@@ -1,5 +1,6 @@
-"""The OLMo reproduction's sweeps: every scale's specs are valid sweeps, and each gap sweep
-injects as many instances as the others (the same long-run frequency, N at a time)."""
+"""The OLMo reproduction's sweeps: every scale's specs are valid sweeps, every size of a sweep
+sees the same instances and tokens (one stream), and each gap sweep injects as many
+instances as the others (the same long-run frequency, N at a time)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 
 from sweeps.errors import SpecError
 from sweeps.plan import plan
-from sweeps.spec import validate
-from sweeps.studies.olmo import SCALES, sweeps_for
+from sweeps.spec import read_spec_file, validate
+from sweeps.studies.olmo import PAPER, SCALES, sweeps_for
 
 
 @pytest.mark.parametrize("scale", SCALES)
@@ -22,6 +23,25 @@ def test_every_sweep_of_a_scale_is_a_valid_spec(scale):
         assert spec["name"] == f"repro-olmo-{scale}-{role}"
         checked = validate(spec)
         assert checked.trainable == "olmo" and plan(checked)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_size_of_a_sweep_sees_the_same_instances_and_tokens(scale):
+    for role, spec in sweeps_for(scale).items():
+        planned = plan(validate(spec))
+        assert len({p.point.width for p in planned}) >= 2, role
+        seen: dict[tuple, set] = {}
+        for p in planned:
+            seen.setdefault((p.point.frequency, p.point.task), set()).add(
+                (p.params["injection.total_instances"], p.params["training.tokens"]))
+        assert all(len(same) == 1 for same in seen.values()), role
+
+
+def test_the_full_scale_heat_sweep_is_the_paper_preset():
+    paper, heat = read_spec_file(PAPER), sweeps_for("full")["heat"]
+    assert heat["grid"] == {**paper["grid"], "seed": [0]}
+    assert heat["olmo"] == {k: v for k, v in paper["olmo"].items() if k != "corpus"}
+    assert heat["olmo"]["budget"] == "shared" and heat["resources"] == paper["resources"]
 
 
 @pytest.mark.parametrize("scale", SCALES)

@@ -185,4 +185,5 @@ def test_the_page_is_one_file_naming_every_figure_with_its_claims(tmp_path):
 @pytest.mark.parametrize("holds", [True, False, None])
 def test_claims_json_entries_follow_contracts_7(holds):
     entry = Claim("C1", "fig2-phase", "text", holds, "why").as_json()
-    assert set(entry) == {"id", "figure", "claim", "holds", "evidence"}
+    assert set(entry) == {"id", "figure", "claim", "holds", "evidence", "n", "effect",
+                          "interval", "null", "cells", "reason"}

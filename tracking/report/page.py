@@ -1,17 +1,21 @@
 """The report on disk: `DIR/index.html`, one self-contained page (every image embedded, so
-it can be mailed or attached as one file), `DIR/claims.json` (CONTRACTS 7) and the figures
-the study wrote under `DIR/figures/`."""
+it can be mailed or attached as one file), `DIR/claims.json` (CONTRACTS 7), the figures the
+study wrote under `DIR/figures/`, and their numbers under `DIR/data/`: `<figure>.csv` per
+figure (long format) and `claims.csv` (each claim's replicate values), so a reader can
+recompute every verdict from those files alone."""
 
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import json
 from pathlib import Path
 
-from tracking.report.claims import Claim, Figure, Report
+from tracking.report.claims import DATA_COLUMNS, Claim, Figure, Report
 
 FIGURES = "figures"
+DATA = "data"
 PAGE = "index.html"
 CLAIMS = "claims.json"
 VERDICT = {True: ("supported", "#009E73"), False: ("not supported", "#D55E00"),
@@ -19,12 +23,31 @@ VERDICT = {True: ("supported", "#009E73"), False: ("not supported", "#D55E00"),
 
 
 def write(report: Report, folder: Path) -> list[Path]:
-    """index.html and claims.json beside the figures already in `folder/figures`."""
+    """index.html, claims.json and data/*.csv beside the figures already in
+    `folder/figures`."""
     claims = folder / CLAIMS
     claims.write_text(json.dumps([c.as_json() for c in report.claims], indent=1) + "\n")
+    data = [write_csv(folder / DATA / f"{f.name}.csv", f.data) for f in report.figures
+            if f.data]
+    data.append(write_csv(folder / DATA / "claims.csv", [
+        {"claim": c.id, "replicate": label, "value": value}
+        for c in report.claims for label, value in c.replicates], ("claim", "replicate",
+                                                                    "value")))
     page = folder / PAGE
     page.write_text(render(report, folder / FIGURES))
-    return [page, claims]
+    return [page, claims, *data]
+
+
+def write_csv(path: Path, rows, columns: tuple[str, ...] = DATA_COLUMNS) -> Path:
+    """Rows (dicts) in long format: `columns` first, then any other key, sorted; a key a row
+    lacks is left empty."""
+    extra = sorted({k for row in rows for k in row} - set(columns))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, [*columns, *extra], restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def render(report: Report, figures: Path) -> str:
@@ -73,6 +96,18 @@ def _figure(figure: Figure, claims: list[Claim], figures: Path) -> str:
 
 def _claim(claim: Claim) -> str:
     verdict, colour = VERDICT[claim.holds]
+    stats = []
+    if claim.effect is not None:
+        interval = (f", 95% interval [{claim.interval[0]:.3g}, {claim.interval[1]:.3g}]"
+                    if claim.interval else "")
+        null = f", null {claim.null:.3g}" if claim.null is not None else ""
+        stats.append(f"effect {claim.effect:.3g}{interval}{null}, n = {claim.n}")
+    if claim.cells:
+        stats.append(f"grid points used {claim.cells.used} of {claim.cells.planned} planned")
+    if claim.reason:
+        stats.append(f"why undecided: {claim.reason}")
+    facts = "".join(f"<li>{html.escape(s)}</li>" for s in stats)
     return (f'<div class="claim" id="{html.escape(claim.id)}"><h3>{html.escape(claim.id)}: '
             f"{html.escape(claim.claim)}</h3><p class=\"verdict\" style=\"color: {colour}\">"
-            f"{verdict}</p><p>{html.escape(claim.evidence)}</p></div>")
+            f"{verdict}</p>{f'<ul>{facts}</ul>' if facts else ''}"
+            f"<p>{html.escape(claim.evidence)}</p></div>")

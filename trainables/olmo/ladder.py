@@ -1,11 +1,12 @@
 """The OLMo model ladder (CONTRACTS 6): OLMo's own shapes, named as OLMo counts them.
 
-Every rung is the block of ai2-olmo's `scripts/ladder.py` (pre-norm RMSNorm, RoPE, SwiGLU with
-mlp_ratio 8, no biases, untied output projection); the paper's "4M parameter model has depth 8
-and the rest have depth 16". 300M and 1B are `scripts/ladder.py`'s own configs; 4M and 20M the
-small rungs of the same ladder. OLMo's ladder has no 4B: ours keeps depth 16 and picks d_model
-3840 (30 heads of 128, OLMo-7B's head size), the multiple of 128 whose count is nearest 4B
-(3.97B; 4096 would give 4.49B).
+Every rung is the block of allenai/OLMo's `scripts/ladder.py` (pre-norm RMSNorm, RoPE, SwiGLU
+with mlp_ratio 8, no biases, untied output projection); the paper's "4M parameter model has
+depth 8 and the rest have depth 16". 300M and 1B are `scripts/ladder.py`'s own configs; 4M and
+20M are the small rungs OLMo's ladder was extended with for DataDecide (allenai/DataDecide
+`constants_models.py`: d 64, 8 heads, 8 layers; d 192, 8 heads, 16 layers). OLMo's ladder has
+no 4B: ours keeps depth 16 and picks d_model 3840 (30 heads of 128, OLMo-7B's head size), the
+multiple of 128 whose count is nearest 4B (3.97B; 4096 would give 4.49B).
 
 A size's name is what `OLMo.num_params(include_embedding=False)` counts: everything but the
 input embedding, so the untied output projection (embedding_size x d_model) is in it. A block

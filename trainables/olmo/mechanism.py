@@ -20,6 +20,7 @@ from injection.schedule import Schedule
 from injection.tasks import TaskSet
 from trainables import periodic
 from trainables.olmo import features, interference
+from trainables.olmo.data import share
 from trainables.olmo.evaluate import task_loss
 from trainables.olmo.retention import Retention
 from trainables.olmo.trainable import OlmoSection
@@ -33,6 +34,7 @@ class Mechanism:
         self.device, self.rank, self.world_size = device, rank, world_size
         ids = interference.spread(len(task.tokens), section.interference_instances)
         self.reference = torch.from_numpy(task.tokens[ids, :3])
+        self.labels = torch.from_numpy(task.label_tokens)
         self.retention = Retention()
 
     @property
@@ -57,7 +59,7 @@ class Mechanism:
         def loss() -> float:
             if "rare/test_loss" in known:
                 return known["rare/test_loss"]
-            return task_loss(model, self.test, self.device)
+            return task_loss(model, self.test, self.labels, self.device)
 
         return self.retention.observe(loss, self.injects(step - 1), self.injects(step))
 
@@ -73,10 +75,13 @@ class Mechanism:
             return nullcontext()
         plan = self.schedule.plan(step)
         task = torch.from_numpy(self.task.tokens[plan.instances, :3])
+        lo, hi = share(self.section.batch_size, self.rank, self.world_size)
+        rows = torch.zeros(hi - lo, dtype=torch.bool)
+        rows[torch.from_numpy(plan.slice(lo, hi).rows)] = True
         predicted = self.section.batch_size * (self.section.seq_len - 1)
-        return interference.probe(model, forward_model, self.reference, task, 1 / predicted,
-                                  self.section.interference_neurons, self.device, self.rank,
-                                  self.world_size)
+        return interference.probe(model, forward_model, self.reference, task, rows,
+                                  1 / predicted, self.section.interference_neurons, self.device,
+                                  self.rank, self.world_size)
 
     def state_dict(self) -> dict:
         return {"retention": self.retention.state_dict()}

@@ -7,6 +7,8 @@ inputs and output gradients give each neuron's gradient, (neurons, 3 d), without
 `.grad`: the same under DDP and FSDP (whose `.grad` is a shard), and per row of the batch, so
 one backward over a batch of independent sequences sums several weighted groups of rows at
 once (`weights`, groups x rows: row r of the forward counts with weight[g, r] in group g).
+`rows` gives the weights of a whole step's rows at once: each forward (a micro-batch) takes
+the next rows of it, in order.
 
 Only active inside `with NeuronGrads(...)`; outside it a training step has no hooks at all.
 """
@@ -29,19 +31,30 @@ class NeuronGrads:
     `grads` (groups, K, 3 d), float32, this process's rows only (callers all-reduce)."""
 
     def __init__(self, model: torch.nn.Module, neurons: torch.Tensor | None = None,
-                 groups: int = 1):
+                 groups: int = 1, rows: torch.Tensor | None = None):
+        self.model = getattr(model, "module", model)  # what DDP and FSDP call
         self.proj, self.out = first_mlp(model)
         self.hidden = self.out.in_features  # H: neurons of the block
         self.neurons = neurons  # None: all of them, in order
-        self.groups = groups
+        self.groups = groups if rows is None else len(rows)
         self.weights: torch.Tensor | None = None  # (groups, rows) of the next forward
+        self.rows = rows  # (groups, rows of every forward, in order), or None
+        self._taken = 0  # rows of `rows` the forwards so far took
         self.grads: torch.Tensor | None = None
         self._handles: list = []
 
     def __enter__(self) -> "NeuronGrads":
         self._handles = [self.proj.register_forward_hook(self._on_proj),
                          self.out.register_forward_hook(self._on_out)]
+        if self.rows is not None:
+            self._handles.append(self.model.register_forward_pre_hook(self._next_rows,
+                                                                      with_kwargs=True))
         return self
+
+    def _next_rows(self, module, args, kwargs) -> None:
+        n = (args[0] if args else kwargs["input_ids"]).shape[0]
+        self.weights = self.rows[:, self._taken:self._taken + n]
+        self._taken += n
 
     def __exit__(self, *exc) -> None:
         for handle in self._handles:

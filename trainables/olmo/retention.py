@@ -8,7 +8,9 @@ there when the next one comes:
     rare/retained = (L_before - L_next) / (L_before - L_after)
 
 1 when nothing was forgotten, 0 when the loss is back where it was, negative when it is worse;
-not logged for an injection that did not lower the loss (no drop to retain). Also logged:
+not logged for an injection that did not lower the loss by more than float32 rounding
+(`DROP_TOLERANCE` of L_before: no drop to retain, and a ratio over rounding noise would be
+noise). The losses are float32 reads (`evaluate.task_scores`). Also logged:
 `rare/injection_drop` = L_before - L_after at the injection step, and each loss read as
 `rare/test_loss` at its step, so the saw-tooth between injections is in the history.
 
@@ -23,10 +25,14 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 
+DROP_TOLERANCE = 1e-5  # relative: float32 means over instances agree to ~1e-6 of the loss
+
+
 def retained(before: float, after: float, later: float) -> float | None:
-    """Share of an injection's drop in loss (before -> after) still there at `later`."""
+    """Share of an injection's drop in loss (before -> after) still there at `later`; None
+    where the drop is within rounding of zero or negative."""
     drop = before - after
-    return None if drop <= 0 else (before - later) / drop
+    return None if drop <= DROP_TOLERANCE * abs(before) else (before - later) / drop
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from injection.errors import InjectionError
 from injection.schedule import check as check_schedule
-from injection.schedule import exact_frequency
+from injection.schedule import exact_frequency, injected
 from trainables.contract import FieldError, Scheduled, Strict, Trainable
 from trainables.olmo import footprint, recipe
 from trainables.olmo.ladder import LADDER, target
@@ -37,19 +37,28 @@ class AdamW(Strict):
 
 
 class OlmoSection(Scheduled):
-    """CONTRACTS 6. Every training default is OLMo's ladder recipe for the grid point's size
-    (`recipe`); a field left out (None) is derived per grid point, and the plan records the
-    derived value. Measurement (`measure_every`) is off by default."""
+    """CONTRACTS 6. Every training default is OLMo's ladder recipe (`recipe`); a field left
+    out (None) is derived, and the plan records the derived value. Under `budget: shared` the
+    batch and the length are one for the whole sweep (the recipe of its largest size), so
+    every size trains on the same token stream; under `budget: ladder` each size gets its
+    own. Measurement (`measure_every`) is off by default."""
 
+    budget: Literal["shared", "ladder"] = Field(
+        "shared", description="shared: every size of the sweep trains the same batches for "
+                              "the same steps (the paper's design); ladder: each size its own "
+                              "OLMo batch and length")
     steps: int | None = Field(None, ge=1, description="training steps (global batches), >= 1 "
                                                        "(default: tokens_per_param)")
     tokens_per_param: float | None = Field(
-        None, gt=0, description="train this many tokens per parameter of the size's name, > 0 "
-                                "(default 20, OLMo's ladder 1xC), instead of a fixed `steps`")
+        None, gt=0, description="train this many tokens per parameter N (of the sweep's "
+                                "largest size under budget shared, of each size under ladder),"
+                                " > 0 (default 20, OLMo's ladder 1xC), instead of `steps`")
     seq_len: int = Field(128, ge=4, description="tokens per sequence, >= 4")
     batch_size: int | None = Field(
-        None, ge=1, description="sequences per global batch, >= 1 (default: OLMo's ladder, "
-                                "160 (N/108M)^(2/3) x 2048/seq_len in multiples of 32)")
+        None, ge=1, description="sequences per global batch, >= 1 (default: OLMo's ladder "
+                                "batch of the sweep's largest size under budget shared, of "
+                                "each size under ladder: 160 (N/108M)^(2/3) sequences of 2048 "
+                                "tokens in multiples of 32, as rows of seq_len)")
     micro_batch_size: int | None = Field(
         None, ge=1, description="at most this many sequences per forward pass on a worker "
                                 "(gradient accumulation), >= 1 (default: the worker's share)")
@@ -109,8 +118,8 @@ class Olmo(Trainable):
     tasks = ("cmp", "add")
     section = OlmoSection
     worker = "trainables.olmo.loop:train_fn_per_worker"
-    columns = ("train/loss", "rare/test_acc", "rare/test_loss", "rare/train_loss", "ref/loss",
-               "throughput/tokens_per_s")
+    columns = ("train/loss", "rare/test_acc", "rare/test_loss", "rare/label_acc",
+               "rare/label_loss", "rare/train_loss", "ref/loss", "throughput/tokens_per_s")
 
     def check_grid(self, grid, section: OlmoSection, resources) -> None:
         super().check_grid(grid, section, resources)
@@ -121,8 +130,10 @@ class Olmo(Trainable):
             if width not in LADDER:
                 raise FieldError(f"grid.width[{i}]", width,
                                  f"olmo widths are model ladder names: {', '.join(LADDER)}")
+        source = _batch_source(section, grid)
+        shared = self.for_grid(section, grid)
         for width in grid.width:
-            self._check_batch(grid, section, resources.workers, width)
+            self._check_batch(grid, shared, resources.workers, width, source(width))
         fewest = min(grid.width, key=lambda w: LADDER[w].neurons)
         if section.interference_neurons > LADDER[fewest].neurons:
             raise FieldError("olmo.interference_neurons", section.interference_neurons,
@@ -130,9 +141,8 @@ class Olmo(Trainable):
                              "neurons")
 
     @staticmethod
-    def _check_batch(grid, section: OlmoSection, workers: int, width: str) -> None:
+    def _check_batch(grid, section: OlmoSection, workers: int, width: str, source: str) -> None:
         batch = section.global_batch(width)
-        source = "" if section.batch_size else f" (OLMo's ladder batch at {width})"
         for i, frequency in enumerate(grid.frequency):
             try:
                 check_schedule(frequency, batch, section.seq_len, block=section.block)
@@ -144,6 +154,17 @@ class Olmo(Trainable):
             raise FieldError("olmo.batch_size", batch,
                              f"must be a multiple of resources.workers = {workers}, so every "
                              f"worker trains an equal share of each global batch{source}")
+
+    def for_grid(self, section: OlmoSection, grid) -> OlmoSection:
+        """`budget: shared`: one batch and one length for every size, OLMo's recipe for the
+        sweep's largest size where the spec leaves them out."""
+        if section.budget == "ladder":
+            return section
+        largest = largest_size(grid)
+        batch = section.global_batch(largest)
+        steps = section.steps or recipe.steps(
+            largest, batch * section.seq_len, section.tokens_per_param or recipe.TOKENS_PER_PARAM)
+        return section.model_copy(update={"batch_size": batch, "steps": steps})
 
     def resolve(self, section: OlmoSection, point: Point) -> OlmoSection:
         width = point.width
@@ -169,7 +190,8 @@ class Olmo(Trainable):
                       "params": size.params(embedding),
                       "non_embedding_params": size.non_embedding_params(embedding)},
             "injection": {"instances_per_batch": instances_per_batch(
-                point.frequency, section.batch_size, section.seq_len)},
+                point.frequency, section.batch_size, section.seq_len),
+                "total_instances": total_instances(point.frequency, section)},
             "training": {"tokens": tokens,
                          "tokens_per_param": round(tokens / target(point.width), 4)},
         }
@@ -185,8 +207,15 @@ class Olmo(Trainable):
     def describe(self, runs: list[tuple[Point, OlmoSection]]) -> list[str]:
         section = runs[0][1]
         by_width = {point.width: (point, s) for point, s in runs}
+        one_stream = len({(s.batch_size, s.steps) for _, s in by_width.values()}) == 1
         lines = [f"corpus    {section.corpus or 'embedded'}; sequences of {section.seq_len} "
-                 "tokens; OLMo's ladder (N = the size's name):",
+                 "tokens", f"budget    {section.budget}: " + (
+                     f"every size trains the same {section.batch_size:,}-row batches "
+                     f"({section.batch_size * section.seq_len:,} tokens) for {section.steps:,}"
+                     " steps, in the same corpus order" if one_stream else
+                     "each size its own batch and length (OLMo's ladder): at a frequency the "
+                     "sizes see different numbers of instances"),
+                 "recipe    OLMo's ladder (N: the counted size for 4M and 20M, else the name):",
                  f"  {'size':>5} {'d x layers':>11} {'heads':>5} {'params*':>14} {'batch':>6} "
                  f"{'peak lr':>8} {'warm-up':>7} {'steps':>7} {'tokens':>10} {'tok/param':>9}"]
         for width, (point, s) in by_width.items():
@@ -198,14 +227,7 @@ class Olmo(Trainable):
                 f"{facts['training']['tokens']:>10.3g} "
                 f"{facts['training']['tokens_per_param']:>9.3g}")
         lines.append("  * non-embedding, as OLMo counts: all but the input embedding")
-        arrival = (f"; in blocks of {section.block}" if section.block else "")
-        lines.append("frequency (instances per training token) = instances per global batch "
-                     f"(1/n: one every n batches{arrival}):")
-        lines.append(f"  {'frequency':>10} " + " ".join(f"{w:>10}" for w in by_width))
-        for frequency in dict.fromkeys(point.frequency for point, _ in runs):
-            lines.append(f"  {frequency:>10.3g} " + " ".join(
-                f"{per_batch(instances_per_batch(frequency, s.batch_size, s.seq_len)):>10}"
-                for _, s in by_width.values()))
+        lines += _frequencies(runs, by_width, one_stream)
         compiled = {None: "on GPU workers", True: "on", False: "off"}[section.compile]
         lines.append(f"compile   the training step (torch.compile): {compiled}")
         if section.measure_every:
@@ -213,7 +235,6 @@ class Olmo(Trainable):
                          f"injects: g_r from {section.interference_instances:,} instances, "
                          f"{section.interference_neurons} first-layer MLP neurons")
         return lines
-
 
     def prepare(self, section: OlmoSection) -> None:
         """The embedded corpus and its reference tasks, built here once per machine, so no
@@ -239,10 +260,16 @@ class Olmo(Trainable):
         return footprint.size_lines(_sizes(self, runs), _token_bytes(runs[0][1].corpus))
 
 
-def _sizes(olmo: Olmo, runs: list[tuple[Point, OlmoSection]]) -> list[tuple[str, int, int]]:
-    """(key, all parameters, training tokens) of each grid point."""
-    facts = [(point.key, olmo.derived(section, point)) for point, section in runs]
-    return [(key, f["model"]["params"], f["training"]["tokens"]) for key, f in facts]
+def _sizes(olmo: Olmo, runs: list[tuple[Point, OlmoSection]]) -> list[tuple[str, int, int, int]]:
+    """(key, all parameters, training tokens, FLOPs per token) of each grid point."""
+    points = []
+    for point, section in runs:
+        facts, rung = olmo.derived(section, point), LADDER[point.width]
+        per_token = footprint.flops_per_token(facts["model"]["non_embedding_params"],
+                                              rung.depth, section.seq_len, rung.d_model)
+        points.append((point.key, facts["model"]["params"], facts["training"]["tokens"],
+                       per_token))
+    return points
 
 
 @functools.lru_cache(maxsize=4)
@@ -271,6 +298,56 @@ def _token_bytes(location: str | None) -> int:
         return 2 if found is None else found.dtype.itemsize
     except OSError:
         return 2
+
+
+def _frequencies(runs, by_width: dict, one_stream: bool) -> list[str]:
+    """What each frequency means per global batch and in the whole run: one column when every
+    size shares the stream, one per size otherwise."""
+    block = runs[0][1].block
+    arrival = f"; in blocks of {block}" if block else ""
+    frequencies = list(dict.fromkeys(point.frequency for point, _ in runs))
+    sections = [s for _, s in by_width.values()]
+    title = ("frequency (instances per training token) = instances per global batch "
+             f"(1/n: one every n batches{arrival})")
+    if one_stream:
+        s = sections[0]
+        return [f"{title} and in the whole run, the same at every size:",
+                f"  {'frequency':>10} {'per batch':>10} {'in all':>14}",
+                *(f"  {f:>10.3g} {_per_batch(f, s):>10} {total_instances(f, s):>14,}"
+                  for f in frequencies)]
+    header = f"  {'frequency':>10} " + " ".join(f"{w:>10}" for w in by_width)
+    return [f"{title}, per size:", header,
+            *(f"  {f:>10.3g} " + " ".join(f"{_per_batch(f, s):>10}" for s in sections)
+              for f in frequencies),
+            "instances in the whole run, per size (compare sizes only where they match):",
+            header,
+            *(f"  {f:>10.3g} " + " ".join(f"{total_instances(f, s):>10,}" for s in sections)
+              for f in frequencies)]
+
+
+def _per_batch(frequency: float, section: OlmoSection) -> str:
+    return per_batch(instances_per_batch(frequency, section.batch_size, section.seq_len))
+
+
+def total_instances(frequency: float, section: OlmoSection) -> int:
+    """Instances a resolved section's run injects in all (`injection.total_instances`)."""
+    return injected(frequency, section.seq_len,
+                    section.steps * section.batch_size * section.seq_len, section.block)
+
+
+def largest_size(grid) -> str:
+    """The size whose recipe a shared budget follows."""
+    return max(grid.width, key=recipe.size)
+
+
+def _batch_source(section: OlmoSection, grid):
+    """Where a size's batch comes from, for messages: the spec, or OLMo's ladder."""
+    if section.batch_size:
+        return lambda width: ""
+    if section.budget == "shared":
+        largest = largest_size(grid)
+        return lambda width: f" (OLMo's ladder batch of {largest}, the sweep's largest size)"
+    return lambda width: f" (OLMo's ladder batch at {width})"
 
 
 def instances_per_batch(frequency: float, batch_size: int, seq_len: int) -> float:

@@ -87,8 +87,8 @@ def test_a_measured_step_on_a_compiled_model_measures_what_the_eager_one_does(in
     for compiled in (False, True):
         net, optimizer, scheduler = parts(initial, compiled)
         train((net, optimizer, scheduler), batches, [1])  # compiled: the step compiles first
-        probe = interference.probe(net, net, reference, task, 1 / (BATCH * (SEQ_LEN - 1)), 16,
-                                   CPU)
+        probe = interference.probe(net, net, reference, task, placed.injected,
+                                   1 / (BATCH * (SEQ_LEN - 1)), 16, CPU)
         with probe:
             model.train_step(net, optimizer, scheduler, placed.tokens, BATCH, CPU, clip=1.0)
         measured[compiled] = probe.metrics()

@@ -1,6 +1,7 @@
 """Interference (Figure 9) on the real 4M model: the cosines equal an independent autograd
-computation on the same batch, the measured step is the unmeasured step bit for bit, and DDP
-and FSDP workers measure the global gradients."""
+computation on the same batch (the task's tokens, or its whole rows, masked by hand), the
+measured step is the unmeasured step bit for bit, and DDP and FSDP workers measure the global
+gradients."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def measured_step(net, case, micro: int = 4) -> interference.Probe:
     """Our measurement around one training step of `net`."""
     placed, reference, task = case
     optimizer, scheduler = model.optimizer_for(net, SECTION)
-    probe = interference.probe(net, net, reference, task, 1 / (BATCH * (SEQ_LEN - 1)), NEURONS,
-                               CPU)
+    probe = interference.probe(net, net, reference, task, placed.injected,
+                               1 / (BATCH * (SEQ_LEN - 1)), NEURONS, CPU)
     with probe:
         model.train_step(net, optimizer, scheduler, placed.tokens, micro, CPU, clip=1.0)
     return probe
@@ -55,7 +56,8 @@ def by_neuron(net, loss) -> torch.Tensor:
 
 def independent(net, case) -> tuple[torch.Tensor, dict[str, float]]:
     """The paper's definition, computed directly: g_r from the reference instances; g over
-    the whole batch's rows, its LABEL tokens masked by hand into g_task and g_nontask."""
+    the whole batch's rows, its LABEL tokens masked by hand into g_task and g_nontask, and its
+    injected rows (every position) into g_rows and the rest."""
     placed, reference, _ = case
     g_r = by_neuron(net, F.cross_entropy(net(reference[:, :2]).logits[:, -1], reference[:, 2]))
     top = g_r.norm(dim=1).topk(NEURONS).indices.sort().values
@@ -63,21 +65,30 @@ def independent(net, case) -> tuple[torch.Tensor, dict[str, float]]:
     losses = F.cross_entropy(net(tokens).logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(),
                              reduction="none").view(BATCH, SEQ_LEN - 1)
     label = placed.label_mask[:, :-1]
-    g_task = by_neuron(net, losses[label].sum() / losses.numel())[top]
-    g_nontask = by_neuron(net, losses[~label].sum() / losses.numel())[top]
+    rows = placed.injected[:, None].expand_as(losses)
+    g_task, g_nontask, g_rows, g_other = (
+        by_neuron(net, losses[mask].sum() / losses.numel())[top]
+        for mask in (label, ~label, rows, ~rows))
     g_r = g_r[top]
     return top, {"interference/cos_batch": interference.cosine(g_task + g_nontask, g_r),
                  "interference/cos_task": interference.cosine(g_task, g_r),
-                 "interference/cos_nontask": interference.cosine(g_nontask, g_r)}
+                 "interference/cos_nontask": interference.cosine(g_nontask, g_r),
+                 "interference/cos_task_rows": interference.cosine(g_rows, g_r),
+                 "interference/cos_nontask_rows": interference.cosine(g_other, g_r)}
 
 
-def test_cosines_equal_autograd_on_the_batch_with_task_tokens_masked(initial, case):
-    ours = measured_step(copy.deepcopy(initial), case)
+@pytest.mark.parametrize("micro", [BATCH, 4, 1])
+def test_cosines_equal_autograd_on_the_batch_with_task_tokens_or_rows_masked(initial, case,
+                                                                              micro):
+    ours = measured_step(copy.deepcopy(initial), case, micro)
     top, expected = independent(copy.deepcopy(initial), case)
     assert torch.equal(ours.neurons, top)
     metrics = ours.metrics()
     assert metrics == pytest.approx(expected, abs=1e-5)
     assert metrics["interference/cos_task"] > 0.1  # the task's own tokens pull towards g_r
+    # The rows' other positions are not background: moving them changes the cosine.
+    assert abs(metrics["interference/cos_nontask_rows"]
+               - metrics["interference/cos_nontask"]) > 0.01
 
 
 def test_a_measured_step_is_the_unmeasured_step_bit_for_bit(initial, case):
@@ -95,9 +106,11 @@ def test_a_measured_step_is_the_unmeasured_step_bit_for_bit(initial, case):
 
 def test_a_step_without_instances_has_no_task_cosine():
     g_r, g = torch.randn(4, 6), torch.randn(4, 6)
-    metrics = interference.cosines(g, torch.zeros(4, 6), g_r, injected=False)
-    assert set(metrics) == {"interference/cos_batch", "interference/cos_nontask"}
-    assert metrics["interference/cos_batch"] == metrics["interference/cos_nontask"]
+    metrics = interference.cosines(g, torch.zeros(4, 6), torch.zeros(4, 6), g_r, injected=False)
+    assert set(metrics) == {"interference/cos_batch", "interference/cos_nontask",
+                            "interference/cos_nontask_rows"}
+    assert metrics["interference/cos_batch"] == metrics["interference/cos_nontask"] \
+        == metrics["interference/cos_nontask_rows"]
 
 
 def distributed_worker(rank: int, world: int, rendezvous: str, case, initial,
@@ -117,8 +130,8 @@ def distributed_worker(rank: int, world: int, rendezvous: str, case, initial,
         else:
             wrapped = bare = model.shard(net, CPU)
         optimizer, scheduler = model.optimizer_for(wrapped, SECTION)
-        probe = interference.probe(wrapped, bare, reference, task, 1 / (BATCH * (SEQ_LEN - 1)),
-                                   NEURONS, CPU, rank, world)
+        probe = interference.probe(wrapped, bare, reference, task, placed.injected[lo:hi],
+                                   1 / (BATCH * (SEQ_LEN - 1)), NEURONS, CPU, rank, world)
         with probe:
             model.train_step(wrapped, optimizer, scheduler, placed.tokens[lo:hi], 2, CPU,
                              clip=1.0)

@@ -1,7 +1,7 @@
 """The OLMo trial's loop with every measurement on, without Ray but with a real MLflow store:
 a run killed after MLflow stored metrics past its last checkpoint and resumed from that
 checkpoint ends with the histories of an uninterrupted run, every step once; `rare/injected`
-sums to the schedule's count."""
+sums to the schedule's count, which the plan states as `injection.total_instances`."""
 
 from __future__ import annotations
 
@@ -80,7 +80,9 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
 
     expected, got = histories(client, straight.run_id), histories(client, interrupted.run_id)
     assert {"interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
-            "rare/retained", "rare/injection_drop", "features/order_r2"} <= set(expected)
+            "interference/cos_nontask_rows", "interference/cos_task_rows", "rare/retained",
+            "rare/injection_drop", "features/order_r2", "rare/label_loss", "rare/label_acc",
+            "rare/train_label_loss"} <= set(expected)
     assert set(got) == set(expected)
     for name in set(expected) - {TIMING}:
         assert got[name] == expected[name], name
@@ -89,6 +91,7 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
     injected = got["rare/injected"]
     assert [step for step, _ in injected] == list(range(1, STEPS + 1))
     assert sum(value for _, value in injected) == trial.data.schedule.injected_before(STEPS) == 6
+    assert OLMO.derived(trial.section, POINT)["injection"]["total_instances"] == 6  # the plan's
     assert [step for step, _ in got["interference/cos_batch"]] == list(range(1, STEPS + 1))
     assert [step for step, _ in got["interference/cos_task"]] == [2, 4, 6]
     assert [step for step, _ in got["rare/retained"]] == [3, 5]  # just before injections 2, 3

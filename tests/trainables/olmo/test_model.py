@@ -47,38 +47,52 @@ def test_lr_warms_up_linearly_then_decays_by_cosine_to_a_hundredth():
     assert factors[-1] == pytest.approx(0.01) and recipe.FINAL_LR == 0.01
 
 
-# OLMo's scripts/ladder.py at 2048-token sequences (PAPER.md 4.2): peak lr and batch.
-LADDER_RECIPE = {"4M": (1.41e-2, 32), "20M": (8.24e-3, 64), "300M": (3.33e-3, 320),
-                 "1B": (2.24e-3, 704)}
+# OLMo's ladder at 2048-token sequences: peak lr and batch (sequences). N is the counted size
+# for 4M and 20M (DataDecide's 3,744,832 and 19,101,888: its batches 32 and 64, its 5xC runs
+# 5,725 and 14,584 steps = 100 N tokens), the name for 300M and 1B (scripts/ladder.py: 320
+# and 704 sequences).
+LADDER_RECIPE = {"4M": (3_744_832, 32), "20M": (19_101_888, 64), "300M": (300e6, 320),
+                 "1B": (1e9, 704)}
 
 
 @pytest.mark.parametrize("width", list(LADDER_RECIPE))
 def test_recipe_is_olmos_ladder(width):
-    lr, batch = LADDER_RECIPE[width]
-    assert recipe.peak_lr(width) == pytest.approx(lr, rel=0.01)
+    n, batch = LADDER_RECIPE[width]
+    assert recipe.size(width) == n
+    assert recipe.peak_lr(width) == pytest.approx(0.0047 * (n / 108e6) ** (-1 / 3), rel=1e-12)
     assert recipe.batch_size(width, 2048) == batch
-    # At any sequence length the fitted tokens per batch, to the nearest 32 sequences.
-    fitted = 160 * (float(width[:-1]) * {"M": 1e6, "B": 1e9}[width[-1]] / 108e6) ** (2 / 3)
-    assert abs(recipe.batch_size(width, 128) - fitted * 16) <= 16
+    # Rounded in whole 2048-token sequences, then held as rows of any length: OLMo's tokens.
+    for seq_len in (128, 512, 4096):
+        assert recipe.batch_size(width, seq_len) * seq_len == batch * 2048
+
+
+def test_the_small_rungs_take_datadecides_counted_size_and_batch_tokens():
+    assert recipe.batch_tokens("4M") == 65_536 and recipe.batch_tokens("20M") == 131_072
+    assert recipe.batch_size("4M", 128) == 512  # not 288: 36,864 tokens
+    assert recipe.peak_lr("4M") == pytest.approx(1.441e-2, rel=1e-3)  # the name's: 1.408e-2
+    # DataDecide's 5xC runs are 100 N tokens of these N: 5,725 and 14,584 steps.
+    assert recipe.steps("4M", 65_536, 100) == pytest.approx(5725, abs=10)
+    assert recipe.steps("20M", 131_072, 100) == pytest.approx(14584, abs=15)
 
 
 def test_defaults_resolve_from_the_size_by_olmos_recipe():
+    """`resolve` alone is the per-size recipe (`budget: ladder`); a shared budget's batch and
+    length are filled for the whole grid first (tests/sweeps/test_olmo_spec.py)."""
     point = Point("4M", 1e-3, "cmp", 0)
-    resolved = OLMO.resolve(OlmoSection(), point)
-    batch = recipe.batch_size("4M", 128)
-    assert resolved.batch_size == batch == 288
-    assert resolved.lr == pytest.approx(0.0047 * (4e6 / 108e6) ** (-1 / 3))
-    # 20 tokens per parameter of the name; N tokens of warm-up.
-    assert resolved.steps == -(-20 * 4_000_000 // (batch * 128)) == 2171
-    assert resolved.warmup_steps == round(4e6 / (batch * 128)) == 109
+    resolved = OLMO.resolve(OlmoSection(budget="ladder"), point)
+    assert resolved.batch_size == recipe.batch_size("4M", 128) == 512
+    assert resolved.lr == pytest.approx(0.0047 * (3_744_832 / 108e6) ** (-1 / 3))
+    # 20 tokens per parameter; N tokens of warm-up.
+    assert resolved.steps == -(-20 * 3_744_832 // 65_536) == 1143
+    assert resolved.warmup_steps == round(3_744_832 / 65_536) == 57
     assert (resolved.final_lr, resolved.adamw.weight_decay, resolved.adamw.beta2,
             resolved.grad_clip) == (0.01, 0.05, 0.95, 1.0)
     # A short explicit run: warm-up capped at a tenth of it; explicit values kept.
     short = OLMO.resolve(OlmoSection(steps=300, batch_size=8, lr=1e-3), point)
     assert (short.steps, short.batch_size, short.lr, short.warmup_steps) == (300, 8, 1e-3, 30)
     assert (short.eval_every, short.checkpoint_every) == (30, 75)
-    longer = OLMO.resolve(OlmoSection(tokens_per_param=2.0), point)
-    assert longer.steps == -(-2 * 4_000_000 // (batch * 128))
+    longer = OLMO.resolve(OlmoSection(budget="ladder", tokens_per_param=2.0), point)
+    assert longer.steps == -(-2 * 3_744_832 // 65_536)
 
 
 def test_micro_batches_accumulate_to_the_step_of_the_whole_batch(batches, initial):

@@ -15,6 +15,11 @@ def test_retained_is_the_share_of_the_drop_still_there():
     assert retained(before=5.0, after=5.5, later=5.0) is None  # no drop, nothing to retain
 
 
+def test_a_drop_within_float32_rounding_is_not_a_drop():
+    assert retained(before=5.0, after=5.0 - 1e-6, later=4.0) is None  # 2e-7 of the loss
+    assert retained(before=5.0, after=5.0 - 1e-3, later=5.0 - 5e-4) == pytest.approx(0.5)
+
+
 # Batches 2, 5 and 8 hold instances (training steps 3, 6, 9); the task's test loss at each
 # state after `step` steps, falling by 2 at every injection and recovering 1.5 in between.
 INJECTS = {2, 5, 8}
