@@ -63,8 +63,10 @@ def worker(rank: int, world: int, rendezvous: str, sizes: list[str], parallel: s
             shards = Path(scratch) / f"{size}-sharded-{i}" / f"rank{rank}"  # a folder per rank
 
             def gather() -> None:
+                # cpu_offload as the old checkpoint had it, which on a CPU-only FSDP model
+                # crashes torch 2.13 (SIGSEGV) and moves nothing: off there
                 weights, optim = get_state_dict(net, optimizer, options=StateDictOptions(
-                    full_state_dict=True, cpu_offload=True))
+                    full_state_dict=True, cpu_offload=parallel == "ddp"))
                 if rank == 0:
                     full.mkdir(parents=True)
                     torch.save({"model": weights, "optimizer": optim}, full / "state.pt")

@@ -227,3 +227,18 @@ def test_the_mechanism_preset_injects_100_every_100_batches(tmp_path):
         assert section.block == 100 and section.measure_every > 0
     valid = sweeps("validate", REPO / "sweeps/presets/olmo-mechanism.yaml", cwd=tmp_path)
     assert valid.returncode == 0 and "every 10 steps and every step that injects" in valid.stdout
+
+
+def test_the_clusters_corpus_setting_is_the_default_corpus(corpus, monkeypatch):
+    """$SWEEPS_CORPUS (cluster.yaml's settings) stands in for a corpus the spec leaves out;
+    a spec's own corpus wins."""
+    from trainables.olmo import OlmoSection
+
+    monkeypatch.setenv("SWEEPS_CORPUS", str(corpus))
+    assert OlmoSection().corpus == str(corpus)
+    monkeypatch.setenv("SWEEPS_CORPUS", str(corpus.parent / "nowhere"))
+    with pytest.raises(ValueError, match="nowhere' is not a corpus"):
+        OlmoSection()
+    assert OlmoSection(corpus=str(corpus)).corpus == str(corpus)
+    monkeypatch.delenv("SWEEPS_CORPUS")
+    assert OlmoSection().corpus is None  # the embedded corpus
