@@ -66,3 +66,27 @@ def test_a_bucket_prefix_without_a_corpus_is_refused(object_store, s3_env):
     location.write_text(f"{bucket}/bare/corpus.json", "{}")
     with pytest.raises(InjectionError, match=f"sweeps corpus reference {bucket}/bare"):
         corpora.check(f"{bucket}/bare")
+
+
+def test_token_files_in_a_bucket_are_adopted_and_scanned_there(tmp_path, docs, object_store,
+                                                               s3_env):
+    """`corpus adopt URI`: the manifest and the reference tasks written into the bucket, the
+    scan's shards saved there as they finish, the files read through this node's cache."""
+    bucket = object_store.bucket("corpus-adopt")
+    local = corpora.build(str(docs), tmp_path / "local")
+    for i, part in enumerate(np.array_split(np.concatenate(local.arrays()), 2)):
+        object_store.client().put_object(Bucket="corpus-adopt", Key=f"dolma/part-{i}.npy",
+                                         Body=part.tobytes())
+    adopted = sweeps("corpus", "adopt", f"{bucket}/dolma", "--reference-tokens", "600",
+                     cwd=tmp_path, env=s3_env)
+    assert adopted.returncode == 0, adopted.stderr
+    keys = object_store.keys("corpus-adopt")
+    assert {"dolma/corpus.json", f"dolma/{FOLDER}/reference.json"} <= set(keys)
+    remote = corpora.open_corpus(f"{bucket}/dolma")
+    assert remote.tokens == local.tokens and load(remote).summary["tokens"] == 600
+    rescan = sweeps("corpus", "reference", f"{bucket}/dolma", "--max-tokens", "900",
+                    "--shard-tokens", "450", cwd=tmp_path, env=s3_env)
+    assert rescan.returncode == 0, rescan.stderr
+    assert json.loads(rescan.stdout)["tokens"] == 900
+    shards = [k for k in object_store.keys("corpus-adopt") if "/shards/0" in k]
+    assert len(shards) == 3  # 0..600 from adopt, then 0..450 and 450..900
