@@ -28,10 +28,12 @@ def test_the_olmo_report_reads_real_runs_into_figures_and_claims(ray_cluster, tm
     once_a_batch = 1 / (SECTION["batch_size"] * SECTION["seq_len"])
     specs = {
         "heat": tiny("o-heat", ["4M"], [1 / 8, once_a_batch]),
-        "gap-1": tiny("o-gap-1", ["4M"], [once_a_batch], schedule={"block": 1}),
-        # Two instances every two batches, measured: injections at steps 2, 4, 6 and 8.
+        "gap-1": tiny("o-gap-1", ["4M"], [once_a_batch], schedule={"block": 1}, eval_every=1),
+        # Two instances every two batches, measured at every step: injections at steps 2, 4,
+        # 6 and 8, the others between; read every step, so O3 has whole cycles of N = 2.
         "gap-2": tiny("o-gap-2", ["4M", "20M"], [once_a_batch], schedule={"block": 2},
-                      measure_every=2, interference_instances=50, interference_neurons=16),
+                      eval_every=1, measure_every=1, interference_instances=50,
+                      interference_neurons=16),
     }
     for spec in specs.values():
         assert sweeps.run(spec, storage=storage, tracking_uri=uri).ok
@@ -51,8 +53,18 @@ def test_the_olmo_report_reads_real_runs_into_figures_and_claims(ray_cluster, tm
     for claim in claims:
         assert claim.holds in (True, False, None) and claim.evidence, claim
         assert claim.figure in {f.name for f in figures}
+        assert claim.cells is not None and claim.cells.used <= claim.cells.planned
+        # Every verdict a statistic with its interval and null, or null with its reason.
+        assert (claim.reason is not None) if claim.holds is None else (
+            claim.interval is not None and claim.null is not None and claim.n >= 2), claim
     # Read from the runs: N from each run's schedule, the same instances at N = 1 and 2,
-    # both sizes of the measuring sweep.
-    assert "4M: N=1" in by_id["O3"].evidence and "N=2" in by_id["O3"].evidence
-    assert "4M:" in by_id["O5"].evidence and "20M:" in by_id["O5"].evidence
-    assert by_id["O5"].holds is not None
+    # both sizes of the measuring sweep, each in units of its own D = K x 3 d_model.
+    assert "4M seed 0: N=1" in by_id["O3"].evidence and "N=2" in by_id["O3"].evidence
+    assert "4M: D=3,072" in by_id["O5"].evidence and "20M: D=9,216" in by_id["O5"].evidence
+    # 8 steps: nothing below ln 2 beyond the noise of 16 instances.
+    assert by_id["O1"].holds is None and "label vocabulary" in by_id["O1"].reason
+    data = {f.name: {row["metric"] for row in f.data} for f in figures}
+    assert {"rare/label_loss", "rare/label_acc"} <= data["olmo-fig5-heatmaps"]
+    assert {"interference/cos_nontask", "interference/cos_nontask_rows"} <= data[
+        "olmo-fig9-interference"]
+    assert "rare/retained" in data["olmo-fig8-retention"]

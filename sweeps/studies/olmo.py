@@ -12,16 +12,15 @@ O1-O5, CONTRACTS 7) at three scales. `sweeps_for(scale)` gives role -> complete 
 Each gap sweep runs a multiple of its N steps, so every N injects exactly as many instances.
 
 Scales:
-- `quick`: 4M and 20M on the embedded corpus, 2 CPU cores, at most 30 minutes for all of it
-  (measured below). 16 sequences of 8 tokens a step (an instance takes 4 of them), 100-128
-  steps: enough, at the top frequency, to learn the task's label tokens (4M: task loss 10.8 to
-  ~1.4 in 100 steps, accuracy at chance 0.5), at a pace set by size and frequency, which O1 and
-  O2 judge on task loss; at one instance a batch the loss only reaches ~6. Not enough to learn
-  the rule itself: test accuracy stays at chance (O1 says so) and no Fourier or order features
-  form. Gaps N in {1, 4, 16}: a block must fit in one batch (N <= 16 rows);
-  the paper's {1, 10, 20, 50, 100} need >= 100 rows a batch. O3 and O4 are judged on a handful
-  of injections, O5 on the two smallest sizes (the paper contrasts 20M with 300M and 1B), so
-  they are noisy, and a False there is weak evidence against the paper.
+- `quick`: 4M and 20M on the embedded corpus, 2 CPU cores (BENCHMARKS.md). 16 sequences
+  of 8 tokens a step (an instance takes 4 of them), 100-128 steps: enough, at the top
+  frequency, to learn the task's label tokens (4M: task loss 10.8 to ~1.4 in 100 steps), not
+  the rule itself: the loss over the labels stays at ln 2 / ln 100 and accuracy at chance, so
+  O1 and O2 are null ("only the label vocabulary was learned"), and no Fourier or order
+  features form. Gaps N in {1, 4, 16} at 2 seeds: a block must fit in one batch (N <= 16
+  rows); the paper's {1, 10, 20, 50, 100} need >= 100 rows a batch. O3-O5 are judged over 2
+  seeds, a handful of injections and the two smallest sizes (the paper contrasts 20M with
+  300M and 1B): wide intervals.
 - `gpu`: what one H200 reaches in a few hours: 4M, 20M and 300M, 2,000 steps of 128 x 128
   tokens (33M tokens a run, far below OLMo's 20 tokens per parameter at 300M), frequencies
   7.8e-3 to 1e-5 (the paper's top; below 1e-5 a run would see under 330 instances); gaps
@@ -49,30 +48,35 @@ PAPER = Path(__file__).resolve().parents[1] / "presets" / "olmo-paper.yaml"
 
 # Quick's cost, from CPU time measured per trial (one torch thread each) on the shared 2-core
 # dev machine: a heat trial of 100 steps 35 CPU-s at 4M and ~100 at 20M; the measuring gap-16
-# 20M trial 178 CPU-s. All 18 trials ~1,400 CPU-s, ~1,500 with Ray and the drivers: about 17
-# minutes on 2 idle cores (the gap sweeps wait on their 20M trial). Measured end to end (the
-# four sweeps in one process, then the report): 27:38 on the shared dev machine at load 2-20.
+# 20M trial 178 CPU-s. With the gap sweeps at one seed (18 trials) ~1,500 CPU-s in all; at two
+# seeds (30 trials) about 2,100. Measured end to end: BENCHMARKS.md.
 
 
 def _spec(name: str, widths: list[str], frequencies, tasks: list[str], olmo: dict,
-          resources: dict) -> dict:
+          resources: dict, seeds: int = 1) -> dict:
     return {"name": name, "trainable": "olmo",
-            "grid": {"width": widths, "frequency": frequencies, "task": tasks, "seed": [0]},
+            "grid": {"width": widths, "frequency": frequencies, "task": tasks,
+                     "seed": list(range(seeds))},
             "olmo": copy.deepcopy(olmo), "resources": dict(resources),
             "failure": {"max_failures": 2}}
 
 
 def _gaps(scale: str, widths: list[str], gaps: list[int], olmo: dict, measure: dict,
-          resources: dict) -> dict[str, dict]:
+          resources: dict, seeds: int = 2) -> dict[str, dict]:
     """One sweep per N: cmp at one instance per global batch on average (frequency
-    1 / (batch x seq_len), exact in binary when both are powers of two), N every N batches."""
+    1 / (batch x seq_len), exact in binary when both are powers of two), N every N batches,
+    at `seeds` seeds (O3-O5 are judged over them). Evaluated at least twice per cycle of the
+    largest N: O3 reads each N's loss averaged over the last such cycle, not at the end, which
+    for the largest N falls right after its last burst."""
     frequency = 1 / (olmo["batch_size"] * olmo["seq_len"])
+    assert max(gaps) % olmo["eval_every"] == 0 and max(gaps) // olmo["eval_every"] >= 2, \
+        "O3 reads every N over whole cycles of the largest N"
     out = {}
     for n in gaps:
         assert olmo["steps"] % n == 0, "every N must inject the same instances in all"
         section = {**olmo, "schedule": {"block": n}, **(measure if n == max(gaps) else {})}
         out[f"gap-{n}"] = _spec(f"repro-olmo-{scale}-gap-{n}", widths, [frequency], ["cmp"],
-                                section, resources)
+                                section, resources, seeds)
     return out
 
 
@@ -85,7 +89,7 @@ def quick() -> dict[str, dict]:
                  {**common, "steps": 100, "eval_every": 10, "checkpoint_every": 50}, cpu)
     measure = {"measure_every": 4, "interference_instances": 200, "interference_neurons": 32}
     gaps = _gaps("quick", ["4M", "20M"], [1, 4, 16],
-                 {**common, "steps": 128, "eval_every": 16, "checkpoint_every": 64}, measure,
+                 {**common, "steps": 128, "eval_every": 4, "checkpoint_every": 64}, measure,
                  cpu)
     return {"heat": heat, **gaps}
 
@@ -99,8 +103,8 @@ def gpu() -> dict[str, dict]:
                  common, one_gpu)
     measure = {"measure_every": 10, "interference_instances": 10_000,
                "interference_neurons": 100}
-    return {"heat": heat, **_gaps("gpu", ["20M", "300M"], [1, 10, 20, 50, 100], common, measure,
-                                  one_gpu)}
+    return {"heat": heat, **_gaps("gpu", ["20M", "300M"], [1, 10, 20, 50, 100],
+                                  {**common, "eval_every": 20}, measure, one_gpu)}
 
 
 def full() -> dict[str, dict]:
@@ -113,7 +117,7 @@ def full() -> dict[str, dict]:
                "interference_neurons": 100}
     gaps = _gaps("full", ["20M", "300M", "1B"], [1, 10, 20, 50, 100],
                  {"seq_len": 512, "batch_size": 1024, "micro_batch_size": 32, "steps": 20_000,
-                  "eval_every": 500, "eval_instances": 5000, "checkpoint_every": 1000},
+                  "eval_every": 20, "eval_instances": 5000, "checkpoint_every": 1000},
                  measure, cluster)
     return {"heat": heat, **gaps}
 

@@ -71,3 +71,15 @@ def test_quick_runs_4M_and_20M_on_the_embedded_corpus_on_cpu():
 def test_an_unknown_scale_names_the_scales():
     with pytest.raises(SpecError, match="quick, gpu, full"):
         sweeps_for("huge")
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_gap_sweeps_have_seeds_and_reads_in_every_cycle_of_the_largest_gap(scale):
+    """O3-O5 are judged over seeds, and O3 reads each N over the last cycle of the largest N:
+    at least two evaluations fall in it."""
+    gaps = {int(role.split("-")[1]): validate(spec) for role, spec in sweeps_for(scale).items()
+            if role.startswith("gap-")}
+    largest = max(gaps)
+    for spec in gaps.values():
+        assert len(spec.grid.seed) >= 2
+        assert largest % spec.olmo.eval_every == 0 and largest // spec.olmo.eval_every >= 2
