@@ -29,7 +29,7 @@ LOSS = "rare/train_loss"
 LABEL_LOSS, LABEL_ACC = "rare/label_loss", "rare/label_acc"
 COSINES = {"interference/cos_batch": r"$\cos(g, g_r)$",
            "interference/cos_task": r"$\cos(g_t, g_r)$",
-           "interference/cos_nontask": r"$\cos(g_{nt}, g_r)$",
+           "interference/cos_nontask": r"$\cos(g_{nt}, g_r)$, tokens",
            "interference/cos_nontask_rows": r"$\cos(g_{nt}, g_r)$, rows"}
 # O5's: the background's interference alone. At steps that do not inject it equals
 # cos_nontask; at injection steps cos_nontask also holds the injected rows' own other
@@ -276,8 +276,10 @@ def heat_maps(heat: Heat, folder: Path) -> Figure:
             continue
         sizes = _sizes(c.size for c in cells)
         freqs = sorted({c.frequency for c in cells})
-        spread = max(abs(c.label_loss - claims.floor(task)) for c in cells
-                     if np.isfinite(c.label_loss)) if cells else 1.0
+        # At least three times the noise: cells within it stay pale (at the floor).
+        spread = max([3 * claims.loss_noise(min(c.evaluated for c in cells))]
+                     + [abs(c.label_loss - claims.floor(task)) for c in cells
+                        if np.isfinite(c.label_loss)])
         for row, (what, label, cmap, limits) in enumerate([
                 ("label_loss", "label loss (nats)", "RdBu",  # the floor is white
                  (claims.floor(task) - spread, claims.floor(task) + spread)),
@@ -293,10 +295,13 @@ def heat_maps(heat: Heat, folder: Path) -> Figure:
             image = ax.pcolormesh(np.arange(len(freqs) + 1) - 0.5,
                                   np.arange(len(sizes) + 1) - 0.5, np.ma.masked_invalid(grid),
                                   cmap=cmap, vmin=limits[0], vmax=limits[1])
+            low, high = image.get_clim()
             for (i, j), value in np.ndenumerate(grid):
                 if np.isfinite(value):
+                    dark = (abs(value - (low + high) / 2) > 0.3 * (high - low) if row == 0
+                            else value < (low + high) / 2)  # RdBu's ends, viridis's low half
                     ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=7,
-                            color="black")
+                            color="white" if dark else "black")
             ax.set_xticks(range(len(freqs)), [_power(f) for f in freqs], rotation=45,
                           ha="right")
             ax.set_yticks(range(len(sizes)), sizes)
