@@ -253,3 +253,15 @@ def test_o5_cannot_judge_one_size_or_too_few_steps():
 
 def test_the_floor_is_the_label_vocabulary_entropy():
     assert floor("cmp") == pytest.approx(LN2) and floor("add") == pytest.approx(math.log(100))
+
+
+def test_the_report_judges_o5_on_the_rows_cosine_with_injection_steps_marked():
+    from tracking.report.olmo import JUDGED_COSINE, Mechanism, cosines
+
+    history = {"interference/cos_nontask_rows": [(4, 0.1), (8, -0.2), (16, 0.3)],
+               "rare/injected": [(step, 16.0 if step % 16 == 0 else 0.0)
+                                 for step in range(1, 17)]}
+    marked = cosines(Mechanism(16, {("4M", 0): history}), JUDGED_COSINE)
+    assert JUDGED_COSINE == "interference/cos_nontask_rows"
+    assert marked[("4M", 0)] == [Cosine(4, 0.1, False), Cosine(8, -0.2, False),
+                                 Cosine(16, 0.3, True)]
