@@ -335,6 +335,7 @@ def frequency_order(heat: Heat, folder: Path) -> Figure:
                     "learned in the order of frequency.", tuple(data))
     tasks = _tasks(t for t, _ in heat.loss) or ["cmp"]
     sizes = _sizes(s for _, s in heat.loss) or ["-"]
+    colours = frequency_colours(f for by_f in heat.loss.values() for f in by_f)  # one key
     fig, axes = plt.subplots(2 * len(tasks), len(sizes), figsize=(3.4 * len(sizes),
                                                                   2.6 * 2 * len(tasks)),
                              squeeze=False, sharex=True)
@@ -345,7 +346,6 @@ def frequency_order(heat: Heat, folder: Path) -> Figure:
             _empty(top, "no finished run")
             _empty(bottom, "no finished run")
             continue
-        colours = frequency_colours(by_freq)
         for frequency in sorted(by_freq, reverse=True):
             steps, values = zip(*by_freq[frequency])
             top.plot(steps, values, color=colours[frequency], label=f"$f$ = {_power(frequency)}")
