@@ -117,7 +117,10 @@ def cosines(mechanism: Mechanism, key: str) -> dict[Run, list[claims.Cosine]]:
     out = {}
     for run, h in mechanism.histories.items():
         injected = {step for step, value in h["rare/injected"] if value > 0}
-        out[run] = [claims.Cosine(step, value, step in injected) for step, value in h[key]]
+        # Exactly 0 is a zero vector, not a measurement (the cosine's guard): e.g. the rows
+        # variant where every row of the batch holds an instance (quick: N = 16 of 16 rows).
+        out[run] = [claims.Cosine(step, value, step in injected) for step, value in h[key]
+                    if value != 0.0]
     return out
 
 
