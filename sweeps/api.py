@@ -28,9 +28,9 @@ from tracking.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tracking.fit_run import Recorded
+    from tracking.fit.run import Recorded
     from sweeps.reproduction import Outcome
-    from tracking.sweep_fit import SweepFit
+    from tracking.fit.sweep_fit import SweepFit
 
 DEFAULT_STORAGE = "./runs"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -144,11 +144,12 @@ def fit(name: str, *, tracking_uri: str | None = None) -> FitResult:
     """Fit the sweep's scaling laws, critical widths and regimes from what has finished, log
     a `fit` run with the plots, and register the fit."""
     from trainables import catalog
-    from tracking import fit_run, registry
+    from tracking import registry
+    from tracking.fit import run as fit_run
     from tracking.curves import finished, scaling_curves
     from tracking.query import late_gains, open_reader, read_rows
     from tracking.runs import connect
-    from tracking.sweep_fit import fit_sweep
+    from tracking.fit.sweep_fit import fit_sweep
 
     uri = tracking_uri or default_tracking_uri()
     reader = open_reader(uri)

@@ -58,7 +58,7 @@ def fit(args: Namespace) -> int:
 
 def print_fit(result) -> None:
     """The fit's summary: one line per curve, then N*(f) per task, then what is missing."""
-    from tracking.fits import MIN_FREQUENCIES, MIN_WIDTHS
+    from tracking.fit.laws import MIN_FREQUENCIES, MIN_WIDTHS
 
     m = result.measure
     table = Table("task", "frequency", "points", "high", "low", "N_step [95%]", "steep.",
@@ -165,7 +165,7 @@ def _show_trained(reader, sweep: str, wanted: dict[str, str]) -> int:
 
 def _show_versions(reader, name: str, wanted: dict[str, str]) -> int:
     from tracking.layout import AXES, FIT_FILE, KIND_FIT
-    from tracking.sweep_fit import SweepFit
+    from tracking.fit.sweep_fit import SweepFit
 
     versions = [v for v in reader.versions(name)
                 if all(v.tags.get(k) == value for k, value in wanted.items())]

@@ -160,7 +160,7 @@ class Names(HTMLParser):
 def test_the_page_is_one_file_naming_every_figure_with_its_claims(tmp_path):
     import matplotlib.pyplot as plt
 
-    from tracking.report.figures import save
+    from tracking.style import save
 
     figures = [Figure("fig-a", "Figure A: one", "caption a"),
                Figure("fig-b", "Figure B: two", "caption b")]

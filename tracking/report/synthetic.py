@@ -11,7 +11,7 @@ import numpy as np
 
 from tracking.curves import Row
 from tracking.query import Reader, read_rows
-from tracking.report import figures as look
+from tracking import style as look
 from tracking.report import synthetic_figures as draw
 from tracking.report.claims import Claim, Figure
 from tracking.report.synthetic_claims import (SETTINGS, Series, Settings, dimension, c1_monotone,

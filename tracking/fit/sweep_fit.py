@@ -1,7 +1,7 @@
 """A sweep's fit: every scaling curve's law, critical width and regime, and what they predict.
 
 `fit_sweep` turns the curves of whatever has finished into a `SweepFit`; its JSON is what the
-`fit` run logs and what the registered pyfunc model (`tracking/fit_model.py`) predicts from.
+`fit` run logs and what the registered pyfunc model (`tracking/fit/model.py`) predicts from.
 
 Regimes (the paper's two, decided per (task, frequency) from the training curves):
 - "data scaling": the smallest swept width learns the task, or every width that does not was
@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from tracking.curves import Curve, Measure, width_order
-from tracking.fits import (Crossing, FrequencyLaw, StepFit, critical_width, fit_frequency_law,
+from tracking.fit.laws import (Crossing, FrequencyLaw, StepFit, critical_width, fit_frequency_law,
                            fit_step)
 
 PLATEAU = 0.01  # a score that improved by less than this over the last fifth has flattened
