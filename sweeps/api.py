@@ -63,7 +63,7 @@ class Plan:
     """What a sweep would run: every grid point with its section as it will run."""
 
     spec: SweepSpec
-    points: list[planning.PlannedPoint]
+    points: list[planning.PointPlan]
 
     def as_json(self) -> dict:
         return planning.as_json(self.spec, self.points)

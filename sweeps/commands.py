@@ -24,7 +24,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 def validate(args: Namespace) -> int:
     plan = api.validate(args.spec, args.overrides, args.name)
     spec = plan.spec
-    runs = [(p.point, p.section) for p in plan.points]
+    section = spec.runs_as.section  # each point's section typed again, as its worker reads it
+    runs = [(p.point, section.model_validate(p.section)) for p in plan.points]
     warnings = spec.runs_as.warnings(runs)
     if args.format == "json":
         print(json.dumps(plan.as_json(), indent=1))

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from sweeps import packing
-from sweeps.plan import PlannedPoint, as_json
+from sweeps.plan import PointPlan, as_json
 from sweeps.spec import SweepSpec
 from tracking.layout import AXES, HEARTBEAT_TAG, PLAN_FILE, SPEC_FILE, run_name
 
@@ -23,7 +23,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 HEARTBEAT_S = 60.0  # how often a sweep's driver says it is alive (`keep_alive`)
 
 
-def describe(spec: SweepSpec, planned: list[PlannedPoint]) -> str:
+def describe(spec: SweepSpec, planned: list[PointPlan]) -> str:
     """The experiment's description (Markdown, shown above its runs in the UI)."""
     axes = " x ".join(f"{len(getattr(spec.grid, a))} {a}" for a in AXES)
     example = run_name(planned[0].params)
@@ -65,7 +65,7 @@ def _git(*args: str) -> str:
                           check=True, timeout=10).stdout.strip()
 
 
-def open_sweep(client, spec: SweepSpec, planned: list[PlannedPoint]) -> tuple[str, str]:
+def open_sweep(client, spec: SweepSpec, planned: list[PointPlan]) -> tuple[str, str]:
     """The sweep's experiment (described) and its parent run, RUNNING from now; their ids."""
     from tracking.runs import describe_experiment, experiment_id, start_sweep_run
 

@@ -90,19 +90,37 @@ class Placement:
         return self.cpu if self.local else self.cpu * self.workers + DRIVER_CPU
 
 
-class PointRun(BaseModel):
-    """One grid point as it runs: its MLflow run and its trainable section with every
-    derived value filled in, exactly what the run records as params."""
+class PointPlan(BaseModel):
+    """A grid point as the sweep's plan computed it, once, on the driver: its trainable
+    section with every derived value filled in (JSON values) and its run's params (what
+    MLflow records). Handed unchanged to the worker that trains it, so a run records what ran."""
 
     model_config = ConfigDict(frozen=True)
 
     point: Point
-    run_id: str
     section: dict
+    params: dict[str, str]
+
+
+class PointRun(BaseModel):
+    """One grid point as it runs: its plan and its MLflow run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    plan: PointPlan
+    run_id: str
+
+    @property
+    def point(self) -> Point:
+        return self.plan.point
+
+    @property
+    def section(self) -> dict:
+        return self.plan.section
 
 
 class TrialConfig(BaseModel):
-    """What every worker of one trial gets, assembled once by the sweep's driver."""
+    """What every worker of one trial gets: its grid points' plans and runs."""
 
     model_config = ConfigDict(frozen=True)
 

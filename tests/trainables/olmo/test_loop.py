@@ -9,6 +9,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from sweeps.plan import point_plan
 from trainables.contract import PointRun
 from trainables.olmo import OLMO, OlmoSection
 from trainables.olmo.loop import Trial
@@ -34,7 +35,8 @@ def new_run(client: MlflowClient, name: str, corpus) -> PointRun:
         client.create_experiment("loop"))
     run = client.create_run(experiment.experiment_id, run_name=name)
     section = OLMO.resolve(OlmoSection(**SECTION, corpus=str(corpus.path)), POINT)
-    return PointRun(point=POINT, run_id=run.info.run_id, section=section.model_dump(mode="json"))
+    return PointRun(plan=point_plan(POINT, section, OLMO.derived(section, POINT)),
+                    run_id=run.info.run_id)
 
 
 def histories(client: MlflowClient, run_id: str) -> dict[str, list[tuple[int, float]]]:
@@ -136,3 +138,4 @@ def corpora_at(path):
     from injection.corpus import open_corpus
 
     return open_corpus(path)
+
