@@ -84,7 +84,7 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
     assert {"interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
             "interference/cos_nontask_rows", "interference/cos_task_rows", "rare/retained",
             "rare/injection_drop", "features/order_r2", "rare/label_loss", "rare/label_acc",
-            "rare/train_label_loss"} <= set(expected)
+            "rare/train_label_loss", "train/loss", "train/grad_norm"} <= set(expected)
     assert set(got) == set(expected)
     for name in set(expected) - {TIMING}:
         assert got[name] == expected[name], name
@@ -139,3 +139,22 @@ def corpora_at(path):
 
     return open_corpus(path)
 
+
+def test_every_key_of_the_steps_measurements_is_logged_as_its_mean_and_survives_a_resume():
+    from trainables.olmo.clock import StepClock
+    from trainables.olmo.loop import Window
+
+    cpu = torch.device("cpu")
+    window = Window(StepClock(cpu))
+    tokens = torch.zeros(2, 4, dtype=torch.long)
+    for loss, norm, extra in ((1.0, 2.0, 5.0), (3.0, 4.0, 7.0)):
+        window.clock.start()
+        window.add({"loss": torch.tensor(loss), "grad_norm": torch.tensor(norm),
+                    "anything_new": torch.tensor(extra)}, tokens)
+        window.clock.stop()
+    restored = Window.restored(window.state_dict(world_size=1), cpu)
+    for w in (window, restored):
+        metrics = w.metrics(world_size=1)
+        assert (metrics["train/loss"], metrics["train/grad_norm"],
+                metrics["train/anything_new"]) == (2.0, 3.0, 6.0)
+        assert metrics["throughput/tokens_per_s"] > 0
