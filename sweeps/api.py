@@ -24,6 +24,7 @@ from sweeps import plan as planning
 from sweeps.spec import SweepSpec, apply_set, load_spec, validate as validate_spec
 from tracking.curves import Row
 from tracking.errors import UserError
+from tracking.layout import AXES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STORAGE = "./runs"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-AXES = ("width", "frequency", "task", "seed")
 SpecLike = Union[str, Path, dict, SweepSpec]
 
 

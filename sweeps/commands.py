@@ -16,7 +16,7 @@ from sweeps import api, packing
 from sweeps.plan import placement
 from trainables import catalog
 from tracking.curves import Row, width_order
-from tracking.layout import PART
+from tracking.layout import AXES, PART
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -35,7 +35,7 @@ def validate(args: Namespace) -> int:
     place, packed = placement(spec), ", ".join(spec.pack) or "nothing"
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
     console.print(f"  grid      {len(plan.points)} points = " + " x ".join(
-        f"{len(getattr(spec.grid, a))} {a}" for a in ("width", "frequency", "task", "seed")))
+        f"{len(getattr(spec.grid, a))} {a}" for a in AXES))
     trials = packing.trials(spec, plan.points)
     parts = [axes[PART] for axes in trials if PART in axes]
     split = sum(part.startswith("1/") for part in parts)
@@ -136,9 +136,9 @@ def curves(args: Namespace) -> int:
     elif args.format == "csv":
         names = sorted({m for r in rows for m in r.metrics})
         writer = csv.writer(sys.stdout)
-        writer.writerow(["key", *api.AXES, "state", "step", "run_id", *names])
+        writer.writerow(["key", *AXES, "state", "step", "run_id", *names])
         for r in rows:
-            writer.writerow([r.key, *(r.params[a] for a in api.AXES), r.state, r.step,
+            writer.writerow([r.key, *(r.params[a] for a in AXES), r.state, r.step,
                              r.run_id, *(r.metrics.get(m, "") for m in names)])
     else:
         _print_curves(rows)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel
 
+from tracking.layout import SIZE, size
+
 
 @dataclass
 class Row:
@@ -33,8 +35,7 @@ class Row:
 
 def width_order(width: str) -> float:
     """Widths are integers (synthetic) or ladder names such as '20M' (OLMo)."""
-    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(width[-1:].upper(), 1.0)
-    return float(width[:-1] if scale != 1.0 else width) * scale
+    return float(size(width)) if SIZE.fullmatch(width) else float(width)
 
 
 class Measure(BaseModel):

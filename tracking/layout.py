@@ -9,6 +9,7 @@ and the plan as artifacts and the progress counts; every grid point's run (`kind
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -28,8 +29,18 @@ PART = "part"  # a trial's axes, when its pack is split: which part, "2/3" (`swe
 ML_EXPERIMENT = {"mlflow.experimentKind": "custom_model_development"}  # the UI's runs view
 
 
+SIZE = re.compile(r"(\d+)([KMB])")  # a size name: 4M, 20M, 1B
+SCALE = {"K": 10**3, "M": 10**6, "B": 10**9}
 SQLITE = "sqlite:///"
 PAGE = 1000  # results per search request (MLflow's largest page for runs)
+
+
+def size(name: str) -> int:
+    """The count a size name states: "20M" -> 20,000,000 (OLMo's `parse_size`)."""
+    match = SIZE.fullmatch(name)
+    if match is None:
+        raise ValueError(f"{name!r} is not a size name such as 20M or 1B")
+    return int(match[1]) * SCALE[match[2]]
 
 
 def sqlite_path(uri: str) -> Path:

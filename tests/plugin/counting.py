@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from trainables.contract import FieldError, Strict, Trainable
+from trainables.contract import FieldError, Grid, Resources, Strict, Trainable
 from trainables.points import Point
 from tracking.curves import Measure
 
@@ -23,7 +23,7 @@ class Counting(Trainable):
     worker = "tests.plugin.counting:train_fn_per_worker"
     columns = ("loss",)
 
-    def check_grid(self, grid, section, resources) -> None:
+    def check_grid(self, grid: Grid, section: CountingSection, resources: Resources) -> None:
         super().check_grid(grid, section, resources)
         for i, width in enumerate(grid.width):
             if not isinstance(width, int):
