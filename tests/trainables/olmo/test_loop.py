@@ -46,23 +46,23 @@ def histories(client: MlflowClient, run_id: str) -> dict[str, list[tuple[int, fl
 
 
 @pytest.fixture
-def client(tracking_uri) -> MlflowClient:
-    return MlflowClient(tracking_uri)
+def client(store_uri) -> MlflowClient:
+    return MlflowClient(store_uri)
 
 
 def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, client,
-                                                                       tracking_uri,
+                                                                       store_uri,
                                                                        tiny_corpus):
     cpu = torch.device("cpu")
     straight = new_run(client, "straight", tiny_corpus)
     trial = Trial(straight, 0, 1, cpu)
-    tracker = open_tracker(tracking_uri, [straight.run_id], None)
+    tracker = open_tracker(store_uri, [straight.run_id], None)
     trial.train(0, resumed=False, tracker=tracker, report=lambda step, progress: None)
     tracker.finish()
 
     interrupted = new_run(client, "interrupted", tiny_corpus)
     trial = Trial(interrupted, 0, 1, cpu)
-    tracker = open_tracker(tracking_uri, [interrupted.run_id], None)
+    tracker = open_tracker(store_uri, [interrupted.run_id], None)
 
     def report(step: int, progress: dict) -> None:
         if step == STEPS:  # MLflow stores steps 4..6, then the process dies before saving
@@ -76,7 +76,7 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
     resumed = Trial(interrupted, 0, 1, cpu)
     start = resumed.load(tmp_path)
     assert start == 3
-    tracker = open_tracker(tracking_uri, [interrupted.run_id], tmp_path)
+    tracker = open_tracker(store_uri, [interrupted.run_id], tmp_path)
     resumed.train(start, resumed=True, tracker=tracker, report=lambda step, progress: None)
     tracker.finish()
 
@@ -100,7 +100,7 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
 
 
 def test_a_trial_reads_the_reference_tasks_and_never_scans(monkeypatch, tmp_path, client,
-                                                           tracking_uri, tiny_corpus):
+                                                           store_uri, tiny_corpus):
     """Any call of the reference scan fails this test; a trial trains on the reference the
     corpus's pre-step made and writes nothing into the corpus folder. A corpus without it fails
     at once, naming the command, before any model is built."""
@@ -117,7 +117,7 @@ def test_a_trial_reads_the_reference_tasks_and_never_scans(monkeypatch, tmp_path
     corpus = shutil.copytree(tiny_corpus.path, tmp_path / "corpus")
     before = {p: p.stat().st_mtime_ns for p in corpus.rglob("*")}
     run = new_run(client, "no-scan", corpora_at(corpus))
-    tracker = open_tracker(tracking_uri, [run.run_id], None)
+    tracker = open_tracker(store_uri, [run.run_id], None)
     Trial(run, 0, 1, torch.device("cpu")).train(0, resumed=False, tracker=tracker,
                                                  report=lambda step, progress: None)
     tracker.finish()
