@@ -19,7 +19,7 @@ Functions (each documented with its arguments, what it returns and an example):
 
 The CLI (`sweeps.cli`) is a thin layer over these functions: it parses flags, calls them and
 prints. Bad input raises a `UserError` (the CLI's exit code 2) whose message says what is
-wrong and how to fix it, in this API's terms (`overrides`, `storage=`, `sweeps.resume(...)`).
+wrong and how to fix it, in this API's terms (`overrides`, `storage`, `sweeps.resume(...)`).
 Storage and tracking store default as on the command line: `$SWEEPS_STORAGE` else `./runs`,
 `$MLFLOW_TRACKING_URI` else `sqlite:///mlflow.db`. Only `run`, `resume` (Ray, torch) and
 `fit` (MLflow, when it logs) import anything heavy.
@@ -57,10 +57,10 @@ _IN_API_TERMS = [
     (re.compile(r"`sweeps run SPEC`"), "`sweeps.run(spec)`"),
     (re.compile(r"`sweeps resume ([a-z0-9-]+)`"), r'`sweeps.resume("\1")`'),
     (re.compile(r"--set (\S)"), r"overrides \1"),
-    (re.compile(r"--tracking-uri\b"), "tracking_uri="),
-    (re.compile(r"--storage\b"), "storage="),
-    (re.compile(r"--restart\b"), "restart=True"),
-    (re.compile(r"--name\b"), "name="),
+    (re.compile(r"--tracking-uri\b"), "`tracking_uri`"),
+    (re.compile(r"--storage\b"), "`storage`"),
+    (re.compile(r"--restart\b"), "`restart=True`"),
+    (re.compile(r"--name\b"), "`name`"),
 ]
 
 

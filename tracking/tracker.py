@@ -2,10 +2,11 @@
 
 A loop calls `log` with each step's metrics, `save` into every checkpoint folder it writes,
 `log_model` and `log_table` once a grid point is trained, and `finish` at its end. The outage
-protocol lives here, once: `save` tries to store what is buffered and writes whatever the store did not take
-into the checkpoint folder, a restart hands that folder back to `open_tracker`, and `finish`
-marks the runs FINISHED only after every metric is stored. A worker that logs no runs (ranks
-other than 0 of a one-point trial) gets a `NoopTracker`, so loops have no `if tracker:` branch.
+protocol lives here, once: `save` tries to store what is buffered and writes whatever the
+store did not take into the checkpoint folder, a restart hands that folder back to
+`open_tracker`, and `finish` marks the runs FINISHED only after every metric is stored. A
+worker that logs no runs (ranks other than 0 of a one-point trial) gets a `NoopTracker`, so
+loops have no `if tracker:` branch.
 Metrics are also stored every few seconds between checkpoints, so a person watching the sweep
 sees them move. The runs themselves are made as a trial starts (`open_runs`), so each starts
 when its training does.

@@ -72,7 +72,7 @@ def test_run_status_curves_fit_resume_from_python_then_the_folder_moves(ray_clus
     assert fitted.fit.finished == 8 and fitted.trained_models == 8
     assert fitted.fit.model_dump() == computed.fit.model_dump()
     check_sweep_run(client, fitted=True)
-    with pytest.raises(UserError, match="sweeps resume tiny"):  # a name with state
+    with pytest.raises(UserError, match=r'sweeps\.resume\("tiny"\)'):  # a name with state
         sweeps.run(spec, storage=storage, tracking_uri=uri)
     again = sweeps.resume("tiny", storage=storage, tracking_uri=uri)
     assert again.ok and len(sweeps.status("tiny", tracking_uri=uri)) == 8

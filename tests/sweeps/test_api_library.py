@@ -41,7 +41,7 @@ def test_errors_name_the_api_arguments_not_the_cli_flags(tmp_path):
     with pytest.raises(UserError) as missing:
         sweeps.resume("nothing-here", storage=str(tmp_path / "runs"),
                       tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert "--" not in str(missing.value) and "storage=" in str(missing.value)
+    assert "--" not in str(missing.value) and "`storage`" in str(missing.value)
     assert not (tmp_path / "mlflow.db").exists()
 
 
