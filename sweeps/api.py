@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence, Union
@@ -64,6 +65,19 @@ _IN_API_TERMS = [
 ]
 
 
+_CLI = ContextVar("cli", default=False)  # called by the command line: its words stay
+
+
+@contextmanager
+def cli_terms() -> Iterator[None]:
+    """The command line calling: messages keep naming its flags."""
+    token = _CLI.set(True)
+    try:
+        yield
+    finally:
+        _CLI.reset(token)
+
+
 @contextmanager
 def _api_terms() -> Iterator[None]:
     """A `UserError` raised inside, reworded to name this API's arguments, not the CLI's
@@ -71,6 +85,8 @@ def _api_terms() -> Iterator[None]:
     try:
         yield
     except UserError as err:
+        if _CLI.get():
+            raise
         message = str(err)
         for pattern, words in _IN_API_TERMS:
             message = pattern.sub(words, message)

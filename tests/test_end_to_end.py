@@ -21,7 +21,7 @@ from sweeps.spec import validate
 from tests.conftest import REPO, run_sweeps, tiny_spec
 from trainables.points import unpack
 from tracking.curves import Row
-from tracking.layout import FEATURE_COLUMNS, FEATURE_STEPS, PART, trial_name
+from tracking.layout import FEATURE_COLUMNS, FEATURE_STEPS, PART, tag_seconds, trial_name
 from tracking.report.synthetic_claims import feature_steps, utilities
 
 STATE_METRICS = ["loss", "model_loss", "rare/loss", "rare/model_loss", "rare/alignment",
@@ -83,7 +83,9 @@ def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
     assert parent.data.metrics["points/finished"] == 8 == parent.data.metrics["points/total"]
     assert parent.data.metrics["points/failed"] == 0
     # the driver's heartbeat: a watcher tells a killed driver's sweep by it going stale
-    assert parent.info.start_time <= int(parent.data.tags["heartbeat"]) <= parent.info.end_time
+    # (ISO 8601, to the second)
+    heard = tag_seconds(parent.data.tags["heartbeat"])
+    assert parent.info.start_time // 1000 <= heard <= parent.info.end_time / 1000
     description = client.get_experiment(experiment).tags
     assert "8 grid points" in description["mlflow.note.content"]
     assert description["mlflow.experimentKind"] == "custom_model_development"

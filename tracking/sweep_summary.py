@@ -116,7 +116,7 @@ def learning_curves(rows: list[Row], histories: dict[str, list[tuple[int, float]
     keys = sorted(panels, key=lambda k: (k[0], -k[1]))
     widths = sorted({r.params["width"] for rs in panels.values() for r in rs}, key=width_order)
     colours = dict(zip(widths, plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(widths)))))
-    columns = min(len(keys), 3)
+    columns = 2 if len(keys) == 4 else min(len(keys), 3)
     grid = (-(-len(keys) // columns), columns)
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(*grid, figsize=(PANEL[0] * grid[1], PANEL[1] * grid[0]),

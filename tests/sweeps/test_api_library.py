@@ -57,3 +57,11 @@ def test_the_readme_snippet_runs_a_new_sweep_and_deletes_nothing():
     readme = (api.__file__.rsplit("/sweeps/", 1)[0]) + "/README.md"
     text = open(readme).read()
     assert "restart=True" not in text.split("```python", 1)[1].split("```", 1)[0]
+
+
+def test_the_command_line_keeps_naming_its_flags(capsys):
+    from sweeps.cli import main
+
+    assert main(["validate", "sweeps/presets/demo.yaml", "--set", "synthetic.steps"]) == 2
+    err = capsys.readouterr().err
+    assert "--set 'synthetic.steps'" in err and "overrides" not in err
