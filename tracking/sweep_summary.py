@@ -40,7 +40,14 @@ def record_summary(client, reader: Reader, sweep: Sweep, measure: Measure, fit=N
     histories = {r.run_id: reader.history(r.run_id, measure.loss) for r in finished(rows)}
     with tempfile.TemporaryDirectory() as folder:
         if learning_curves(rows, histories, measure.loss, Path(folder)):
-            client.log_artifacts(parent, folder, PLOTS)
+            # The run's location as the store has it now, not MLflow's per-process cache of
+            # it: the parent run is written again after each resume and fit, and a moved
+            # project folder (`tracking.relocate`) would otherwise get the old path.
+            from mlflow.store.artifact.artifact_repository_registry import \
+                get_artifact_repository
+
+            get_artifact_repository(client.get_run(parent).info.artifact_uri).log_artifacts(
+                folder, PLOTS)
     client.log_batch(parent, params=[Param(k, v) for k, v in grid_params(sweep).items()
                                      if k not in sweep.parent.params],
                      tags=[RunTag(NOTE, headline(sweep.name, rows, measure, fit)),
