@@ -15,7 +15,7 @@ from rich.table import Table
 from sweeps import api, packing
 from sweeps.plan import placement
 from trainables import catalog
-from tracking.curves import Row, width_order
+from tracking.curves import Row, typed, width_order
 from tracking.layout import AXES, PART
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -67,7 +67,7 @@ def resume(args: Namespace) -> int:
 
 def _finished(result: api.SweepResult) -> int:
     name = result.name
-    _print_curves(api.status(name, tracking_uri=result.tracking_uri))
+    _print_curves(api.grid_rows(name, tracking_uri=result.tracking_uri))
     console.print(f"MLflow: experiment [bold]{name}[/], "
                   f"{escape(ui_text(result.tracking_uri, name))}; Ray state: "
                   f"{result.storage.rstrip('/')}/{name}", soft_wrap=True)
@@ -90,7 +90,7 @@ def status(args: Namespace) -> int:
     if args.watch:
         return _watch(args)
     table = Table("key", "state", "last step", "run id", box=None)
-    for row in api.status(args.name, tracking_uri=args.tracking_uri):
+    for row in api.grid_rows(args.name, tracking_uri=args.tracking_uri):
         table.add_row(row.key, row.state, str(row.step), row.run_id)
     console.print(table)
     console.print(f"MLflow: {escape(ui_text(args.tracking_uri, args.name))}", soft_wrap=True)
@@ -103,7 +103,7 @@ def _watch(args: Namespace) -> int:
     from sweeps import progress
     from tracking.query import open_reader
 
-    api.status(args.name, tracking_uri=args.tracking_uri)  # an unknown sweep: exit 2 now
+    api.grid_rows(args.name, tracking_uri=args.tracking_uri)  # an unknown sweep: exit 2 now
     show = progress.console()
     show.print(f"MLflow: {ui_text(args.tracking_uri, args.name)}", markup=False,
                highlight=False, soft_wrap=True)
@@ -113,7 +113,7 @@ def _watch(args: Namespace) -> int:
         last = watcher.run(until_ended=True)
     except KeyboardInterrupt:  # stops watching; the sweep goes on
         return 0
-    _print_curves(api.status(args.name, tracking_uri=args.tracking_uri))
+    _print_curves(api.grid_rows(args.name, tracking_uri=args.tracking_uri))
     if last is not None and last.silent:
         console.print(f"The sweep's driver has not been heard from since "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last.heard_at))}: "
@@ -127,10 +127,10 @@ def _watch(args: Namespace) -> int:
 
 def curves(args: Namespace) -> int:
     # From the rows, not `api.curves`' DataFrame: importing pandas would double the answer time.
-    rows = api.status(args.name, tracking_uri=args.tracking_uri)
+    rows = api.grid_rows(args.name, tracking_uri=args.tracking_uri)
     if args.format == "json":
         json.dump([{"key": r.key, "run_id": r.run_id, "state": r.state, "step": r.step,
-                    "params": r.params, "metrics": r.metrics} for r in rows],
+                    "params": typed(r.params), "metrics": r.metrics} for r in rows],
                   sys.stdout, indent=2)
         print()
     elif args.format == "csv":

@@ -28,7 +28,7 @@ from sweeps import packing, progress, storage
 from sweeps.errors import UserError
 from sweeps.plan import PointPlan, placement, plan
 from sweeps.spec import SweepSpec, validate
-from sweeps.sweep_run import keep_alive, open_sweep
+from sweeps.sweep_run import keep_alive, open_sweep, summarise
 from trainables.points import TRIAL_KEY, unpack
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
 from tracking.query import open_reader
@@ -270,6 +270,10 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
     client.set_terminated(parent, "FINISHED" if not unfinished else
                           "FAILED" if errored else "KILLED")
+    try:  # the parent run's figure and headline: a sweep's result stands without them
+        summarise(target.tracking_uri, spec.name)
+    except Exception as err:  # the store's errors vary by backend
+        show.print(f"MLflow: the sweep's summary was not recorded ({err})", markup=False)
     return unfinished
 
 

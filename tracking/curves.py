@@ -25,12 +25,32 @@ class Row:
     params: dict
     trainable: str
     metrics: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)  # artifact path -> table, where read (`query`)
 
     @property
     def sort_key(self) -> tuple:
         """Task, then frequency from frequent to rare, seed, and width from small to large."""
         p = self.params
         return (p["task"], -float(p["frequency"]), int(p["seed"]), width_order(p["width"]))
+
+
+def typed(params: dict[str, str]) -> dict:
+    """Params as values: MLflow keeps each as text, so numbers come back as numbers (an
+    integer where the text is one), "True"/"False" as booleans, "None" as None; the rest
+    (a task, a ladder width such as "20M") stays text."""
+    return {key: _value(text) for key, text in params.items()}
+
+
+def _value(text: str):
+    constants = {"True": True, "False": False, "None": None}
+    if text in constants:
+        return constants[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return text
 
 
 def width_order(width: str) -> float:

@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
@@ -157,6 +157,20 @@ def sweep_rows(sweep: Sweep) -> list[Row]:
 def read_rows(reader: Reader, sweep: str) -> list[Row]:
     """One row per grid point of the sweep (`sweep_rows`)."""
     return sweep_rows(read_sweep(reader, sweep))
+
+
+def with_table(reader: Reader, rows: list[Row], path: str) -> list[Row]:
+    """The rows with their run's table artifact `path` read into `row.tables` (finished
+    runs that logged it; the others as they were): one artifact read per run."""
+    out = []
+    for row in rows:
+        try:
+            table = json.loads(reader.artifact_text(row.run_id, path)) \
+                if row.state == "FINISHED" else None
+        except Exception:  # not logged (an older run); the store's errors vary by backend
+            table = None
+        out.append(replace(row, tables={**row.tables, path: table}) if table else row)
+    return out
 
 
 def late_gains(reader: Reader, rows: list[Row], measure: Measure) -> dict[str, float]:
