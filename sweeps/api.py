@@ -146,6 +146,7 @@ def fit(name: str, *, tracking_uri: str | None = None) -> FitResult:
     from trainables import catalog
     from tracking import fit_run, registry
     from tracking.curves import finished, scaling_curves
+    from tracking.layout import INFERRED
     from tracking.query import late_gains, open_reader, read_rows
     from tracking.runs import connect
     from tracking.sweep_fit import fit_sweep
@@ -159,7 +160,7 @@ def fit(name: str, *, tracking_uri: str | None = None) -> FitResult:
     measure = catalog.get(rows[0].trainable).measure(rows[0].params)
     curves_ = scaling_curves(rows, measure, late_gains(reader, rows, measure))
     result = fit_sweep(name, rows[0].trainable, measure, curves_, total=len(rows),
-                       missing=[r.key for r in rows if r.state != "FINISHED"])
+                       missing=[r.key for r in rows if r.state not in ("FINISHED", INFERRED)])
     client = connect(uri)
     recorded = fit_run.record_fit(client, result)
     return FitResult(result, recorded,

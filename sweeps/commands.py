@@ -165,7 +165,7 @@ def _print_learned(rows: list[Row]) -> None:
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
     table = Table("task", "frequency", "seed", *widths,
                   title=escape("Rare task learned by width (L learned, . not; [theory] where it "
-                               "differs)"),
+                               "differs; (L) (.) inferred by the search, not trained)"),
                   box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:
@@ -178,6 +178,9 @@ def _print_learned(rows: list[Row]) -> None:
             score = r and r.metrics.get(measure.score)
             measured = None if score is None else measure.learned(score)
             theory = r and r.metrics.get("theory/rare/learned")
+            if measured is None and r and r.inferred is not None:  # a search's, untrained
+                cells.append("(L)" if r.inferred else "(.)")
+                continue
             cell = "?" if measured is None else ("L" if measured else ".")
             if theory is not None and measured is not None and bool(theory) != bool(measured):
                 cell += escape(f" [{'L' if theory else '.'}]")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from sweeps import packing, progress, storage
+from sweeps import progress, storage
 from sweeps.errors import UserError
 from sweeps.plan import placement, plan
 from sweeps.spec import SweepSpec, validate
@@ -251,6 +251,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     storage where Tune saved state, fresh otherwise) while the progress view watches."""
     from ray import tune
 
+    from sweeps import search
     from trainables.trial_plan import PlannedPoint, SweepPlan, tune_trial
 
     spec.runs_as.prepare(spec.section)  # what trials only read (the embedded corpus)
@@ -271,7 +272,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
             mode="json"), params=p.params) for p in planned})
     trainable = tune.with_resources(tune.with_parameters(tune_trial, plan=sweep),
                                     place.trial_resources())
-    space = {TRIAL_KEY: tune.grid_search(packing.trials(spec, planned))}
+    space, searching = search.tune_settings(spec, planned, sweep)  # grid, or a Searcher
     path = f"{storage_path(target)}/{spec.name}"
     if tune.Tuner.can_restore(path):
         try:
@@ -288,7 +289,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
             # reuse_actors: a trial slot's process (torch, Ray Train and MLflow imported)
             # runs the next trial too, instead of a fresh process importing them again.
             tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec),
-                                        reuse_actors=True,
+                                        reuse_actors=True, **searching,
                                         trial_name_creator=tune_trial_name,
                                         trial_dirname_creator=tune_trial_dirname),
             run_config=tune.RunConfig(
@@ -325,6 +326,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
         log_counts(client, parent, watcher.last)
     # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
     done = {r.data.tags["trial_key"] for r in runs if r.info.status == "FINISHED"}
+    done |= search.inferred(target.tracking_uri, spec.name)  # a search's, decided untrained
     unfinished = [p.point.key for p in planned if p.point.key not in done]
     client.set_terminated(parent, "FINISHED" if not unfinished else
                           "FAILED" if errored else "KILLED")

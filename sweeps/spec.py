@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
@@ -90,6 +90,9 @@ class SweepSpec(Strict):
     grid: Grid
     resources: Resources = Resources()
     failure: Failure = Failure()
+    search: Literal["grid", "critical_width"] = Field(
+        "grid", description="grid (train every point) or critical_width (per task and seed, "
+                            "train only the points that decide N*(f); sweeps/search.py)")
 
     @property
     def runs_as(self) -> Trainable:
