@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeps import api, packing
+from sweeps import api, critical_width, packing
 from sweeps.plan import placement
 from trainables import catalog
 from tracking.curves import Row, width_order
@@ -41,6 +41,8 @@ def validate(args: Namespace) -> int:
     console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
         f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
         if split else ")"))
+    if spec.search == "critical_width":
+        console.print(f"  {critical_width.describe(spec, plan.points)}", highlight=False)
     for line in spec.runs_as.describe(runs):
         console.print(f"  {line}")
     mode = ("local mode, in the trial's process" if place.local else

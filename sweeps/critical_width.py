@@ -8,9 +8,13 @@ narrower one learns. So a learned cell implies every cell at least as wide and a
 a cell not learned implies every cell at most as wide and as frequent. N*(f_j) is the narrowest
 width learned at f_j: the boundary is a staircase.
 
-Which cell next (cost first): among undecided cells, the one that decides the most cells per
-unit of cost whatever its verdict, min(cells decided if learned, if not) / cost, ties to the
-cheaper. Cheap narrow points are trained first where they decide as much as a wide one would.
+Which cell next (cost first): columns from the most frequent (the narrowest N*, the cheapest
+to find) to the rarest, each starting where the previous column's verdicts leave it (a staircase
+walk); within a column, the cell of least expected cost to find its boundary, from the
+trainable's cost estimate (`probe`: an optimal search tree, uniform over the boundary's
+places). Flat costs make that bisection; costs that grow steeply with width (the synthetic
+student's steps x N^2, OLMo's 6 N D) make it a walk from narrow to wide, which never trains a
+width wider than the boundary. A column with a point in flight passes to the next rarer one.
 
 Contradictions (noise near the boundary): two trained verdicts, learned at P and not at Q with
 P at most as wide and as frequent as Q. Rule: train P's and Q's grid neighbours (the four
@@ -22,6 +26,7 @@ and its cell takes the value the others imply. On a tie both are outliers.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -101,12 +106,15 @@ class Chain:
             return min(witnesses, key=lambda c: (cost[c], c))
         if any(k.open for k in self.contradictions):
             return None
-        open_ = self.undecided()
-        for cell in pending:
-            open_[cell] = False
-        if not open_.any():
-            return None
-        return best(self.undecided(), open_, cost)
+        undecided = self.undecided()
+        busy = {j for _, j in pending}
+        for j in reversed(range(self.frequencies)):  # most frequent first: the cheapest N*
+            rows = np.flatnonzero(undecided[:, j])
+            if rows.size and j not in busy:
+                column = tuple(float(x) for x in cost[:, j])
+                i = probe(column, int(rows[0]), int(rows[-1]) + 1)
+                return int(min(rows, key=lambda r: abs(r - i))), j  # skips lost cells
+        return None
 
     def done(self, pending: set[Cell]) -> bool:
         return not pending and not self.undecided().any() \
@@ -186,15 +194,26 @@ def conflicts(verdicts: dict[Cell, bool]) -> list[tuple[Cell, Cell]]:
     return sorted((p, q) for p in yes for q in no if q[0] >= p[0] and q[1] >= p[1])
 
 
-def best(undecided: np.ndarray, candidates: np.ndarray, cost: np.ndarray) -> Cell:
-    """The candidate deciding the most undecided cells per cost whatever its verdict."""
-    count = undecided.astype(float)
-    if_learned = np.cumsum(np.cumsum(count[::-1, ::-1], 0), 1)[::-1, ::-1]
-    if_not = np.cumsum(np.cumsum(count, 0), 1)
-    score = np.where(candidates, np.minimum(if_learned, if_not) / cost, -np.inf)
-    top = score.max()
-    ties = [tuple(int(x) for x in c) for c in np.argwhere(score >= top * (1 - 1e-9))]
-    return min(ties, key=lambda c: (cost[c], c))
+def probe(cost: tuple[float, ...], a: int, b: int) -> int:
+    """The cell of column cells [a, b) (undecided, narrow first) to train next: the one of
+    least expected cost to find the column's boundary, uniform over its b - a + 1 places."""
+    return _plan(cost)[1][a][b]
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(cost: tuple[float, ...]):
+    """Optimal search tree over one column (O(n^3)): expected[a][b], best probe[a][b]."""
+    n = len(cost)
+    expected = [[0.0] * (n + 1) for _ in range(n + 1)]
+    choice = [[-1] * (n + 1) for _ in range(n + 1)]
+    for length in range(1, n + 1):
+        for a in range(n - length + 1):
+            b = a + length
+            options = [(cost[i] + ((i - a + 1) * expected[a][i]
+                                   + (b - i) * expected[i + 1][b]) / (length + 1), cost[i], i)
+                       for i in range(a, b)]
+            expected[a][b], _, choice[a][b] = min(options)
+    return expected, choice
 
 
 def simulate(truth: np.ndarray, cost: np.ndarray) -> list[Cell]:
@@ -289,3 +308,15 @@ def costs(geometry: Geometry, trainable, planned) -> list[np.ndarray]:
         chain, cell = geometry.locate(p.point)
         out[chain][cell] = max(trainable.cost(p.params), 1e-12)
     return out
+
+
+def describe(spec, planned) -> str:
+    """`sweeps validate`'s line on a searched sweep: trained points and their share of the
+    grid's estimated compute (`Trainable.cost`), worst case and expected (`estimate`)."""
+    geometry = Geometry.of(spec.grid)
+    e = estimate(costs(geometry, spec.runs_as, planned))
+    over = "every monotone boundary" if e.exact else f"{SAMPLES} random monotone boundaries"
+    return (f"search    critical_width, one point per trial: trains at most {e.worst} and "
+            f"{e.expected:.1f} expected of the {e.points} points ({e.worst_share:.0%} and "
+            f"{e.expected_share:.0%} of the grid's estimated compute; over {over}, uniform, "
+            "without contradictions)")
