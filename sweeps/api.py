@@ -322,6 +322,7 @@ def fit(name: str, *, tracking_uri: str | None = None, log: bool = True) -> FitR
     from trainables import catalog
     from tracking.curves import finished, scaling_curves
     from tracking.fit.sweep_fit import fit_sweep
+    from tracking.layout import INFERRED
     from tracking.query import late_gains, open_reader, read_rows
 
     uri = tracking_uri or default_tracking_uri()
@@ -335,7 +336,7 @@ def fit(name: str, *, tracking_uri: str | None = None, log: bool = True) -> FitR
     measure = catalog.get(rows[0].trainable).measure(rows[0].params)
     curves_ = scaling_curves(rows, measure, late_gains(reader, rows, measure))
     result = fit_sweep(name, rows[0].trainable, measure, curves_, total=len(rows),
-                       missing=[r.key for r in rows if r.state != "FINISHED"])
+                       missing=[r.key for r in rows if r.state not in ("FINISHED", INFERRED)])
     trained = [m for m in reader.logged_models(reader.experiment_id(name))
                if m.tags.get("kind") == "trial" and m.status == "READY"]
     if not log:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeps import api, packing
+from sweeps import api, critical_width, packing
 from sweeps.plan import placement
 from trainables import catalog
 from tracking.curves import Row, typed, width_order
@@ -42,6 +42,8 @@ def validate(args: Namespace) -> int:
     console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
         f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
         if split else ")"))
+    if spec.search == "critical_width":
+        console.print(f"  {critical_width.describe(spec, plan.points)}", highlight=False)
     for line in spec.runs_as.describe(runs):
         console.print(f"  {line}")
     mode = ("local mode, in the trial's process" if place.local else
@@ -166,7 +168,7 @@ def _print_learned(rows: list[Row]) -> None:
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
     table = Table("task", "frequency", "seed", *widths,
                   title=escape("Rare task learned by width (L learned, . not; [theory] where it "
-                               "differs)"),
+                               "differs; (L) (.) inferred by the search, not trained)"),
                   box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:
@@ -179,6 +181,9 @@ def _print_learned(rows: list[Row]) -> None:
             score = r and r.metrics.get(measure.score)
             measured = None if score is None else measure.learned(score)
             theory = r and r.metrics.get("theory/rare/learned")
+            if measured is None and r and r.inferred is not None:  # a search's, untrained
+                cells.append("(L)" if r.inferred else "(.)")
+                continue
             cell = "?" if measured is None else ("L" if measured else ".")
             if theory is not None and measured is not None and bool(theory) != bool(measured):
                 cell += escape(f" [{'L' if theory else '.'}]")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from sweeps import packing, progress, storage
+from sweeps import progress, search, storage
 from sweeps.errors import UserError
 from sweeps.plan import PointPlan, placement, plan
 from sweeps.spec import SweepSpec, validate
@@ -264,8 +264,9 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     show.print(f"MLflow: {ui_address(target.tracking_uri, experiment)}", markup=False,
                highlight=False, soft_wrap=True)
     sweep = trial_plan(spec, target, planned, experiment, parent)
-    tuner = build_tuner(spec, target, sweep, packing.trials(spec, planned))
+    tuner = build_tuner(spec, target, sweep, planned)
     errored, finished = fit_watching(tuner, spec, target, client, experiment, parent, show)
+    finished |= search.inferred(target.tracking_uri, spec.name)  # a search's, never trained
     unfinished = [p.point.key for p in planned if p.point.key not in finished]
     # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
     client.set_terminated(parent, "FINISHED" if not unfinished else
@@ -290,7 +291,7 @@ def trial_plan(spec: SweepSpec, target: Target, planned: list[PointPlan], experi
         points={p.point.key: p for p in planned})
 
 
-def build_tuner(spec: SweepSpec, target: Target, sweep, trials: list[dict]):
+def build_tuner(spec: SweepSpec, target: Target, sweep, planned: list[PointPlan]):
     """Tune over the trials' axes: restored from the sweep's storage where Tune saved state,
     fresh otherwise."""
     from ray import tune
@@ -299,7 +300,7 @@ def build_tuner(spec: SweepSpec, target: Target, sweep, trials: list[dict]):
 
     trainable = tune.with_resources(tune.with_parameters(tune_trial, plan=sweep),
                                     sweep.placement.trial_resources())
-    space = {TRIAL_KEY: tune.grid_search(trials)}
+    space, searching = search.tune_settings(spec, planned, sweep)  # grid, or a Searcher
     path = f"{target.storage_path}/{spec.name}"
     if tune.Tuner.can_restore(path):
         try:
@@ -315,7 +316,7 @@ def build_tuner(spec: SweepSpec, target: Target, sweep, trials: list[dict]):
         # reuse_actors: a trial slot's process (torch, Ray Train and MLflow imported)
         # runs the next trial too, instead of a fresh process importing them again.
         tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec),
-                                    reuse_actors=True,
+                                    reuse_actors=True, **searching,
                                     trial_name_creator=tune_trial_name,
                                     trial_dirname_creator=tune_trial_dirname),
         run_config=tune.RunConfig(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
@@ -35,6 +35,9 @@ class SweepSpec(Strict):
     grid: Grid
     resources: Resources = Resources()
     failure: Failure = Failure()
+    search: Literal["grid", "critical_width"] = Field(
+        "grid", description="grid (train every point) or critical_width (per task and seed, "
+                            "train only the points that decide N*(f); sweeps/search.py)")
 
     @property
     def runs_as(self) -> Trainable:
