@@ -302,7 +302,7 @@ class Watcher:
                     snap = snapshot(*args)
                 except (TrackingError, sqlite3.Error, OSError) as err:
                     if not self.failing:  # said once; training goes on meanwhile
-                        self._say(f"{self.sweep}: the tracking store does not answer "
+                        self.say(f"{self.sweep}: the tracking store does not answer "
                                   f"({err}); the view waits for it")
                     self.failing = True
                 else:
@@ -322,7 +322,7 @@ class Watcher:
         for trial in snap.trials:
             if trial.state != "RUNNING" and trial.name not in self.announced:
                 self.announced.add(trial.name)
-                self._say(finished_line(trial, snap.sweep))
+                self.say(finished_line(trial, snap.sweep))
         left = self.rate.left(snap.done)
         if live is not None:
             live.update(live_view(snap, left), refresh=True)
@@ -330,10 +330,10 @@ class Watcher:
         at, counts = self.printed
         since = time.time() - at
         if final or since >= 60 or (snap.counts != counts and since >= 10):
-            self._say(status_line(snap, left))
+            self.say(status_line(snap, left))
             self.printed = (time.time(), snap.counts)
 
-    def _say(self, line: str) -> None:
+    def say(self, line: str) -> None:
         """A line that stays (above the live view in a terminal)."""
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 

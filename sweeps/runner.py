@@ -24,12 +24,13 @@ from pathlib import Path
 
 import yaml
 
-from sweeps import packing, progress, storage
+from sweeps import interrupt, packing, progress, storage
 from sweeps.errors import UserError
 from sweeps.plan import placement, plan
 from sweeps.spec import SweepSpec, validate
 from sweeps.sweep_run import keep_alive, open_sweep
 from trainables.points import TRIAL_KEY, unpack
+from tracking.errors import UnknownSweep
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
 from tracking.query import open_reader
 from tracking.runs import connect, creates_store, environment, experiment_id, quick_requests
@@ -193,7 +194,7 @@ def saved_spec(target: Target, name: str) -> SweepSpec:
     different store would get a second set of runs)."""
     path = f"{target.sweep_dir(name)}/{STATE_FILE}"
     if not storage.exists(path):
-        raise UserError(f"no sweep named {name!r} in {target.storage} (no {path}): check the "
+        raise UnknownSweep(f"no sweep named {name!r} in {target.storage} (no {path}): check the "
                         "name and --storage, or start it with `sweeps run SPEC`")
     try:
         state = yaml.safe_load(storage.read_bytes(path))
@@ -310,13 +311,18 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
                                name="sweep-heartbeat", daemon=True)
     beating.start()
     try:
-        with quiet_tune():
+        with quiet_tune(), interrupt.catching(spec.name, watcher.say,
+                                              lambda: stopping_line(watcher, spec.name)) as stop:
             results = tuner.fit()
         errored = {p.key for r in results if r.error is not None
                    for p in unpack(r.config[TRIAL_KEY])}
         runs = trial_runs(client, experiment)
         set_status(client, [r.info.run_id for r in runs if r.data.tags["trial_key"] in errored
                             and r.info.status != "FINISHED"], "FAILED")
+        if stop.requested.is_set():
+            interrupt.mark_interrupted(client, [
+                r.info.run_id for r in runs if r.info.status == "RUNNING"
+                and r.data.tags["trial_key"] not in errored])
     finally:
         watcher.stop.set()
         watching.join(timeout=30)
@@ -328,7 +334,17 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     unfinished = [p.point.key for p in planned if p.point.key not in done]
     client.set_terminated(parent, "FINISHED" if not unfinished else
                           "FAILED" if errored else "KILLED")
+    stop.raise_if_requested()
     return unfinished
+
+
+def stopping_line(watcher: progress.Watcher, sweep: str) -> str:
+    """What Ctrl-C says at once, from the view's last look at the sweep."""
+    snap = watcher.last
+    if snap is None:
+        return f"stopping: `sweeps resume {sweep}` finishes the sweep"
+    finished, running, _ = snap.counts
+    return interrupt.line(sweep, finished, running, snap.total)
 
 
 def record_counts(client, parent: str, snap: progress.Snapshot) -> None:
