@@ -77,7 +77,7 @@ def test_list_shows_every_sweep_with_its_state_and_counts(sweep, tracking_uri, c
     assert len(lines) == 2  # neither MLflow's Default experiment nor another one
 
 
-def test_a_misspelt_sweep_name_gets_the_nearest_one(sweep, tracking_uri, capsys):
+def test_a_misspelt_sweep_name_gets_the_nearest_one(sweep, tracking_uri, capsys, tmp_path):
     for command in (["status", "tinny"], ["curves", "tinny"]):
         assert cli.main([*command, "--tracking-uri", tracking_uri]) == 2
         assert "no sweep named 'tinny'" in capsys.readouterr().err
@@ -85,3 +85,6 @@ def test_a_misspelt_sweep_name_gets_the_nearest_one(sweep, tracking_uri, capsys)
     assert capsys.readouterr().err.rstrip().endswith("did you mean 'tiny'?")
     assert cli.main(["status", "zzzz", "--tracking-uri", tracking_uri]) == 2
     assert "did you mean" not in capsys.readouterr().err
+    assert cli.main(["resume", "tinny", "--storage", str(tmp_path / "runs"),
+                     "--tracking-uri", tracking_uri]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("did you mean 'tiny'?")
