@@ -90,7 +90,7 @@ def _finished(result: api.SweepResult, args: Namespace) -> int:
 def _interrupted(name: str, tracking_uri: str) -> int:
     """After Ctrl-C: the sweep's state in a line, and exit 130 (128 + SIGINT), as a shell
     reports a command Ctrl-C stopped."""
-    console.print(_summary(name, tracking_uri), markup=False, highlight=False, soft_wrap=True)
+    console.print(_summary(name, tracking_uri), markup=False, highlight=False)
     return 130
 
 
@@ -133,7 +133,7 @@ def status(args: Namespace) -> int:
 
     sweep = read_sweep(open_reader(args.tracking_uri), args.name)
     rows = sweep_rows(sweep)
-    console.print(summary.line(sweep, rows), markup=False, highlight=False, soft_wrap=True)
+    console.print(summary.line(sweep, rows), markup=False, highlight=False)
     columns = [tables.Column("key", [r.key for r in rows]),
                tables.Column("state", [_state(r) for r in rows]),
                tables.Column("last step", [str(r.step) if r.step >= 0 else "" for r in rows],
@@ -258,10 +258,9 @@ def _print_learned(rows: list[Row]) -> None:
         return
     measure = catalog.get(rows[0].trainable).measure(rows[0].params)
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
-    table = Table("task", "frequency", "seed", *widths,
-                  title=escape("Rare task learned by width (L learned, . not; [theory] where it "
-                               "differs)"),
-                  box=None)
+    console.print("Rare task learned by width (L learned, . not; [theory] where it differs)",
+                  markup=False, highlight=False, soft_wrap=True, style="italic")
+    table = Table("task", "frequency", "seed", *widths, box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:
         p = r.params

@@ -351,8 +351,8 @@ class Watcher:
             self.printed = (time.time(), snap.counts)
 
     def say(self, line: str) -> None:
-        """A line that stays (above the live view in a terminal)."""
-        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        """A line that stays (above the live view in a terminal), wrapped between words."""
+        self.console.print(line, markup=False, highlight=False)
 
 
 def console() -> Console:

@@ -99,8 +99,9 @@ def render(console: Console, columns: list[Column], title: str | None = None,
            left_out: Sequence[str] = ()) -> None:
     """Print the table, nothing wrapped or cut (wider than the terminal only when asked:
     `--wide`); then which columns were left out and how to see them."""
-    table = Table(*[], title=escape(title) if title else None, box=None, pad_edge=False,
-                  padding=(0, GAP // 2), title_justify="left")
+    if title:  # a line of its own: as a table's title it would wrap to the table's width
+        console.print(title, markup=False, highlight=False, soft_wrap=True, style="italic")
+    table = Table(box=None, pad_edge=False, padding=(0, GAP // 2))
     for column in columns:
         table.add_column(escape(column.name), no_wrap=True, overflow="ignore",
                          justify="right" if column.numeric else "left")
@@ -116,4 +117,4 @@ def render(console: Console, columns: list[Column], title: str | None = None,
     if left_out:
         console.print(f"({len(left_out)} more column{'s' * (len(left_out) != 1)}: "
                       f"{', '.join(left_out)}; see them with --wide or --columns NAME,...)",
-                      markup=False, highlight=False, soft_wrap=True, style="dim")
+                      markup=False, highlight=False, style="dim")  # wrapped between words
