@@ -78,8 +78,8 @@ def _finished(result: api.SweepResult, args: Namespace) -> int:
     name = result.name
     _print_curves(api.status(name, tracking_uri=result.tracking_uri), args)
     _print_where(result.tracking_uri, name)
-    console.print(f"Ray state: {result.storage.rstrip('/')}/{name}", markup=False,
-                  highlight=False, soft_wrap=True)
+    for line in ("Ray Tune's state:", f"  {result.storage.rstrip('/')}/{name}"):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)  # a path: whole
     if result.failed:
         console.print(f"{len(result.failed)} grid points did not finish (failed, or "
                       f"interrupted): see `sweeps status {name}`; `sweeps resume {name}` "

@@ -1,7 +1,7 @@
 """Ctrl-C during `sweeps run`: said at once in one line, then a stop Tune carries out calmly.
 
 Tune's own SIGINT handler logs a paragraph, then stops its loop, saves its state and stops the
-trials (~10 s on a loaded laptop), and logs two more. Here SIGINT is ours: it prints the one
+trials (seconds, on a loaded laptop), and logs two more. Here SIGINT is ours: it prints the one
 line a person needs and asks Tune to stop through SIGUSR1, the signal Tune always listens to
 for the same graceful stop; Tune's paragraphs about it are kept off the screen. Grid points
 whose training was cut off are marked: their runs end KILLED with an `interrupted_at` tag, so
@@ -78,18 +78,24 @@ def catching(sweep: str, say: Callable[[str], None], line: Callable[[], str]) ->
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = saved_env
 
 
-def line(sweep: str, finished: int, running: int, total: int) -> str:
-    """`stopping: 2 points checkpointed, `sweeps resume tiny` finishes them`."""
-    waiting = total - finished - running
+def line(sweep: str, snap) -> str:
+    """`stopping: 2 points checkpointed, `sweeps resume tiny` finishes them`, from the view's
+    last look at the sweep (a `progress.Snapshot`, None before its first)."""
+    if snap is None:
+        return f"stopping: `sweeps resume {sweep}` finishes the sweep"
+    finished, running, _ = snap.counts
+    waiting = snap.total - finished - running
     rest = f" and the {waiting} not started" if waiting > 0 and running else ""
     them = "them" if running else f"the {waiting} not started"
     return (f"stopping: {running} point{'s' * (running != 1)} checkpointed, "
             f"`sweeps resume {sweep}` finishes {them}{rest}")
 
 
-def mark_interrupted(client, run_ids: list[str]) -> None:
-    """Runs cut off by the stop end KILLED (not RUNNING), tagged with when."""
+def mark_interrupted(client, runs: list, errored: set[str]) -> None:
+    """Runs the stop cut off (still RUNNING, their trial not failed) end KILLED, not
+    RUNNING, tagged with when."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    for run_id in run_ids:
-        client.set_tag(run_id, INTERRUPTED_TAG, now)
-        client.set_terminated(run_id, "KILLED")
+    for run in runs:
+        if run.info.status == "RUNNING" and run.data.tags["trial_key"] not in errored:
+            client.set_tag(run.info.run_id, INTERRUPTED_TAG, now)
+            client.set_terminated(run.info.run_id, "KILLED")

@@ -194,8 +194,8 @@ def saved_spec(target: Target, name: str) -> SweepSpec:
     different store would get a second set of runs)."""
     path = f"{target.sweep_dir(name)}/{STATE_FILE}"
     if not storage.exists(path):
-        raise UnknownSweep(f"no sweep named {name!r} in {target.storage} (no {path}): check the "
-                        "name and --storage, or start it with `sweeps run SPEC`")
+        raise UnknownSweep(f"no sweep named {name!r} in {target.storage} (no {path}): check "
+                           "the name and --storage, or start it with `sweeps run SPEC`")
     try:
         state = yaml.safe_load(storage.read_bytes(path))
         spec = validate(state["spec"], source=path)
@@ -311,8 +311,8 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
                                name="sweep-heartbeat", daemon=True)
     beating.start()
     try:
-        with quiet_tune(), interrupt.catching(spec.name, watcher.say,
-                                              lambda: stopping_line(watcher, spec.name)) as stop:
+        with quiet_tune(), interrupt.catching(
+                spec.name, watcher.say, lambda: interrupt.line(spec.name, watcher.last)) as stop:
             results = tuner.fit()
         errored = {p.key for r in results if r.error is not None
                    for p in unpack(r.config[TRIAL_KEY])}
@@ -320,9 +320,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
         set_status(client, [r.info.run_id for r in runs if r.data.tags["trial_key"] in errored
                             and r.info.status != "FINISHED"], "FAILED")
         if stop.requested.is_set():
-            interrupt.mark_interrupted(client, [
-                r.info.run_id for r in runs if r.info.status == "RUNNING"
-                and r.data.tags["trial_key"] not in errored])
+            interrupt.mark_interrupted(client, runs, errored)
     finally:
         watcher.stop.set()
         watching.join(timeout=30)
@@ -336,15 +334,6 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
                           "FAILED" if errored else "KILLED")
     stop.raise_if_requested()
     return unfinished
-
-
-def stopping_line(watcher: progress.Watcher, sweep: str) -> str:
-    """What Ctrl-C says at once, from the view's last look at the sweep."""
-    snap = watcher.last
-    if snap is None:
-        return f"stopping: `sweeps resume {sweep}` finishes the sweep"
-    finished, running, _ = snap.counts
-    return interrupt.line(sweep, finished, running, snap.total)
 
 
 def record_counts(client, parent: str, snap: progress.Snapshot) -> None:

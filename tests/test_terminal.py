@@ -100,14 +100,18 @@ def test_at_80_columns_the_closing_table_and_lines_are_whole(tmp_path, write_spe
     assert len(table) == 5 and all(len(line) <= 80 for line in table), table
     assert all(row.split()[2] == "FINISHED" for row in table[1:]), table
     assert "…" not in "\n".join(closing) and "e-" not in "\n".join(table)  # no raw noise
-    shown = table[0].split()
-    left_out = closing[len(table) + 1]
-    assert left_out.startswith("(") and "see them with --wide" in left_out
-    assert all(name not in shown for name in left_out[1:].split(": ")[1].split("; ")[0]
-               .split(", "))
+    note_at = len(table) + 1  # the columns left out, wrapped between words
+    note_end = next(i for i in range(note_at, len(closing)) if closing[i].endswith(")"))
+    note = " ".join(closing[note_at:note_end + 1])
+    assert note.startswith("(") and "see them with --wide" in note
+    left_out = note[1:].split(": ")[1].split("; ")[0].split(", ")
+    assert left_out and not set(left_out) & set(table[0].split())
     url = "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
-    assert url in closing  # a line of its own, whole
-    assert f"  mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}" in closing
+    command = f"  mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}"
+    state = f"  {tmp_path / 'runs' / 'tiny'}"
+    assert url in closing and command in closing and state in closing  # lines of their own
+    assert [line for line in closing if len(line) > 80 and line not in (url, command, state)] \
+        == []
 
 
 @pytest.mark.slow
