@@ -89,20 +89,19 @@ def start_ray(spec: SweepSpec) -> None:
     sized to this machine, with room for at least one trial whatever it asks for.
 
     The embedded Ray's dashboard starts only where trials need it: Train's worker groups
-    query its state API, local-mode trials do not; without it a CPU sweep's first run starts
-    ~3.5 s sooner (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
+    query its state API, local-mode trials do not, and it delays a CPU sweep's first run
+    (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
     yourself (`ray start --head`) and run with RAY_ADDRESS=auto.
 
     Its dashboard listens on a port chosen here, which its processes get as
     RAY_API_SERVER_ADDRESS: Train's controller asks the state API without an address, and with
     a second Ray on the machine (another sweep, a notebook's) Ray cannot tell which to ask
-    ("Found multiple active Ray instances": its placement-group cleaner died with a traceback
-    on the console).
+    ("Found multiple active Ray instances", and its placement-group cleaner dies).
 
     Nor does it start idle workers ahead of time (Ray's default: one per CPU as the driver
     connects): Tune's trial actors carry their own runtime environment (its env vars), so
-    Ray never hands them such a worker and starts theirs when asked; the idle ones only took
-    CPU from the start-up (first step ~1-2 s sooner without them on 2 cores, BENCHMARKS.md).
+    Ray never hands them such a worker and starts theirs when asked; idle ones would only take
+    CPU from the start-up (BENCHMARKS.md).
     Train's preemption watcher is off in it (`PREEMPTION_WATCHER`) unless you set it."""
     import ray
 

@@ -10,6 +10,7 @@ and the plan as artifacts and the progress counts; every grid point's run (`kind
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -21,11 +22,13 @@ KIND_REPORT = "report"  # a report run (`sweeps reproduce`)
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: what nests runs in the UI
 TRIAL_TAG = "trial"  # a grid point's run: the name of the Tune trial that trains it
 HEARTBEAT_TAG = "heartbeat"  # the parent run's: when its driver was last alive (`iso_time`)
+SILENT_S = 600.0  # a driver not heard from for this long is gone (`silent`)
 FIT_FILE = "fit.json"  # the fit run's SweepFit
 SPEC_FILE = "spec.yaml"  # the parent run's spec, as the sweep was started
 PLAN_FILE = "plan.json"  # the parent run's plan (`sweeps validate --format json`)
 FEATURE_STEPS = "feature_steps.json"  # a synthetic run's features: when each was learned
 FEATURE_COLUMNS = ("task", "feature", "utility", "step")  # its columns (MLflow's table JSON)
+PLOTS = "plots"  # a parent or fit run's artifact folder for figures
 LEARNING_CURVES = "learning-curves"  # the parent run's figure: rare loss against step
 SEARCH_FILE = "search.json"  # a searched sweep's parent run: trained and inferred cells
 SEARCH_TAG = "search"  # a searched sweep's parent run: which search (`sweeps.search`)
@@ -53,6 +56,12 @@ def tag_seconds(text: str) -> float:
     if text.isdigit():
         return int(text) / 1000
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def silent(status: str | None, heard_at: float | None) -> bool:
+    """A RUNNING sweep whose driver's last heartbeat (`tag_seconds` of `HEARTBEAT_TAG`) is over
+    `SILENT_S` old: the driver was killed outright, so the sweep is gone, not running."""
+    return status == "RUNNING" and heard_at is not None and time.time() - heard_at > SILENT_S
 
 
 SQLITE = "sqlite:///"

@@ -29,14 +29,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainables.olmo.model import eager
+from trainables.olmo.model import INSTANCE_CHUNK, eager
 
 CONTEXTS = 20  # instances per task token in the order probe
 FOLDS = 5
 PENALTIES = 10.0 ** np.arange(-4, 4.01, 0.5)  # ridge, in units of the mean squared singular value
 SHUFFLES = 200
 SEED = 0  # fold assignment, contexts and shuffles: fixed, and never the training RNG
-CHUNK = 256  # instances per forward pass
 
 
 @torch.no_grad()
@@ -72,7 +71,7 @@ def first_block_states(model: torch.nn.Module, symbols: np.ndarray, device: torc
     model.eval()
     parts = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        for chunk in ids.split(CHUNK):
+        for chunk in ids.split(INSTANCE_CHUNK):
             parts.append(first_block(model, chunk.to(device)).float().cpu())
     model.train(was_training)
     states = torch.cat(parts).double().numpy()  # (instances, 2, d)
