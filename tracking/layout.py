@@ -46,7 +46,7 @@ NOTE = "mlflow.note.content"  # MLflow's own: a run's description, atop its page
 
 def iso_time(seconds: float) -> str:
     """A time as the parent run's tags hold it: ISO 8601 in UTC, to the second
-    (`2026-12-07T17:08:07Z`), readable in the UI where epoch milliseconds were not."""
+    (`2026-12-07T17:08:07Z`), readable in the UI as epoch milliseconds are not."""
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
