@@ -60,7 +60,8 @@ TINY = study.Scale(tasks=4, features_per_task=4, phase_widths=[1, 2, 4, 8],
                    phase_frequencies=[0.2, 0.005], seeds=[0, 1], frequency=0.05,
                    burst_widths=[4, 12], burst_steps=200, trace_widths=[4, 12], trace_steps=60,
                    long_widths=[2, 12], long_steps=1000,
-                   resources={"cpu": 1, "gpu": 0, "workers": 1}, phase_seeds=[0], log_every=7)
+                   resources={"cpu": 1, "gpu": 0, "workers": 1}, phase_seeds=[0],
+                   long_seeds=[0], bursts=(1, 20), log_every=7)
 
 
 class Page(HTMLParser):
@@ -78,7 +79,6 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
         ray_cluster, tmp_path, monkeypatch):
     monkeypatch.setattr(study, "SCALES", ("tiny",))
     monkeypatch.setitem(study.SCALE, "tiny", TINY)
-    monkeypatch.setattr(study, "BURSTS", (1, 20))
     monkeypatch.setattr(study, "TWO_DIRECTIONS", tmp_path / "no-preset.yaml")
     uri, runs, out = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "runs"), tmp_path / "r"
     said = []

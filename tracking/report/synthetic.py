@@ -50,9 +50,11 @@ def build(reader: Reader, sweeps: dict[str, str], figures: Path,
     norms, cosines = second_half("interference/frequent_norm"), second_half(
         "interference/cos_nontask")
     long_loss, long_total = history("long", "rare/loss"), history("long", "loss")
+    traced = done.get("trace", [])
+    first = min((key(r).seed for r in traced), default=0)
     traces = {key(r): {m: reader.history(r.run_id, m) for m in TRACE}
-              for r in done.get("trace", [])}
-    phase, traced = rows["phase"], done.get("trace", [])
+              for r in traced if key(r).seed == first}  # one seed: each burst visible
+    phase = rows["phase"]
     trace_n = int(traced[0].params["schedule.block"]) if traced else 0
     with plt.rc_context(look.STYLE):
         made = [draw.phase(phase, figures), draw.utility_order(phase, figures),

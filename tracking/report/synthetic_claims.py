@@ -315,7 +315,9 @@ def c3_long_horizon(rows: list[Row], rare_loss: dict[str, Series], loss: dict[st
         used += 1
         falls[label] = early - late
         texts.append(f"{label}: {early:.3f} at step {early_at:.0f}, {late:.3f} at {end}")
-    theory = critical_width(rows[0]) if rows else 0
+    if not rows:
+        return undecided("C3", FIGURE["C3"], CLAIMS["C3"], "no long runs", Cells(0, 0))
+    theory = critical_width(rows[0])
     cells = Cells(len(rows), used)
     evidence = (f"rare loss of runs below N*={theory} at 1/{s.long_factor} of the run and at "
                 f"its end (means over the last {s.tail:g} of the steps up to each, "
