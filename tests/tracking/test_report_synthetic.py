@@ -353,3 +353,48 @@ def test_claims_json_entries_follow_contracts_7(holds):
     entry = Claim("C1", "fig2-phase", "text", holds, "why").as_json()
     assert set(entry) == {"id", "figure", "claim", "holds", "evidence", "n", "effect",
                           "interval", "null", "cells", "reason"}
+
+
+def test_figures_draw_means_over_seeds_and_write_every_plotted_value(tmp_path):
+    """Each seed's value and the mean with its interval land in data/<figure>.csv, keyed by
+    every grid axis: a reader recomputes the plotted mean from the per-seed rows."""
+    import csv
+
+    import matplotlib.pyplot as plt
+
+    from tracking.report import synthetic_figures as draw
+    from tracking.report.claims import DATA_COLUMNS
+
+    bursts, final = burst_sweeps(hurts_narrow)
+    by_key = {n: {report.key(r): final[r.run_id] for r in rs} for n, rs in bursts.items()}
+    steps = [(s, 0.5 + 0.5 * (s % 20 == 0)) for s in range(0, 100)]
+    trace = {report.key(row(w, 0.0)): {"rare/alignment": steps, "rare/injected": [
+        (s, 10.0 * (s % 20 == 0)) for s in range(100)], "interference/cos_batch": [
+        (s, 0.1) for s in range(100)]} for w in (4, 11)}
+    push = {report.key(row(w, 0.0)): {"rare/alignment": steps, "rare/alignment_push": [
+        (s, 0.01) for s in range(100)], "rare/alignment_pull": [(s, -0.01) for s in range(100)]}
+        for w in (1, 2)}
+    with plt.rc_context({"figure.max_open_warning": 0}):
+        made = [draw.bursts(by_key, tmp_path / page.FIGURES),
+                draw.interference(*interference_runs(
+                    lambda w, s: [0.1 / w, 0.11 / w], lambda w, s: [0.1, -0.1, 0.2 / w]),
+                    tmp_path / page.FIGURES),
+                draw.update_and_forget(trace, 10, 7, tmp_path / page.FIGURES),
+                draw.two_directions(push, tmp_path / page.FIGURES),
+                draw.phase(phase_rows(), tmp_path / page.FIGURES)]
+    page.write(Report("synthetic", "tiny", ["s"], made, []), tmp_path)
+    for figure in made:
+        assert (tmp_path / page.FIGURES / f"{figure.name}.pdf").is_file()
+        with (tmp_path / page.DATA / f"{figure.name}.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        assert rows and tuple(next(iter(csv.reader([open(
+            tmp_path / page.DATA / f"{figure.name}.csv").readline()])))[:8]) == DATA_COLUMNS
+    with (tmp_path / page.DATA / "fig6b-bursts.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    mean = next(r for r in rows if r["seed"] == "mean" and r["width"] == "7"
+                and r["burst"] == "10")
+    seeds = [float(r["value"]) for r in rows if r["seed"] != "mean" and r["width"] == "7"
+             and r["burst"] == "10"]
+    assert len(seeds) == int(mean["n"]) == 5
+    assert float(mean["value"]) == pytest.approx(np.mean(seeds))
+    assert float(mean["lo"]) < float(mean["value"]) < float(mean["hi"])
