@@ -23,8 +23,8 @@ from tracking.layout import PART, trial_name
 
 STATE_METRICS = ["loss", "model_loss", "rare/loss", "rare/model_loss", "rare/alignment",
                  "rare/learned"]  # of the state: at every logged step, 0 included
-STEP_METRICS = ["interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
-                "interference/frequent_norm"]  # of the step that led there, at log steps
+STEP_METRICS = ["interference/frequent_norm", "rare/alignment_push",
+                "rare/alignment_pull"]  # of the step that led there, at log steps
 CONTRACT_METRICS = STATE_METRICS + STEP_METRICS
 
 
@@ -132,12 +132,13 @@ def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_s
         for name in CONTRACT_METRICS + [f"task_loss/{k}" for k in range(4)]:
             history = client.get_metric_history(run.info.run_id, name)
             steps = [m.step for m in history]
-            every = int(params["log_every"])  # cosines at step 1 are undefined (D = 0)
+            every = int(params["log_every"])  # step measures start at step 1
             assert steps[0] == 0 if name not in STEP_METRICS else 1 <= steps[0] <= max(2, every), \
                 (name, steps[:3], every)
             assert max(steps) == last or name in STEP_METRICS and max(steps) > last - every
             assert len(set(steps)) == len(steps), f"{name} logged a step twice"
         assert "rare/injected" not in metrics  # population mode draws no batch
+        assert not [m for m in metrics if m.startswith("interference/cos")]  # nor cosines
         assert metrics["rare/loss"] == metrics["task_loss/3"]
         assert metrics["rare/model_loss"] == pytest.approx(metrics["rare/loss"], abs=0.02)
         assert metrics["theory/critical_width_first"] <= metrics["theory/critical_width"]
