@@ -184,13 +184,14 @@ def update_and_forget(traces: dict[Key, dict[str, Series]], n: int, theory: int,
             ax.axvline(s, color=look.LINES[5], lw=0.3, alpha=0.35)
         if signal:
             ax.plot(*zip(*signal), color=look.LINES[0], lw=0.8)
+            _zoom(ax, signal, bursts)
         ax.plot([], [], color=look.LINES[5], lw=0.8, label=f"bursts of {n} ({len(bursts)})")
         ax.set_ylim(-0.02, 1.05)
         side = "below" if k.width < theory else "above"
         ax.set_title(f"width {k.width}, {side} $N^*$={theory} (seed {k.seed})")
         ax.set_xlabel("step")
         ax.set_ylabel(r"rare signal $\|P_U b_r\|^2$")
-        ax.legend(loc="upper left", framealpha=0.9)
+        ax.legend(loc="lower left", framealpha=0.9)
     ax = fig.add_subplot(grid[0, 2])
     box, positions = [], []
     for j, k in enumerate(keys):
@@ -220,12 +221,28 @@ def update_and_forget(traces: dict[Key, dict[str, Series]], n: int, theory: int,
                   f"The rare task arrives {n} samples at a time (long-run frequency f="
                   f"{frequency:g}; vertical ticks mark the bursts). Left: the rare task's "
                   f"leading direction inside span(U) at a width below the critical width "
-                  f"N*={theory} and one above it; right: the cosine between the step's "
+                  f"N*={theory} and one above it (insets: the last cycles on their own "
+                  "scale); right: the cosine between the step's "
                   "encoder gradient g and the rare task's reference gradient G_r (tangent "
                   "parts) at the bursts and between them. The paper: the narrow student gains "
                   "at each injection and loses it before the next, the wide one accumulates; "
                   "cos(g, G_r) is higher at injections in the wider student and near zero "
                   "between.", tuple(data))
+
+
+def _zoom(ax, signal: Series, bursts: list[int], cycles: int = 4) -> None:
+    """An inset of the last few burst cycles on their own scale: near zero the narrow
+    student's spike at each burst and its fall back are too small for the full axis."""
+    if len(bursts) < cycles + 1:
+        return
+    start = bursts[-cycles - 1]
+    window = [(s, v) for s, v in signal if s >= start]
+    inset = ax.inset_axes([0.5, 0.3, 0.46, 0.36])
+    inset.plot(*zip(*window), color=look.LINES[0], lw=0.8)
+    for s in bursts[-cycles - 1:]:
+        inset.axvline(s, color=look.LINES[5], lw=0.6)
+    inset.tick_params(labelsize=6)
+    inset.set_title("the last bursts, own scale", fontsize=6, pad=2)
 
 
 def bursts(final: dict[int, dict[Key, float]], folder: Path) -> Figure:
