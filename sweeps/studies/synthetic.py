@@ -4,7 +4,7 @@ long-horizon check and its interference measures, at two scales. The burst sweep
 
 - `phase` (population: the width's optimum, infinite data): widths x frequencies x {simple,
   complex}; Figure 2's phase diagram (C1, C2, C7) and Figure 3's learning order (C6, C8, from
-  the runs' `feature_step/<k>/<j>`).
+  the runs' `feature_steps.json` tables).
 - `bursts-<n>` (sampled, fixed horizon of at least the theory's expected steps at the
   narrow width), n in the scale's `bursts` (the paper's 1, 10, 20, 50, 100 at full scale;
   1, 10, 100 at quick, whose 2 cores hold no more): the rare task delivered n samples at a

@@ -95,6 +95,7 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     assert all(c["holds"] in (True, False, None) and c["evidence"] and c["cells"]
                for c in claims.values())
     assert all(c["reason"] for c in claims.values() if c["holds"] is None)
+    assert claims["C6"]["holds"] is not None  # the phase runs' feature_steps.json tables, read
     data = {p.stem for p in (out / "data").glob("*.csv")}
     assert {p.stem for p in (out / "figures").glob("*.png")} | {"claims"} == data
     with (out / "data" / "fig6b-bursts.csv").open() as f:
@@ -108,6 +109,9 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     assert names == {p.stem for p in (out / "figures").glob("*.pdf")}
     assert names <= page.ids and page.images == len(names) == 6
     assert set(claims) <= page.ids
+    index = (out / "index.html").read_text()
+    assert index.count('href="http://127.0.0.1:5000/#/experiments/') == 5  # each sweep's run
+    assert "Settings." not in index and "training time" in index
 
     reader = open_reader(uri)
     logged = reader.runs(reader.experiment_id(outcome.sweeps["phase"]), KIND_REPORT)

@@ -6,12 +6,14 @@ tests/sweeps/test_reproduce.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 from tracking.curves import Row
+from tracking.layout import FEATURE_COLUMNS, FEATURE_STEPS
 from tracking.report import page
 from tracking.report import synthetic_claims as report
 from tracking.report.claims import Claim, Figure, Report
@@ -276,8 +278,8 @@ def test_c5_negative_controls_noise_of_the_right_dimension_and_a_rising_norm():
 
 
 def steps_by_utility(params: dict, reverse: bool = False, by_frequency: bool = False) -> dict:
-    """feature_step metrics: larger utility learned earlier (or later, `reverse`; or in order
-    of task frequency, `by_frequency`)."""
+    """The feature_steps.json table: larger utility learned earlier (or later, `reverse`; or
+    in order of task frequency, `by_frequency`)."""
     u = report.utilities(params)
     score = np.broadcast_to(report.frequencies(params)[:, None], u.shape) * (
         1 + 1e-3 * u) if by_frequency else u
@@ -285,11 +287,13 @@ def steps_by_utility(params: dict, reverse: bool = False, by_frequency: bool = F
     steps = np.empty(u.size)
     steps[order] = np.arange(1, u.size + 1) * 10
     K, r = u.shape
-    return {f"feature_step/{k}/{j}": steps[k * r + j] for k in range(K) for j in range(r)}
+    return {"columns": list(FEATURE_COLUMNS),
+            "data": [[k, j, u[k, j], int(steps[k * r + j])] for k in range(K) for j in range(r)]}
 
 
 def ordered_runs(**how):
-    return [row(w, 0.0, f, seed=seed, **steps_by_utility(row(w, 0.0, f).params, **how))
+    return [replace(row(w, 0.0, f, seed=seed), tables={
+        FEATURE_STEPS: steps_by_utility(row(w, 0.0, f).params, **how)})
             for w in (4, 8) for f in (0.3, 0.05) for seed in (0, 1)]
 
 
@@ -326,7 +330,7 @@ class Names(HTMLParser):
 def test_the_page_is_one_file_naming_every_figure_with_its_claims(tmp_path):
     import matplotlib.pyplot as plt
 
-    from tracking.report.figures import save
+    from tracking.style import save
 
     figures = [Figure("fig-a", "Figure A: one", "caption a"),
                Figure("fig-b", "Figure B: two", "caption b")]
@@ -398,3 +402,14 @@ def test_figures_draw_means_over_seeds_and_write_every_plotted_value(tmp_path):
     assert len(seeds) == int(mean["n"]) == 5
     assert float(mean["value"]) == pytest.approx(np.mean(seeds))
     assert float(mean["lo"]) < float(mean["value"]) < float(mean["hi"])
+
+
+def test_feature_steps_reads_the_table_in_any_row_order():
+    base = row(12, 0.0)
+    table = steps_by_utility(base.params)
+    ordered = replace(base, tables={FEATURE_STEPS: table})
+    shuffled = replace(base, tables={FEATURE_STEPS: {**table, "data": table["data"][::-1]}})
+    np.testing.assert_array_equal(report.feature_steps(shuffled),
+                                  report.feature_steps(ordered))
+    assert report.feature_steps(ordered)[0, 0] == 10  # the largest utility, first
+    assert np.isnan(report.feature_steps(base)).all()  # no table: nothing recorded

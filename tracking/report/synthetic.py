@@ -10,8 +10,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tracking.query import Reader, read_rows
-from tracking.report import figures as look
+from tracking import style as look
+from tracking.layout import FEATURE_STEPS
+from tracking.query import Reader, read_rows, with_table
 from tracking.report import synthetic_claims as judge
 from tracking.report import synthetic_figures as draw
 from tracking.report.claims import Claim, Figure
@@ -54,7 +55,7 @@ def build(reader: Reader, sweeps: dict[str, str], figures: Path,
     first = min((key(r).seed for r in traced), default=0)
     traces = {key(r): {m: reader.history(r.run_id, m) for m in TRACE}
               for r in traced if key(r).seed == first}  # one seed: each burst visible
-    phase = rows["phase"]
+    phase = with_table(reader, rows["phase"], FEATURE_STEPS)  # C6, C8: learning steps
     trace_n = int(traced[0].params["schedule.block"]) if traced else 0
     with plt.rc_context(look.STYLE):
         made = [draw.phase(phase, figures), draw.utility_order(phase, figures),

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tracking.curves import Row
+from tracking.layout import FEATURE_STEPS
 from tracking.report.claims import Cells, Claim
 from tracking.report.verdict import (Part, judge, judge_all, mean_of, rank_correlation, share,
                                      slope, undecided)
@@ -155,11 +156,17 @@ def critical_width(row: Row) -> int:
 
 
 def feature_steps(row: Row) -> np.ndarray:
-    """(K, r) first step each feature was learned (-1: never), from `feature_step/<k>/<j>`.
+    """(K, r) first step each feature was learned (-1: never; NaN: not recorded), from the
+    run's `feature_steps.json` table (`tracking.query.with_table` reads it into the row).
     Every reader of the learning order goes through here."""
     K, r = int(row.params["tasks"]), int(row.params["features_per_task"])
-    return np.array([[row.metrics.get(f"feature_step/{k}/{j}", np.nan) for j in range(r)]
-                     for k in range(K)])
+    steps = np.full((K, r), np.nan)
+    table = row.tables.get(FEATURE_STEPS)
+    if table:
+        column = {name: i for i, name in enumerate(table["columns"])}
+        for line in table["data"]:
+            steps[int(line[column["task"]]), int(line[column["feature"]])] = line[column["step"]]
+    return steps
 
 
 def _label(k: tuple) -> str:

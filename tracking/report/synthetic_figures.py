@@ -2,7 +2,7 @@
 one figure (PNG + PDF) and returns it with every plotted value as data (long format,
 CONTRACTS 7: `data/<figure>.csv`). Values over seeds are drawn as their mean with a 95%
 interval (Student's t, `verdict.mean_of`); the data holds each seed's value and the mean.
-Drawn inside `figures.STYLE` (`synthetic.build` sets it for the duration), never set
+Drawn inside `tracking.style.STYLE` (`synthetic.build` sets it for the duration), never set
 globally: a fit's plots drawn in the same process keep their own look."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tracking.curves import Row
-from tracking.report import figures as look
+from tracking import style as look
 from tracking.report.claims import Figure
 from tracking.report.synthetic_claims import (Key, Series, critical_width, curves, feature_steps,
                                               key, utilities, width)

@@ -77,8 +77,8 @@ def interference(V, g, g_task, rare, background,
                  injected: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """CONTRACTS 5's interference measures of one step, at the state V it was computed at.
 
-    g: the encoder gradient the step applied; g_task: its part from the rare samples; rare:
-    G_r, the rare task's expected encoder gradient; background: the background tasks'
+    g: the encoder gradient the step applied; g_task: its part from the rare samples (their
+    terms of the batch's gradient); rare: G_r, the rare task's expected encoder gradient; background: the background tasks'
     expected encoder gradient; injected (P,): rare samples in the step's batch, None in
     population mode, which logs the norm alone (there g_task is G_r's own term, so cos_task
     is 1, and cos_nontask the restoring force of the stationary point: -1 at or above N*).
@@ -102,7 +102,7 @@ def interference(V, g, g_task, rare, background,
 def alignment_split(V, lr, g, g_task, leading: torch.Tensor) -> dict[str, torch.Tensor]:
     """`rare/alignment_push` and `rare/alignment_pull`: the first-order change of the rare
     alignment a = ||P_U b||^2 in the step V <- qf(V - lr g), from g_task (the rare samples'
-    part) and from g - g_task (the rest's). They sum to the step's first-order change.
+    part; population: the rare task's expected term) and from g - g_task (the rest's). They sum to the step's first-order change.
 
     The retraction moves V by -lr (I - V V^T) g plus V times a skew matrix, which leaves
     span(V) unchanged, so da = 2 b^T dV V^T b = -2 lr b^T (I - V V^T) g V^T b: linear in g.
@@ -113,6 +113,6 @@ def alignment_split(V, lr, g, g_task, leading: torch.Tensor) -> dict[str, torch.
 
     def change(x):
         moved = tangent(V, x).gather(1, rows).double()  # b^T (I - V V^T) x
-        return (-2.0 * lr.double().view(-1) * (moved * held).sum((1, 2)))
+        return -2.0 * lr.double().view(-1) * (moved * held).sum((1, 2))
 
     return {"rare/alignment_push": change(g_task), "rare/alignment_pull": change(g - g_task)}

@@ -26,6 +26,7 @@ import torch
 from trainables import periodic
 from trainables.synthetic import measures, stopping, theory
 from trainables.synthetic.gradients import expected_gradients, orthonormalise, sample_gradients
+from tracking.layout import FEATURE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -249,12 +250,19 @@ class Pack:
 
     def summary(self, i: int) -> dict[str, float]:
         """What member i logs once, at its last step: whether it converged (1) or ran to its
-        cap (0), and the step at which each feature (k, j) was first learned (-1: never)."""
+        cap (0)."""
+        return {"converged": float(self.checks[i].converged_at is not None)}
+
+    def feature_table(self, i: int) -> dict:
+        """Member i's features as one table (`tracking.layout.FEATURE_STEPS`): task k, feature
+        j, utility pi_k lambda_{k,j} and the first step it was learned (-1: never). One
+        artifact, not K r single-point metrics that would fill MLflow's chart view."""
         K, r = self.setup.tasks, self.setup.features_per_task
         steps = self.learned_step[i].view(K, r).tolist()
-        return {"converged": float(self.checks[i].converged_at is not None),
-                **{f"feature_step/{k}/{j}": float(steps[k][j])
-                   for k in range(K) for j in range(r)}}
+        utility = (self.pi[i].double().view(K, 1)
+                   * self.sqrt_lam[i].double().view(K, r) ** 2).tolist()
+        return {"columns": list(FEATURE_COLUMNS),
+                "data": [[k, j, utility[k][j], steps[k][j]] for k in range(K) for j in range(r)]}
 
     # -- checkpoints ----------------------------------------------------------------------
 

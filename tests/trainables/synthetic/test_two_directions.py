@@ -50,3 +50,25 @@ def test_at_width_2_both_directions_are_held_and_neither_moves_the_alignment(tra
     for part in ("push", "pull"):
         size = np.abs(wide[f"rare/alignment_{part}"]).mean()
         assert size < 1e-2 * np.abs(narrow[f"rare/alignment_{part}"]).mean()
+
+
+@pytest.mark.slow
+def test_the_preset_runs_end_to_end_with_push_and_pull_at_every_step(ray_cluster, tmp_path,
+                                                                     tracking_uri):
+    """`sweeps run` on the preset (shortened): real Ray, real MLflow; every step of both
+    widths carries the push and the pull."""
+    from mlflow import MlflowClient
+
+    from sweeps.cli import main
+
+    preset = REPO / "sweeps" / "presets" / "two-directions.yaml"
+    assert main(["run", str(preset), "--storage", str(tmp_path / "runs"), "--tracking-uri",
+                 tracking_uri, "--set", "synthetic.steps=200"]) == 0
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("two-directions")
+    runs = client.search_runs([experiment.experiment_id], "tags.kind = 'trial'")
+    assert sorted(int(r.data.params["width"]) for r in runs) == [1, 2]
+    for run in runs:
+        for name in ("rare/alignment_push", "rare/alignment_pull"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, name)]
+            assert sorted(steps) == list(range(1, 201)), name
