@@ -13,7 +13,7 @@ long-horizon check and its interference measures, at two scales.
   times the steps at which the rare loss is read (C3: `LONG_FACTOR`).
 
 The paper gives none of these sizes (PAPER.md 1.2: every synthetic hyper-parameter is [NF]);
-they are this study's choices, stated in README "Reproducing the paper". The burst widths sit
+they are this study's choices, stated in docs/explanation/verdicts.md. The burst widths sit
 just above the critical width (N* = 23 at quick's f = 0.01) and well above it: below N* the
 rare task is not learned whatever the schedule, so bursts have nothing to destroy.
 """
