@@ -130,11 +130,16 @@ def _fields(model: type[BaseModel], prefix: str):
             default = f"`{_value(info.default)}`"
         if nested is not None and nested is info.annotation:
             default = "see below" if default != "required" else default
-        meaning = _escape(info.description or (nested.__doc__ or "").split("\n")[0]
-                          if nested is not None else info.description or "")
+        meaning = _escape(info.description or _summary(nested))
         yield prefix + name, _escape(_type(info.annotation)), default, meaning
         if nested is not None:
             yield from _fields(nested, f"{prefix}{name}.")
+
+
+def _summary(model: type[BaseModel] | None) -> str:
+    """A section's docstring, its first paragraph, as the meaning of a field holding it."""
+    doc = (model.__doc__ or "") if model is not None else ""
+    return " ".join(doc.split("\n\n")[0].split())
 
 
 def _model_in(annotation) -> type[BaseModel] | None:

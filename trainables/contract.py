@@ -36,6 +36,9 @@ class Strict(BaseModel):
 
 
 class Block(Strict):
+    """`schedule: {block: n}`: rare instances arrive n at a time, at the same long-run
+    frequency (`iid`: one at a time, spread evenly)."""
+
     block: int = Field(ge=1, description="rare instances arrive this many at a time, >= 1")
 
 
