@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from injection import location as locations
-from injection.corpus import Corpus
+from injection.folder import Corpus
 from injection.errors import InjectionError
 
 KINDS = {"cmp": "R_cmp", "add": "R_add"}  # injected task -> its natural reference

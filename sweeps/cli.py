@@ -13,7 +13,7 @@ import gc
 import importlib
 import sys
 
-from sweeps import fit_commands, injection_commands, submit
+from sweeps import api, fit_commands, injection_commands, submit
 from sweeps.api import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, default_storage
 from sweeps.api import default_tracking_uri
 from tracking.errors import UserError
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     module, _, function = handler.partition(":")
 
     try:
-        return getattr(importlib.import_module(module), function)(args)
+        with api.cli_terms():  # its messages name this command line's flags
+            return getattr(importlib.import_module(module), function)(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeps import api, packing
+from sweeps import api, critical_width, packing
 from sweeps.plan import placement
 from trainables import catalog
-from tracking.curves import Row, width_order
-from tracking.layout import PART
+from tracking.curves import Row, typed, width_order
+from tracking.layout import AXES, PART
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -24,7 +24,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 def validate(args: Namespace) -> int:
     plan = api.validate(args.spec, args.overrides, args.name)
     spec = plan.spec
-    runs = [(p.point, p.section) for p in plan.points]
+    section = spec.runs_as.section  # each point's section typed again, as its worker reads it
+    runs = [(p.point, section.model_validate(p.section)) for p in plan.points]
     warnings = spec.runs_as.warnings(runs)
     if args.format == "json":
         print(json.dumps(plan.as_json(), indent=1))
@@ -34,13 +35,15 @@ def validate(args: Namespace) -> int:
     place, packed = placement(spec), ", ".join(spec.pack) or "nothing"
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
     console.print(f"  grid      {len(plan.points)} points = " + " x ".join(
-        f"{len(getattr(spec.grid, a))} {a}" for a in ("width", "frequency", "task", "seed")))
+        f"{len(getattr(spec.grid, a))} {a}" for a in AXES))
     trials = packing.trials(spec, plan.points)
     parts = [axes[PART] for axes in trials if PART in axes]
     split = sum(part.startswith("1/") for part in parts)
     console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
         f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
         if split else ")"))
+    if spec.search == "critical_width":
+        console.print(f"  {critical_width.describe(spec, plan.points)}", highlight=False)
     for line in spec.runs_as.describe(runs):
         console.print(f"  {line}")
     mode = ("local mode, in the trial's process" if place.local else
@@ -66,7 +69,7 @@ def resume(args: Namespace) -> int:
 
 def _finished(result: api.SweepResult) -> int:
     name = result.name
-    _print_curves(api.status(name, tracking_uri=result.tracking_uri))
+    _print_curves(api.grid_rows(name, tracking_uri=result.tracking_uri))
     console.print(f"MLflow: experiment [bold]{name}[/], "
                   f"{escape(ui_text(result.tracking_uri, name))}; Ray state: "
                   f"{result.storage.rstrip('/')}/{name}", soft_wrap=True)
@@ -89,7 +92,7 @@ def status(args: Namespace) -> int:
     if args.watch:
         return _watch(args)
     table = Table("key", "state", "last step", "run id", box=None)
-    for row in api.status(args.name, tracking_uri=args.tracking_uri):
+    for row in api.grid_rows(args.name, tracking_uri=args.tracking_uri):
         table.add_row(row.key, row.state, str(row.step), row.run_id)
     console.print(table)
     console.print(f"MLflow: {escape(ui_text(args.tracking_uri, args.name))}", soft_wrap=True)
@@ -102,7 +105,7 @@ def _watch(args: Namespace) -> int:
     from sweeps import progress
     from tracking.query import open_reader
 
-    api.status(args.name, tracking_uri=args.tracking_uri)  # an unknown sweep: exit 2 now
+    api.grid_rows(args.name, tracking_uri=args.tracking_uri)  # an unknown sweep: exit 2 now
     show = progress.console()
     show.print(f"MLflow: {ui_text(args.tracking_uri, args.name)}", markup=False,
                highlight=False, soft_wrap=True)
@@ -112,7 +115,7 @@ def _watch(args: Namespace) -> int:
         last = watcher.run(until_ended=True)
     except KeyboardInterrupt:  # stops watching; the sweep goes on
         return 0
-    _print_curves(api.status(args.name, tracking_uri=args.tracking_uri))
+    _print_curves(api.grid_rows(args.name, tracking_uri=args.tracking_uri))
     if last is not None and last.silent:
         console.print(f"The sweep's driver has not been heard from since "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last.heard_at))}: "
@@ -126,18 +129,18 @@ def _watch(args: Namespace) -> int:
 
 def curves(args: Namespace) -> int:
     # From the rows, not `api.curves`' DataFrame: importing pandas would double the answer time.
-    rows = api.status(args.name, tracking_uri=args.tracking_uri)
+    rows = api.grid_rows(args.name, tracking_uri=args.tracking_uri)
     if args.format == "json":
         json.dump([{"key": r.key, "run_id": r.run_id, "state": r.state, "step": r.step,
-                    "params": r.params, "metrics": r.metrics} for r in rows],
+                    "params": typed(r.params), "metrics": r.metrics} for r in rows],
                   sys.stdout, indent=2)
         print()
     elif args.format == "csv":
         names = sorted({m for r in rows for m in r.metrics})
         writer = csv.writer(sys.stdout)
-        writer.writerow(["key", *api.AXES, "state", "step", "run_id", *names])
+        writer.writerow(["key", *AXES, "state", "step", "run_id", *names])
         for r in rows:
-            writer.writerow([r.key, *(r.params[a] for a in api.AXES), r.state, r.step,
+            writer.writerow([r.key, *(r.params[a] for a in AXES), r.state, r.step,
                              r.run_id, *(r.metrics.get(m, "") for m in names)])
     else:
         _print_curves(rows)
@@ -165,7 +168,7 @@ def _print_learned(rows: list[Row]) -> None:
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
     table = Table("task", "frequency", "seed", *widths,
                   title=escape("Rare task learned by width (L learned, . not; [theory] where it "
-                               "differs)"),
+                               "differs; (L) (.) inferred by the search, not trained)"),
                   box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:
@@ -178,6 +181,9 @@ def _print_learned(rows: list[Row]) -> None:
             score = r and r.metrics.get(measure.score)
             measured = None if score is None else measure.learned(score)
             theory = r and r.metrics.get("theory/rare/learned")
+            if measured is None and r and r.inferred is not None:  # a search's, untrained
+                cells.append("(L)" if r.inferred else "(.)")
+                continue
             cell = "?" if measured is None else ("L" if measured else ".")
             if theory is not None and measured is not None and bool(theory) != bool(measured):
                 cell += escape(f" [{'L' if theory else '.'}]")

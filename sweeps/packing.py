@@ -27,7 +27,7 @@ from tracking.layout import PART
 def trials(spec: SweepSpec, planned: list) -> list[dict]:
     """Each Tune trial's axes, costliest first: a grid axis is one value, or the list of
     packed values the trial trains (their cross product); a split pack's parts carry PART.
-    `planned`: the plan's points (`sweeps.plan.PlannedPoint`, which counts trials here)."""
+    `planned`: the plan's points (`trainables.contract.PointPlan`)."""
     trainable, packed = spec.runs_as, spec.pack
     costs = {p.point.key: trainable.cost(p.params) for p in planned}
     free = [a for a in AXES if a not in packed]

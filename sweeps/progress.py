@@ -31,7 +31,7 @@ from rich.text import Text
 from trainables import catalog
 from tracking.curves import Measure, width_order
 from tracking.errors import TrackingError
-from tracking.layout import AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, TRIAL_TAG
+from tracking.layout import AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, TRIAL_TAG, tag_seconds
 from tracking.layout import axis_label, run_name
 from tracking.query import Reader, RunRecord, read_sweep
 
@@ -144,9 +144,9 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
     heard = parent and parent.tags.get(HEARTBEAT_TAG)
     return Snapshot(sweep, total=max(len(planned), len(runs)),
                     status=parent.status if parent else None,
-                    launched_at=int(launched) / 1000 if launched else None, trials=trials,
+                    launched_at=tag_seconds(launched) if launched else None, trials=trials,
                     measure_name=measure.score if measure else "",
-                    heard_at=int(heard) / 1000 if heard else None)
+                    heard_at=tag_seconds(heard) if heard else None)
 
 
 def _grid_order(run: RunRecord) -> tuple:

@@ -9,76 +9,15 @@ plain values: `spec.model_dump()` is what Ray and MLflow see.
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import numpy as np
 import yaml
-from pydantic import Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
 
 from sweeps.errors import SpecError
 from trainables import catalog
-from trainables.contract import FieldError, Strict, Trainable
-
-
-class Geomspace(Strict):
-    """`{geomspace: {start, stop, num}}`: frequencies evenly spaced in log."""
-
-    start: float = Field(gt=0, lt=1, description="first frequency, 0 < start < 1")
-    stop: float = Field(gt=0, lt=1, description="last frequency, 0 < stop < 1")
-    num: int = Field(ge=1, description="how many frequencies, >= 1")
-
-    def values(self) -> list[float]:
-        # Three significant digits: the grid key a user reads is then the exact frequency run.
-        return [float(f"{v:.3g}") for v in np.geomspace(self.start, self.stop, self.num)]
-
-
-class Grid(Strict):
-    """The grid: every combination of its axes is one grid point and one MLflow run."""
-
-    width: list[int | str] = Field(min_length=1, description="list of encoder widths (synthetic)")
-    frequency: list[float] = Field(
-        min_length=1, description="list of rare-task frequencies 0 < f < 1, or {geomspace: ...}"
-    )
-    task: list[str] = Field(min_length=1, description="list of rare-task types")
-    seed: list[int] = Field(default=[0], min_length=1, description="list of integer seeds")
-
-    @field_validator("frequency", mode="before")
-    @classmethod
-    def expand_geomspace(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) != {"geomspace"}:
-                raise ValueError("must be a list or {geomspace: {start: S, stop: E, num: N}}")
-            return Geomspace.model_validate(value["geomspace"]).values()
-        return value
-
-    @field_validator("frequency")
-    @classmethod
-    def check_frequency(cls, values: list[float]) -> list[float]:
-        for f in values:
-            if not (0.0 < f < 1.0) or not math.isfinite(f):
-                raise ValueError(f"{f!r} is not a frequency: every value must be 0 < f < 1")
-        return values
-
-    @field_validator("width", "frequency", "task", "seed")
-    @classmethod
-    def no_duplicates(cls, values: list) -> list:
-        seen = [v for i, v in enumerate(values) if v in values[:i]]
-        if seen:
-            raise ValueError(f"{seen[0]!r} appears twice: each grid point must be distinct")
-        return values
-
-
-class Resources(Strict):
-    """What each trial (or each of its Ray Train workers) holds."""
-
-    cpu: float = Field(1, gt=0, description="CPUs per trial (synthetic) or per worker, > 0")
-    gpu: float = Field(0, ge=0, description="GPUs per trial (synthetic) or per worker, >= 0")
-    workers: int = Field(1, ge=1, description="Ray Train workers per trial, >= 1")
-    max_concurrent_trials: int | None = Field(
-        None, ge=1, description="trials running at once, >= 1 (default: as many as fit)"
-    )
+from trainables.contract import FieldError, Grid, Resources, Strict, Trainable
 
 
 class Failure(Strict):
@@ -98,6 +37,9 @@ class SweepSpec(Strict):
     grid: Grid
     resources: Resources = Resources()
     failure: Failure = Failure()
+    search: Literal["grid", "critical_width"] = Field(
+        "grid", description="grid (train every point) or critical_width (per task and seed, "
+                            "train only the points that decide N*(f); sweeps/search.py)")
 
     @property
     def runs_as(self) -> Trainable:

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from sweeps.cli import main
 from sweeps.spec import validate
 from tests.conftest import REPO, tiny_spec
-from tracking import fit_run
+from tracking.fit import run as fit_run
 from tracking.query import open_reader, read_rows
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC, theory

@@ -19,13 +19,14 @@ import json
 import os
 import sqlite3
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 from tracking.curves import Measure, Row, finished, late_gain
 from tracking.errors import TrackingAuthError, TrackingError, UnknownSweep, refusal
-from tracking.layout import KIND_SWEEP, KIND_TRIAL, PAGE, PLAN_FILE, SQLITE, sqlite_path
+from tracking.layout import (INFERRED, KIND_SWEEP, KIND_TRIAL, PAGE, PLAN_FILE, SEARCH_FILE,
+                             SEARCH_TAG, SQLITE, sqlite_path)
 from tracking.relocate import mapped, roots
 
 
@@ -126,6 +127,7 @@ class Sweep:
     trials: list[RunRecord]
     trainable: str | None
     planned: dict[str, dict]
+    inferred: dict[str, bool] = field(default_factory=dict)  # key -> the search's verdict
 
 
 def read_sweep(reader: Reader, sweep: str) -> Sweep:
@@ -136,20 +138,26 @@ def read_sweep(reader: Reader, sweep: str) -> Sweep:
     parents = reader.runs(experiment, KIND_SWEEP)
     parent = parents[0] if parents else None
     plan = json.loads(reader.artifact_text(parent.run_id, PLAN_FILE)) if parent else {}
+    searched = parent is not None and SEARCH_TAG in parent.tags
+    cells = json.loads(reader.artifact_text(parent.run_id, SEARCH_FILE))["cells"] \
+        if searched else []
     return Sweep(sweep, experiment, parent, reader.runs(experiment, KIND_TRIAL),
-                 plan.get("trainable"), {p["key"]: p["params"] for p in plan.get("points", [])})
+                 plan.get("trainable"), {p["key"]: p["params"] for p in plan.get("points", [])},
+                 {c["key"]: c["learned"] for c in cells if c["source"] == "inferred"})
 
 
 def sweep_rows(sweep: Sweep) -> list[Row]:
     """One row per grid point, task by task and frequent to rare, narrow first; a point
-    whose training has not started is SCHEDULED, without a run."""
+    whose training has not started is SCHEDULED, or INFERRED where a search decided it from
+    the others (`Row.inferred`: its verdict), without a run."""
     rows = [Row(key=run.tags["trial_key"], run_id=run.run_id, state=run.status,
                 step=int(run.tags.get("last_step", -1)), params=run.params,
                 trainable=run.tags["trainable"], metrics=dict(run.metrics))
             for run in sweep.trials]
     started = {row.key for row in rows}
-    rows += [Row(key=key, run_id="", state="SCHEDULED", step=-1, params=params,
-                 trainable=sweep.trainable or "", metrics={})
+    rows += [Row(key=key, run_id="", state=INFERRED if key in sweep.inferred else "SCHEDULED",
+                 step=-1, params=params, trainable=sweep.trainable or "", metrics={},
+                 inferred=sweep.inferred.get(key))
              for key, params in sweep.planned.items() if key not in started]
     return sorted(rows, key=lambda row: row.sort_key)
 
@@ -157,6 +165,20 @@ def sweep_rows(sweep: Sweep) -> list[Row]:
 def read_rows(reader: Reader, sweep: str) -> list[Row]:
     """One row per grid point of the sweep (`sweep_rows`)."""
     return sweep_rows(read_sweep(reader, sweep))
+
+
+def with_table(reader: Reader, rows: list[Row], path: str) -> list[Row]:
+    """The rows with their run's table artifact `path` read into `row.tables` (finished
+    runs that logged it; the others as they were): one artifact read per run."""
+    out = []
+    for row in rows:
+        try:
+            table = json.loads(reader.artifact_text(row.run_id, path)) \
+                if row.state == "FINISHED" else None
+        except Exception:  # not logged (an older run); the store's errors vary by backend
+            table = None
+        out.append(replace(row, tables={**row.tables, path: table}) if table else row)
+    return out
 
 
 def late_gains(reader: Reader, rows: list[Row], measure: Measure) -> dict[str, float]:

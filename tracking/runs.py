@@ -247,3 +247,12 @@ def describe_experiment(client: MlflowClient, experiment: str, description: str)
 def set_status(client: MlflowClient, run_ids_: Iterable[str], status: str) -> None:
     for run_id in run_ids_:
         client.update_run(run_id, status=status)
+
+
+def settle_trial_runs(client: MlflowClient, experiment: str, errored: set[str]) -> set[str]:
+    """After Tune's fit: the runs of grid points whose trial errored, and did not finish,
+    FAILED; the keys of the grid points that finished."""
+    runs = trial_runs(client, experiment)
+    set_status(client, [r.info.run_id for r in runs if r.data.tags["trial_key"] in errored
+                        and r.info.status != "FINISHED"], "FAILED")
+    return {r.data.tags["trial_key"] for r in runs if r.info.status == "FINISHED"}

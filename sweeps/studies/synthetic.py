@@ -3,7 +3,7 @@ long-horizon check and its interference measures, at two scales.
 
 - `phase` (population: the width's optimum, infinite data): widths x frequencies x {simple,
   complex}; Figure 2's phase diagram (C1, C2) and Figure 3's learning order (C6, from the
-  runs' `feature_step/<k>/<j>`).
+  runs' `feature_steps.json` tables).
 - `bursts-<n>` (sampled, fixed horizon), n in BURSTS: the rare task delivered n samples at a
   time, one burst every n/f samples, so the long-run frequency f is the same in every sweep
   (`schedule: {block: n}`); Figures 4 and 6b (C4). `bursts-1` is i.i.d. draws at the same f

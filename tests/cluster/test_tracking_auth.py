@@ -46,6 +46,11 @@ def admin_gets_in(server: MlflowServer) -> bool:
         return False
 
 
+# Every test here talks to a real MLflow server with basic auth, started once for the module
+# (its start took 99 s of one `make test-fast` at load average 27 on 2 cores): the slow tier.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     """One server for the module (it takes a while to start), stopped as a process group."""
@@ -151,7 +156,6 @@ def test_rotating_the_admin_password_refuses_the_old_one(auth_server, monkeypatc
         users.update_user_password(ADMIN, PASSWORD, current_password=rotated)
 
 
-@pytest.mark.slow
 def test_a_submitted_sweep_logs_in_with_the_nodes_login(auth_server, local_cluster, tmp_path,
                                                         write_spec):
     """As on the cluster: the login is in the nodes' environment only (cluster.yaml exports

@@ -90,6 +90,7 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     assert claims["C2"]["holds"] is False  # the grid misses the complex task's N* at f=0.005
     assert "complex f=0.005 seed 0: the widths (up to 8) do not reach" in claims["C2"]["evidence"]
     assert all(c["holds"] in (True, False, None) and c["evidence"] for c in claims.values())
+    assert claims["C6"]["holds"] is not None  # the phase runs' feature_steps.json tables, read
 
     page = Page()
     page.feed((out / "index.html").read_text())
@@ -97,6 +98,9 @@ def test_a_tiny_study_runs_judges_its_claims_from_its_runs_and_reuses_them(
     assert names == {p.stem for p in (out / "figures").glob("*.pdf")}
     assert names <= page.ids and page.images == len(names) == 6
     assert set(claims) <= page.ids
+    index = (out / "index.html").read_text()
+    assert index.count('href="http://127.0.0.1:5000/#/experiments/') == 4  # each sweep's run
+    assert "Settings." not in index and "training time" in index
 
     reader = open_reader(uri)
     logged = reader.runs(reader.experiment_id(outcome.sweeps["phase"]), KIND_REPORT)

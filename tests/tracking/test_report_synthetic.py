@@ -6,12 +6,14 @@ tests/sweeps/test_reproduce.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 from tracking.curves import Row
+from tracking.layout import FEATURE_COLUMNS, FEATURE_STEPS
 from tracking.report import page
 from tracking.report import synthetic_claims as report
 from tracking.report.claims import Claim, Figure, Report
@@ -122,21 +124,33 @@ def test_c5_needs_a_falling_norm_and_a_smaller_steadier_cosine():
                                   ).holds is False
 
 
-def steps_by_utility(params: dict, reverse: bool = False) -> dict:
-    """feature_step metrics: larger utility learned earlier (or later, `reverse`)."""
-    u = report.utilities(params)
+def learned_in(base: Row, reverse: bool = False) -> Row:
+    """`base` with its feature_steps.json table: larger utility learned earlier (or later,
+    `reverse`)."""
+    u = report.utilities(base.params)
     order = np.argsort(-u.ravel() if not reverse else u.ravel())
-    steps = np.empty(u.size)
+    steps = np.empty(u.size, dtype=int)
     steps[order] = np.arange(1, u.size + 1) * 10
     K, r = u.shape
-    return {f"feature_step/{k}/{j}": steps[k * r + j] for k in range(K) for j in range(r)}
+    table = {"columns": list(FEATURE_COLUMNS),
+             "data": [[k, j, u[k, j], int(steps[k * r + j])] for k in range(K) for j in range(r)]}
+    return replace(base, tables={FEATURE_STEPS: table})
+
+
+def test_feature_steps_reads_the_table_in_any_row_order():
+    ordered = learned_in(row(12, 0.0))
+    table = ordered.tables[FEATURE_STEPS]
+    shuffled = replace(ordered, tables={FEATURE_STEPS: {**table, "data": table["data"][::-1]}})
+    np.testing.assert_array_equal(report.feature_steps(shuffled),
+                                  report.feature_steps(ordered))
+    assert report.feature_steps(ordered)[0, 0] == 10  # the largest utility, first
+    assert np.isnan(report.feature_steps(row(12, 0.0))).all()  # no table: nothing recorded
 
 
 def test_c6_holds_in_utility_order_and_fails_in_reverse():
-    base = row(12, 0.0)
-    ordered = row(12, 0.0, **steps_by_utility(base.params))
+    ordered = learned_in(row(12, 0.0))
     assert report.c6_utility_order([ordered]).holds is True
-    reversed_ = row(12, 0.0, **steps_by_utility(base.params, reverse=True))
+    reversed_ = learned_in(row(12, 0.0), reverse=True)
     claim = report.c6_utility_order([reversed_])
     assert claim.holds is False and "(0.0%)" in claim.evidence
 
@@ -160,7 +174,7 @@ class Names(HTMLParser):
 def test_the_page_is_one_file_naming_every_figure_with_its_claims(tmp_path):
     import matplotlib.pyplot as plt
 
-    from tracking.report.figures import save
+    from tracking.style import save
 
     figures = [Figure("fig-a", "Figure A: one", "caption a"),
                Figure("fig-b", "Figure B: two", "caption b")]
@@ -187,3 +201,30 @@ def test_claims_json_entries_follow_contracts_7(holds):
     entry = Claim("C1", "fig2-phase", "text", holds, "why").as_json()
     assert set(entry) == {"id", "figure", "claim", "holds", "evidence", "n", "effect",
                           "interval", "null", "cells", "reason"}
+
+
+def test_the_page_says_when_by_which_code_from_which_runs_and_the_evidence_in_words(tmp_path):
+    from tracking.report.claims import Provenance
+
+    claims = [Claim("C4", "fig-a", "bursts hurt narrow students", True,
+                    "final rare loss from n=1 to n=100: +0.065 at width 24 (margin 0.02, "
+                    "Settings.burst_margin)", n=5, effect=0.06, interval=[0.03, 0.09],
+                    null=0.0)]
+    links = {"s1": "http://127.0.0.1:5000/#/experiments/1/runs/abc"}
+    report = Report("synthetic", "tiny", ["s1", "s2"], [Figure("fig-a", "Figure A", "a")],
+                    claims, Provenance("2026-12-07T17:08:07Z", "b82693e", [0, 1, 2], 3725.0,
+                                       links))
+    page.write(report, tmp_path)
+    html_text = (tmp_path / page.PAGE).read_text()
+    parsed = Names()
+    parsed.feed(html_text)
+    text = " ".join(" ".join(parsed.text).split())
+    assert "2026-12-07T17:08:07Z" in text and "b82693e" in text and "tiny" in text
+    assert "3 (0, 1, 2)" in text and "1 h 02 min" in text
+    assert f'<a href="{links["s1"]}"><code>s1</code></a>' in html_text
+    assert "Settings" not in text and "(margin 0.02)" in text
+    assert "95% interval from 0.03 to 0.09, which lies above 0, the value with no such " \
+        "effect" in text and "over 5 independent replicates" in text
+    undecided = replace(claims[0], holds=None, interval=[-0.01, 0.09], reason="too few seeds")
+    assert "which includes 0" in page.render(replace(report, claims=[undecided]),
+                                             tmp_path / page.FIGURES)

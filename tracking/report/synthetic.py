@@ -10,8 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tracking.curves import Row
-from tracking.query import Reader, read_rows
-from tracking.report import figures as look
+from tracking.layout import FEATURE_STEPS
+from tracking.query import Reader, read_rows, with_table
+from tracking import style as look
 from tracking.report import synthetic_figures as draw
 from tracking.report.claims import Claim, Figure
 from tracking.report.synthetic_claims import (SETTINGS, Series, Settings, dimension, c1_monotone,
@@ -28,7 +29,7 @@ def build(reader: Reader, sweeps: dict[str, str], figures: Path,
     def series(role_rows: list[Row], key: str) -> dict[str, Series]:
         return {r.run_id: reader.history(r.run_id, key) for r in role_rows}
 
-    phase = finished["phase"]
+    phase = with_table(reader, finished["phase"], FEATURE_STEPS)  # C6's learning steps
     bursts = {int(role.split("-")[1]): rs for role, rs in finished.items()
               if role.startswith("bursts-")}
     long_loss = series(finished["long"], "rare/loss")

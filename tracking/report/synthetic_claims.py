@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracking.curves import Row
+from tracking.layout import FEATURE_STEPS
 from tracking.report.claims import Claim
 
 Series = list[tuple[int, float]]  # (step, value) of one metric of one run
@@ -91,10 +92,16 @@ def dimension(rows: list[Row]) -> int:
 
 
 def feature_steps(row: Row) -> np.ndarray:
-    """(K, r) first step each feature was learned (-1: never), from `feature_step/<k>/<j>`."""
+    """(K, r) first step each feature was learned (-1: never; NaN: not recorded), from the
+    run's `feature_steps.json` table (`tracking.query.with_table` reads it into the row)."""
     K, r = int(row.params["tasks"]), int(row.params["features_per_task"])
-    return np.array([[row.metrics.get(f"feature_step/{k}/{j}", np.nan) for j in range(r)]
-                     for k in range(K)])
+    steps = np.full((K, r), np.nan)
+    table = row.tables.get(FEATURE_STEPS)
+    if table:
+        column = {name: i for i, name in enumerate(table["columns"])}
+        for line in table["data"]:
+            steps[int(line[column["task"]]), int(line[column["feature"]])] = line[column["step"]]
+    return steps
 
 
 # -- claims -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The synthetic report's figures, drawn from the rows and series `synthetic.build` read: each
 function draws one figure, saves it (PNG + PDF) and returns what the page says about it.
-Drawn inside `figures.STYLE` (`synthetic.build` sets it for the duration), never set globally:
+Drawn inside `tracking.style.STYLE` (`synthetic.build` sets it for the duration), never set globally:
 a fit's plots drawn in the same process keep their own look."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tracking.curves import Row
-from tracking.report import figures as look
+from tracking import style as look
 from tracking.report.claims import Figure
 from tracking.report.synthetic_claims import Series, curves, feature_steps, utilities, width
 

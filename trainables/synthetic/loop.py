@@ -18,6 +18,7 @@ from trainables.points import Point
 from trainables.session import ComputeClock, Worker
 from trainables.synthetic.student import Member, Pack, Setup
 from trainables.synthetic.trainable import SYNTHETIC, SyntheticSection, theory_metrics
+from tracking.layout import FEATURE_STEPS
 
 
 def setup_for(section: SyntheticSection, width: int) -> Setup:
@@ -83,10 +84,12 @@ def train_fn_per_worker(config: dict) -> None:
             everyone = worker.all_finished(finished)
             saved_at = time.monotonic()
 
-    # 3. Each grid point's trained student as its run's model, then FINISHED once every
-    #    metric is stored (both wait for the tracking server). A restart after the last
-    #    checkpoint lands here at once: nothing is trained twice.
+    # 3. Each grid point's trained student as its run's model and its features' learning
+    #    steps as one table, then FINISHED once every metric is stored (all wait for the
+    #    tracking server). A restart after the last checkpoint lands here at once: nothing
+    #    is trained twice.
     for j, (run, section) in enumerate(zip(mine, sections)):
+        tracker.log_table(run.run_id, FEATURE_STEPS, pack.feature_table(j))
         with tempfile.TemporaryDirectory() as folder:
             state = (pack.U[j].cpu().numpy(), pack.D[j].cpu().numpy())
             tracker.log_model(run.run_id, SYNTHETIC.trained_model(section, state, Path(folder)))

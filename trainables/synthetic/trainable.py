@@ -44,9 +44,11 @@ class SyntheticSection(Scheduled):
                                 "derived, 3 x the theory's expected steps)")
     tolerance: float = Field(
         0.01, ge=0, lt=1,
-        description="0 <= tolerance < 1: a run has converged when the second half of it so far "
-                    "improved the trained model's loss by at most this fraction and moved the "
-                    "rare task's by at most this much; 0: no early stop, train `steps`")
+        description="0 <= tolerance < 1: a population run has converged within this of its "
+                    "width's optimum; a sampled one when the second half of it so far improved "
+                    "the trained model's loss by at most this fraction, moved the rare task's "
+                    "by at most this much and kept rare/learned, past the theory's expected "
+                    "steps; 0: no early stop, train `steps`")
     batch_size: int = Field(256, ge=1, description="samples per step in sampled mode, >= 1")
     lr: float | None = Field(None, gt=0, description="step size > 0 (default: from spectrum, "
                                                      "the same for every width)")
