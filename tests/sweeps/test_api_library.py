@@ -37,7 +37,7 @@ def test_every_function_documents_arguments_returns_and_an_example(name):
 def test_errors_name_the_api_arguments_not_the_cli_flags(tmp_path):
     with pytest.raises(UserError) as bad:
         sweeps.load(tiny_spec(), overrides=["synthetic.steps"])
-    assert "overrides 'synthetic.steps'" in str(bad.value) and "--set" not in str(bad.value)
+    assert "overrides synthetic.steps:" in str(bad.value) and "--set" not in str(bad.value)
     with pytest.raises(UserError) as missing:
         sweeps.resume("nothing-here", storage=str(tmp_path / "runs"),
                       tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -64,4 +64,4 @@ def test_the_command_line_keeps_naming_its_flags(capsys):
 
     assert main(["validate", "sweeps/presets/demo.yaml", "--set", "synthetic.steps"]) == 2
     err = capsys.readouterr().err
-    assert "--set 'synthetic.steps'" in err and "overrides" not in err
+    assert "--set synthetic.steps:" in err and "overrides" not in err
