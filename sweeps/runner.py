@@ -24,12 +24,13 @@ from pathlib import Path
 
 import yaml
 
-from sweeps import progress, search, storage
+from sweeps import interrupt, progress, search, storage
 from sweeps.errors import UserError
 from sweeps.plan import PointPlan, placement, plan
 from sweeps.spec import SweepSpec, validate
 from sweeps.sweep_run import keep_alive, open_sweep, summarise
 from trainables.points import TRIAL_KEY, unpack
+from tracking.errors import UnknownSweep
 from tracking.layout import KIND_SWEEP, trial_name, ui_address
 from tracking.query import open_reader
 from tracking.runs import connect, creates_store, environment, experiment_id, quick_requests
@@ -200,8 +201,8 @@ def saved_spec(target: Target, name: str) -> SweepSpec:
     different store would get a second set of runs)."""
     path = f"{target.sweep_dir(name)}/{STATE_FILE}"
     if not storage.exists(path):
-        raise UserError(f"no sweep named {name!r} in {target.storage} (no {path}): check the "
-                        "name and --storage, or start it with `sweeps run SPEC`")
+        raise UnknownSweep(f"no sweep named {name!r} in {target.storage} (no {path}): check "
+                           "the name and --storage, or start it with `sweeps run SPEC`")
     try:
         state = yaml.safe_load(storage.read_bytes(path))
         spec = validate(state["spec"], source=path)
@@ -265,7 +266,8 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
                highlight=False, soft_wrap=True)
     sweep = trial_plan(spec, target, planned, experiment, parent)
     tuner = build_tuner(spec, target, sweep, planned)
-    errored, finished = fit_watching(tuner, spec, target, client, experiment, parent, show)
+    errored, finished, stop = fit_watching(tuner, spec, target, client, experiment, parent,
+                                           show)
     finished |= search.inferred(target.tracking_uri, spec.name)  # a search's, never trained
     unfinished = [p.point.key for p in planned if p.point.key not in finished]
     # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
@@ -275,6 +277,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
         summarise(target.tracking_uri, spec.name)
     except Exception as err:  # the store's errors vary by backend
         show.print(f"MLflow: the sweep's summary was not recorded ({err})", markup=False)
+    stop.raise_if_requested()  # Ctrl-C: the caller says how to finish (exit 130)
     return unfinished
 
 
@@ -333,10 +336,11 @@ def build_tuner(spec: SweepSpec, target: Target, sweep, planned: list[PointPlan]
 
 
 def fit_watching(tuner, spec: SweepSpec, target: Target, client, experiment: str, parent: str,
-                 show) -> tuple[set[str], set[str]]:
+                 show) -> tuple[set[str], set[str], interrupt.Stop]:
     """`tuner.fit()` while the live view and the parent run's heartbeat run beside it; the
-    keys of the grid points whose trial errored and of those that finished. The errored
-    ones' runs are FAILED before the view's last look, so its final counts show them."""
+    keys of the grid points whose trial errored and of those that finished, and the Ctrl-C
+    handler's state. The errored ones' runs are FAILED (interrupted ones KILLED) before the
+    view's last look, so its final counts show them."""
     watcher = progress.Watcher(lambda: open_reader(target.tracking_uri), spec.name, show,
                                on_counts=lambda snap: record_counts(client, parent, snap))
     threads = [threading.Thread(target=watcher.run, name="sweep-progress", daemon=True),
@@ -345,18 +349,21 @@ def fit_watching(tuner, spec: SweepSpec, target: Target, client, experiment: str
     for thread in threads:
         thread.start()
     try:
-        with quiet_tune():
+        with quiet_tune(), interrupt.catching(
+                spec.name, watcher.say, lambda: interrupt.line(spec.name, watcher.last)) as stop:
             results = tuner.fit()
         errored = {p.key for r in results if r.error is not None
                    for p in unpack(r.config[TRIAL_KEY])}
         finished = settle_trial_runs(client, experiment, errored)
+        if stop.requested.is_set():
+            interrupt.mark_interrupted(client, trial_runs(client, experiment), errored)
     finally:
         watcher.stop.set()
         for thread in threads:
             thread.join(timeout=30)
     if watcher.last is not None:  # its last look came after the trials ended
         log_counts(client, parent, watcher.last)
-    return errored, finished
+    return errored, finished, stop
 
 
 def record_counts(client, parent: str, snap: progress.Snapshot) -> None:

@@ -82,6 +82,10 @@ class Reader(ABC):
         """The active experiment of that name, or None."""
 
     @abstractmethod
+    def experiment_names(self) -> list[str]:
+        """Every active experiment's name, by name (`sweeps list`, "did you mean")."""
+
+    @abstractmethod
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         """The experiment's active runs (tagged `kind=...` if given), oldest first."""
 
@@ -216,6 +220,10 @@ class SqliteReader(Reader):
                           "lifecycle_stage = 'active'", name)
         return str(found[0][0]) if found else None
 
+    def experiment_names(self) -> list[str]:
+        return [name for name, in self._all("SELECT name FROM experiments WHERE "
+                                            "lifecycle_stage = 'active' ORDER BY name")]
+
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         query = ("SELECT run_uuid, name, status, start_time, end_time, artifact_uri FROM runs "
                  "WHERE experiment_id = ? AND lifecycle_stage = 'active'")
@@ -349,6 +357,11 @@ class RestReader(Reader):
         return found["experiment_id"] if found and found.get("lifecycle_stage") == "active" \
             else None
 
+    def experiment_names(self) -> list[str]:
+        found = self._pages("POST", "api/2.0/mlflow/experiments/search", "experiments",
+                            {"max_results": PAGE, "view_type": "ACTIVE_ONLY"})
+        return sorted(e["name"] for e in found)
+
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         body = {"experiment_ids": [experiment_id], "max_results": PAGE,
                 "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time ASC"]}
@@ -424,6 +437,9 @@ class ClientReader(Reader):
     def experiment_id(self, name: str) -> str | None:
         found = self.client.get_experiment_by_name(name)
         return found.experiment_id if found and found.lifecycle_stage == "active" else None
+
+    def experiment_names(self) -> list[str]:
+        return sorted(e.name for e in self.client.search_experiments())
 
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         from tracking.runs import search_runs

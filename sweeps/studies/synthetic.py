@@ -22,7 +22,7 @@ long-horizon check and its interference measures, at two scales. The burst sweep
   alignment.
 
 The paper gives none of these sizes (PAPER.md 1.2: every synthetic hyper-parameter is [NF]);
-they are this study's choices, stated in README "Reproducing the paper". At quick's f = 0.01
+they are this study's choices, stated in docs/explanation/verdicts.md. At quick's f = 0.01
 the simple task's N* is 23: the bursts compare width 23 (the last width that keeps the rare
 direction, so the first to lose it between bursts) with 48; below N* the rare task is not
 learned whatever the schedule, so bursts have nothing to destroy there (Figure 4 shows it).

@@ -43,7 +43,7 @@ def store(store_uri):
     return store_uri
 
 
-@pytest.mark.parametrize("command", [["status", "tiny"], ["curves", "tiny"],
+@pytest.mark.parametrize("command", [["status", "tiny"], ["curves", "tiny"], ["list"],
                                      ["curves", "tiny", "--format", "csv"],
                                      ["registry", "list"], ["registry", "show", "tiny.trials"]])
 def test_read_only_commands_stay_light(command, store, tmp_path):
