@@ -14,7 +14,7 @@
   same feature read 0.03 in one model and 0.36 in another; the ridge penalty adapts instead,
   and the contexts add points where the context varies the state. The limit that stays:
   noise the 100 tokens carry themselves (the same in every context) is sampled 100 times,
-  so at equal noise per dimension a wider stream reads somewhat lower (README).
+  so at equal noise per dimension a wider stream reads somewhat lower (docs/explanation/olmo.md).
 - `features/fourier_modes` (add, Fourier features): the 100 task tokens read alone at position
   0, after every block; the representations in value order are Fourier-transformed along the
   value axis; frequency k (1..50) has significant power when it beats the largest power of any

@@ -37,7 +37,9 @@ class SyntheticSection(Scheduled):
     background_decay: float = Field(2.0, ge=0,
                                     description="spectral decay of background tasks, >= 0")
     complexity: Complexity = Complexity()
-    mode: Literal["population", "sampled"] = "population"
+    mode: Literal["population", "sampled"] = Field(
+        "population", description="population: exact expected gradients (infinite data); "
+                                  "sampled: online SGD on batch_size drawn samples a step")
     steps: int | None = Field(
         None, ge=1, description="step cap, >= 1: a run stops earlier once converged (default: "
                                 "derived, 3 x the theory's expected steps)")
@@ -67,7 +69,8 @@ class SyntheticSection(Scheduled):
                     "pack's is split into trials of part of its packed values, so no trial "
                     "runs alone long after the rest (default null: never split; the estimate "
                     "holds for fixed budgets, `tolerance: 0`)")
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: Literal["float32", "float64"] = Field(
+        "float32", description="the student's floating-point precision")
 
     @property
     def dim(self) -> int:
