@@ -31,7 +31,7 @@ from sweeps.spec import SweepSpec, validate
 from sweeps.sweep_run import keep_alive, open_sweep, summarise
 from trainables.points import TRIAL_KEY, unpack
 from tracking.errors import UnknownSweep
-from tracking.layout import KIND_SWEEP, trial_name, ui_address
+from tracking.layout import KIND_SWEEP, trial_name, ui_lines
 from tracking.query import open_reader
 from tracking.runs import connect, creates_store, environment, experiment_id, quick_requests
 from tracking.runs import quiet_logger
@@ -261,8 +261,8 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     planned = plan(spec)
     experiment, parent = open_sweep(client, spec, planned)
     show = progress.console()
-    show.print(f"MLflow: {ui_address(target.tracking_uri, experiment)}", markup=False,
-               highlight=False, soft_wrap=True)
+    for line in ui_lines(target.tracking_uri, spec.name, experiment):  # whole, to copy
+        show.print(line, markup=False, highlight=False, soft_wrap=True)
     sweep = trial_plan(spec, target, planned, experiment, parent)
     tuner = build_tuner(spec, target, sweep, planned)
     errored, finished, stop = fit_watching(tuner, spec, target, client, experiment, parent,

@@ -128,6 +128,20 @@ def run_address(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves a file store
+
+
+def ui_lines(tracking_uri: str, sweep: str, experiment_id: str | None) -> list[str]:
+    """Where the sweep is in MLflow's UI, as lines printed one by one: the address (and the
+    command serving a file store) each on a line of its own, so a terminal never wraps them
+    into other words and they copy whole."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return [f"MLflow, experiment {sweep}:", ui_address(tracking_uri, experiment_id)]
+    return [f"MLflow, experiment {sweep}: serve the store with",
+            f"  mlflow ui --backend-store-uri {quote(tracking_uri, safe=':/')}", "then open",
+            ui_address(LOCAL_UI, experiment_id)]
+
+
 def ui_address(tracking_uri: str, experiment_id: str | None) -> str:
     """How to open the sweep in MLflow's UI on its runs view (without `workflowType` MLflow 3
     opens the GenAI overview): the URL of a server, or the `mlflow ui` command for a file."""
