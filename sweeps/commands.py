@@ -250,9 +250,11 @@ def _print_learned(rows: list[Row]) -> None:
         return
     measure = catalog.get(rows[0].trainable).measure(rows[0].params)
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
-    console.print("Rare task learned by width (L learned, . not; [theory] where it differs; "
-                  "(L) (.) inferred by the search, not trained)",
-                  markup=False, highlight=False, soft_wrap=True, style="italic")
+    title = ["Rare task learned by width (L learned, . not; [theory] where it differs)"]
+    if any(r.inferred is not None for r in rows):
+        title.append("(L) (.): inferred by the critical-width search, not trained")
+    for line in title:  # each under 80 columns
+        console.print(line, markup=False, highlight=False, soft_wrap=True, style="italic")
     table = Table("task", "frequency", "seed", *widths, box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:
