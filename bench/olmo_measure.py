@@ -25,6 +25,7 @@ from contextlib import nullcontext
 
 import torch
 
+from sweeps.plan import point_plan
 from trainables.contract import PointRun
 from trainables.olmo import OLMO, OlmoSection, model
 from trainables.olmo.loop import Trial
@@ -50,8 +51,8 @@ def trial(args, measure_every: int) -> Trial:
                           checkpoint_every=args.steps, schedule={"block": BLOCK},
                           measure_every=measure_every, interference_instances=args.reference,
                           interference_neurons=args.neurons)
-    resolved = OLMO.resolve(section, point).model_dump(mode="json")
-    return Trial(PointRun(point=point, run_id="bench", section=resolved), 0, 1,
+    resolved = OLMO.resolve(section, point)
+    return Trial(PointRun(plan=point_plan(point, resolved, {}), run_id="bench"), 0, 1,
                  torch.device(args.device))
 
 

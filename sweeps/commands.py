@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeps import api, packing
+from sweeps import api, critical_width, packing, summary, tables
+from sweeps.interrupt import Interrupted
 from sweeps.plan import placement
 from trainables import catalog
-from tracking.curves import Row, width_order
-from tracking.layout import PART
+from tracking.curves import Row, typed, width_order
+from tracking.layout import AXES, PART
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -24,7 +25,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 def validate(args: Namespace) -> int:
     plan = api.validate(args.spec, args.overrides, args.name)
     spec = plan.spec
-    runs = [(p.point, p.section) for p in plan.points]
+    section = spec.runs_as.section  # each point's section typed again, as its worker reads it
+    runs = [(p.point, section.model_validate(p.section)) for p in plan.points]
     warnings = spec.runs_as.warnings(runs)
     if args.format == "json":
         print(json.dumps(plan.as_json(), indent=1))
@@ -34,13 +36,15 @@ def validate(args: Namespace) -> int:
     place, packed = placement(spec), ", ".join(spec.pack) or "nothing"
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
     console.print(f"  grid      {len(plan.points)} points = " + " x ".join(
-        f"{len(getattr(spec.grid, a))} {a}" for a in ("width", "frequency", "task", "seed")))
+        f"{len(getattr(spec.grid, a))} {a}" for a in AXES))
     trials = packing.trials(spec, plan.points)
     parts = [axes[PART] for axes in trials if PART in axes]
     split = sum(part.startswith("1/") for part in parts)
     console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
         f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
         if split else ")"))
+    if spec.search == "critical_width":
+        console.print(f"  {critical_width.describe(spec, plan.points)}", highlight=False)
     for line in spec.runs_as.describe(runs):
         console.print(f"  {line}")
     mode = ("local mode, in the trial's process" if place.local else
@@ -55,26 +59,48 @@ def validate(args: Namespace) -> int:
 
 
 def run(args: Namespace) -> int:
-    return _finished(api.run(args.spec, args.overrides, args.name, storage=args.storage,
-                             tracking_uri=args.tracking_uri, restart=args.restart))
+    try:
+        result = api.run(args.spec, args.overrides, args.name, storage=args.storage,
+                         tracking_uri=args.tracking_uri, restart=args.restart)
+    except Interrupted as stop:
+        return _interrupted(stop.sweep, args.tracking_uri)
+    return _finished(result, args)
 
 
 def resume(args: Namespace) -> int:
-    return _finished(api.resume(args.name, storage=args.storage,
-                                tracking_uri=args.tracking_uri))
+    try:
+        result = api.resume(args.name, storage=args.storage, tracking_uri=args.tracking_uri)
+    except Interrupted as stop:
+        return _interrupted(stop.sweep, args.tracking_uri)
+    return _finished(result, args)
 
 
-def _finished(result: api.SweepResult) -> int:
+def _finished(result: api.SweepResult, args: Namespace) -> int:
     name = result.name
-    _print_curves(api.status(name, tracking_uri=result.tracking_uri))
-    console.print(f"MLflow: experiment [bold]{name}[/], "
-                  f"{escape(ui_text(result.tracking_uri, name))}; Ray state: "
-                  f"{result.storage.rstrip('/')}/{name}", soft_wrap=True)
+    _print_curves(api.grid_rows(name, tracking_uri=result.tracking_uri), args)
+    _print_where(result.tracking_uri, name)
+    for line in ("Ray Tune's state:", f"  {result.storage.rstrip('/')}/{name}"):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)  # a path: whole
     if result.failed:
         console.print(f"{len(result.failed)} grid points did not finish (failed, or "
                       f"interrupted): see `sweeps status {name}`; `sweeps resume {name}` "
-                      "finishes them from their checkpoints.")
+                      "finishes them from their checkpoints.", markup=False, highlight=False)
     return 0 if result.ok else 1
+
+
+def _interrupted(name: str, tracking_uri: str) -> int:
+    """After Ctrl-C: the sweep's state in a line, and exit 130 (128 + SIGINT), as a shell
+    reports a command Ctrl-C stopped."""
+    console.print(_summary(name, tracking_uri), markup=False, highlight=False)
+    return 130
+
+
+def _print_where(tracking_uri: str, sweep: str) -> None:
+    from tracking.layout import ui_lines
+    from tracking.query import open_reader
+
+    for line in ui_lines(tracking_uri, sweep, open_reader(tracking_uri).experiment_id(sweep)):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def ui_text(tracking_uri: str, sweep: str) -> str:
@@ -85,14 +111,55 @@ def ui_text(tracking_uri: str, sweep: str) -> str:
     return ui_address(tracking_uri, open_reader(tracking_uri).experiment_id(sweep))
 
 
+def _summary(name: str, tracking_uri: str) -> str:
+    from tracking.query import open_reader, read_sweep, sweep_rows
+
+    sweep = read_sweep(open_reader(tracking_uri), name)
+    return summary.line(sweep, sweep_rows(sweep))
+
+
 def status(args: Namespace) -> int:
     if args.watch:
         return _watch(args)
-    table = Table("key", "state", "last step", "run id", box=None)
-    for row in api.status(args.name, tracking_uri=args.tracking_uri):
-        table.add_row(row.key, row.state, str(row.step), row.run_id)
-    console.print(table)
-    console.print(f"MLflow: {escape(ui_text(args.tracking_uri, args.name))}", soft_wrap=True)
+    from tracking.query import open_reader, read_sweep, sweep_rows
+
+    sweep = read_sweep(open_reader(args.tracking_uri), args.name)
+    rows = sweep_rows(sweep)
+    console.print(summary.line(sweep, rows), markup=False, highlight=False)
+    columns = [tables.Column("key", [r.key for r in rows]),
+               tables.Column("state", [_state(r) for r in rows]),
+               tables.Column("last step", [str(r.step) if r.step >= 0 else "" for r in rows],
+                             numeric=True),
+               tables.Column("run id", [r.run_id for r in rows])]
+    _print_table(columns, 3, args)
+    _print_where(args.tracking_uri, args.name)
+    return 0
+
+
+def list_(args: Namespace) -> int:
+    """Every sweep in the tracking store: its state and counts of grid points."""
+    from tracking.query import open_reader, read_sweep, sweep_rows
+
+    reader = open_reader(args.tracking_uri)
+    found = []
+    for name in reader.experiment_names():
+        sweep = read_sweep(reader, name)
+        if sweep.parent is None and not sweep.trials:
+            continue  # not a sweep's experiment (MLflow's Default, a notebook's)
+        rows = sweep_rows(sweep)
+        counts = summary.Counts.of(rows)
+        found.append([name, summary.state(sweep, counts), sweep.trainable or "",
+                      f"{counts.finished}/{counts.total}", str(counts.running),
+                      str(counts.interrupted), str(counts.failed), str(counts.waiting)])
+    if not found:
+        console.print(f"no sweeps in {args.tracking_uri} (start one with `sweeps run demo`)",
+                      markup=False, highlight=False, soft_wrap=True)
+        return 0
+    heads = ["sweep", "state", "trainable", "finished", "running", "interrupted", "failed",
+             "not started"]
+    columns = [tables.Column(h, [row[i] for row in found], numeric=i >= 3)
+               for i, h in enumerate(heads)]
+    _print_table(columns, 4, args)
     return 0
 
 
@@ -102,7 +169,7 @@ def _watch(args: Namespace) -> int:
     from sweeps import progress
     from tracking.query import open_reader
 
-    api.status(args.name, tracking_uri=args.tracking_uri)  # an unknown sweep: exit 2 now
+    api.grid_rows(args.name, tracking_uri=args.tracking_uri)  # an unknown sweep: exit 2 now
     show = progress.console()
     show.print(f"MLflow: {ui_text(args.tracking_uri, args.name)}", markup=False,
                highlight=False, soft_wrap=True)
@@ -112,7 +179,7 @@ def _watch(args: Namespace) -> int:
         last = watcher.run(until_ended=True)
     except KeyboardInterrupt:  # stops watching; the sweep goes on
         return 0
-    _print_curves(api.status(args.name, tracking_uri=args.tracking_uri))
+    _print_curves(api.grid_rows(args.name, tracking_uri=args.tracking_uri), args)
     if last is not None and last.silent:
         console.print(f"The sweep's driver has not been heard from since "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last.heard_at))}: "
@@ -126,34 +193,54 @@ def _watch(args: Namespace) -> int:
 
 def curves(args: Namespace) -> int:
     # From the rows, not `api.curves`' DataFrame: importing pandas would double the answer time.
-    rows = api.status(args.name, tracking_uri=args.tracking_uri)
+    rows = api.grid_rows(args.name, tracking_uri=args.tracking_uri)
     if args.format == "json":
         json.dump([{"key": r.key, "run_id": r.run_id, "state": r.state, "step": r.step,
-                    "params": r.params, "metrics": r.metrics} for r in rows],
+                    "params": typed(r.params), "metrics": r.metrics} for r in rows],
                   sys.stdout, indent=2)
         print()
     elif args.format == "csv":
         names = sorted({m for r in rows for m in r.metrics})
         writer = csv.writer(sys.stdout)
-        writer.writerow(["key", *api.AXES, "state", "step", "run_id", *names])
+        writer.writerow(["key", *AXES, "state", "step", "run_id", *names])
         for r in rows:
-            writer.writerow([r.key, *(r.params[a] for a in api.AXES), r.state, r.step,
+            writer.writerow([r.key, *(r.params[a] for a in AXES), r.state, r.step,
                              r.run_id, *(r.metrics.get(m, "") for m in names)])
     else:
-        _print_curves(rows)
+        _print_curves(rows, args)
     return 0
 
 
-def _print_curves(rows: list[Row]) -> None:
+def _print_curves(rows: list[Row], args: Namespace) -> None:
+    """Final metrics per grid point: the axes that vary, state, step, then the metrics that
+    fit (an axis with one value goes to the title)."""
     names = catalog.get(rows[0].trainable).columns if rows else ()
-    table = Table("width", "frequency", "task", "seed", "state", "step",
-                  *names, title="Final metrics per grid point", box=None)
-    for r in rows:
-        p = r.params
-        table.add_row(p["width"], p["frequency"], p["task"], p["seed"], r.state, str(r.step),
-                      *(_fmt(r.metrics.get(m)) for m in names))
-    console.print(table)
+    varying = [a for a in api.AXES if len({r.params[a] for r in rows}) > 1]
+    fixed = [f"{a} {rows[0].params[a]}" for a in api.AXES if a not in varying and rows]
+    title = "Final metrics per grid point" + (f" ({', '.join(fixed)})" if fixed else "")
+    columns = [tables.Column(a, [r.params[a] for r in rows], numeric=a != "task")
+               for a in varying]
+    columns += [tables.Column("state", [_state(r) for r in rows]),
+                tables.Column("step", [str(r.step) if r.step >= 0 else "" for r in rows],
+                              numeric=True)]
+    for name in names:
+        values = [r.metrics.get(name) for r in rows]
+        fmt = tables.number_format(values)
+        columns.append(tables.Column(name, [fmt(v) for v in values], numeric=True))
+    _print_table(columns, len(varying) + 2, args, title)
     _print_learned(rows)
+
+
+def _print_table(columns: list, keep: int, args: Namespace, title: str | None = None) -> None:
+    named = getattr(args, "columns", None)
+    shown, left_out = tables.choose(columns, console.width, keep, getattr(args, "wide", False),
+                                    named.split(",") if named else None)
+    tables.render(console, shown, title, left_out)
+
+
+def _state(row: Row) -> str:
+    """KILLED is how MLflow says a Ctrl-C cut the point off."""
+    return "INTERRUPTED" if row.state == "KILLED" else row.state
 
 
 def _print_learned(rows: list[Row]) -> None:
@@ -163,10 +250,12 @@ def _print_learned(rows: list[Row]) -> None:
         return
     measure = catalog.get(rows[0].trainable).measure(rows[0].params)
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
-    table = Table("task", "frequency", "seed", *widths,
-                  title=escape("Rare task learned by width (L learned, . not; [theory] where it "
-                               "differs)"),
-                  box=None)
+    title = ["Rare task learned by width (L learned, . not; [theory] where it differs)"]
+    if any(r.inferred is not None for r in rows):
+        title.append("(L) (.): inferred by the critical-width search, not trained")
+    for line in title:  # each under 80 columns
+        console.print(line, markup=False, highlight=False, soft_wrap=True, style="italic")
+    table = Table("task", "frequency", "seed", *widths, box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:
         p = r.params
@@ -178,6 +267,9 @@ def _print_learned(rows: list[Row]) -> None:
             score = r and r.metrics.get(measure.score)
             measured = None if score is None else measure.learned(score)
             theory = r and r.metrics.get("theory/rare/learned")
+            if measured is None and r and r.inferred is not None:  # a search's, untrained
+                cells.append("(L)" if r.inferred else "(.)")
+                continue
             cell = "?" if measured is None else ("L" if measured else ".")
             if theory is not None and measured is not None and bool(theory) != bool(measured):
                 cell += escape(f" [{'L' if theory else '.'}]")

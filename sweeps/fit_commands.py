@@ -12,6 +12,7 @@ from rich.table import Table
 from sweeps import api
 from sweeps.commands import _fmt, console
 from tracking.errors import UserError
+from tracking.layout import AXES
 
 AXIS_VALUE = re.compile(r"[A-Za-z0-9.+-]+")
 
@@ -58,7 +59,7 @@ def fit(args: Namespace) -> int:
 
 def print_fit(result) -> None:
     """The fit's summary: one line per curve, then N*(f) per task, then what is missing."""
-    from tracking.fits import MIN_FREQUENCIES, MIN_WIDTHS
+    from tracking.fit.laws import MIN_FREQUENCIES, MIN_WIDTHS
 
     m = result.measure
     table = Table("task", "frequency", "points", "high", "low", "N_step [95%]", "steep.",
@@ -143,8 +144,6 @@ def _trained(reader, experiment: str) -> list:
 
 
 def _show_trained(reader, sweep: str, wanted: dict[str, str]) -> int:
-    from tracking.layout import AXES
-
     experiment = reader.experiment_id(sweep)
     if experiment is None:
         raise UserError(f"no sweep named {sweep!r} in {reader.uri} (`sweeps registry list` "
@@ -164,8 +163,8 @@ def _show_trained(reader, sweep: str, wanted: dict[str, str]) -> int:
 
 
 def _show_versions(reader, name: str, wanted: dict[str, str]) -> int:
-    from tracking.layout import AXES, FIT_FILE, KIND_FIT
-    from tracking.sweep_fit import SweepFit
+    from tracking.layout import FIT_FILE, KIND_FIT
+    from tracking.fit.sweep_fit import SweepFit
 
     versions = [v for v in reader.versions(name)
                 if all(v.tags.get(k) == value for k, value in wanted.items())]
@@ -188,7 +187,7 @@ def _show_versions(reader, name: str, wanted: dict[str, str]) -> int:
 def _axes(args: Namespace) -> dict[str, str]:
     """The grid-axis filters, spelled as the runs' params: `--frequency 1e-5` is '1e-05'."""
     axes = {}
-    for axis in ("width", "frequency", "task", "seed"):
+    for axis in AXES:
         value = getattr(args, axis)
         if value is None:
             continue

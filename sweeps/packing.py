@@ -4,9 +4,8 @@ A trainable may train grid points together (`Trainable.pack`: the axes whose val
 batches, e.g. a synthetic width's frequencies x seeds), so Tune runs one trial per value of the
 other axes. Trials start costliest first by their points' estimated compute (`Trainable.cost`;
 longest processing time first), so that short ones fill the slots at the end. Packs differ in
-cost by orders of magnitude, and one trial cannot use two slots: at the paper's problem size
-the widest pack ran alone at the end, one slot idle for a third of the sweep (BENCHMARKS.md).
-So where the trainable sets a `pack_limit` (synthetic: a setting, off by default), a pack
+cost by orders of magnitude, and one trial cannot use two slots, so the widest pack can run
+alone at the end while the other slots idle (BENCHMARKS.md has the paper-size case). So where the trainable sets a `pack_limit` (synthetic: a setting, off by default), a pack
 estimated over that many times the mean pack is split along its packed axes into parts of
 about equal estimated cost.
 
@@ -27,7 +26,7 @@ from tracking.layout import PART
 def trials(spec: SweepSpec, planned: list) -> list[dict]:
     """Each Tune trial's axes, costliest first: a grid axis is one value, or the list of
     packed values the trial trains (their cross product); a split pack's parts carry PART.
-    `planned`: the plan's points (`sweeps.plan.PlannedPoint`, which counts trials here)."""
+    `planned`: the plan's points (`trainables.contract.PointPlan`)."""
     trainable, packed = spec.runs_as, spec.pack
     costs = {p.point.key: trainable.cost(p.params) for p in planned}
     free = [a for a in AXES if a not in packed]

@@ -6,41 +6,35 @@ MLflow): `sweeps validate` is this plan, printed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sweeps import grid, packing
 from sweeps.spec import SweepSpec
-from trainables.contract import Placement, Strict
+from trainables.contract import Placement, PointPlan, Strict
 from trainables.points import Point
 
-
-@dataclass(frozen=True)
-class PlannedPoint:
-    point: Point
-    section: Strict  # the trainable's section as this point runs it
-    derived: dict  # facts that follow from it (Trainable.derived)
-
-    @property
-    def params(self) -> dict[str, str]:
-        """The run's params, as MLflow stores them: the grid axes, the flattened section
-        (nested keys dotted, lists comma-joined) and the derived facts."""
-        values = {**self.point.params(), **flatten(self.section.model_dump(mode="json")),
-                  **flatten(self.derived)}
-        return {key: str(value) for key, value in values.items()}
+__all__ = ["PointPlan", "plan", "as_json", "placement"]
 
 
-def plan(spec: SweepSpec) -> list[PlannedPoint]:
+def plan(spec: SweepSpec) -> list[PointPlan]:
     """Every grid point of the sweep, in grid order, with its resolved section."""
     trainable = spec.runs_as
     shared = trainable.for_grid(spec.section, spec.grid)
     planned = []
     for point in grid.points(spec):
         section = trainable.resolve(shared, point)
-        planned.append(PlannedPoint(point, section, trainable.derived(section, point)))
+        planned.append(point_plan(point, section, trainable.derived(section, point)))
     return planned
 
 
-def as_json(spec: SweepSpec, planned: list[PlannedPoint]) -> dict:
+def point_plan(point: Point, section: Strict, derived: dict) -> PointPlan:
+    """The point's plan; its params are the grid axes, the flattened section (nested keys
+    dotted, lists comma-joined) and the derived facts, as strings (as MLflow stores them)."""
+    dumped = section.model_dump(mode="json")
+    values = {**point.params(), **flatten(dumped), **flatten(derived)}
+    return PointPlan(point=point, section=dumped,
+                     params={key: str(value) for key, value in values.items()})
+
+
+def as_json(spec: SweepSpec, planned: list[PointPlan]) -> dict:
     """CONTRACTS 2's plan: `{"name", "trainable", "trials", "points": [{"key", "params"}]}`."""
     return {"name": spec.name, "trainable": spec.trainable,
             "trials": len(packing.trials(spec, planned)),

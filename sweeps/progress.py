@@ -31,15 +31,15 @@ from rich.text import Text
 from trainables import catalog
 from tracking.curves import Measure, width_order
 from tracking.errors import TrackingError
-from tracking.layout import AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, TRIAL_TAG
-from tracking.layout import axis_label, run_name
+from tracking.layout import AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, TRIAL_TAG, tag_seconds
+from tracking.layout import axis_label, run_name, silent
 from tracking.query import Reader, RunRecord, read_sweep
 
 THEORY_LEARNED = "theory/rare/learned"  # where a trainable logs its theory's verdict
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 POINTS_SHOWN = 6  # per running trial line
+BAR_MIN, BAR_MAX = 10, 30  # the progress bar's width, in columns
 POLL_SHARE = 0.02  # of a core, at most, that watching takes (polls rarer if slower)
-SILENT_S = 600.0  # a RUNNING sweep whose driver has not beaten for this long is taken as gone
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Trial:
         if states <= {"FINISHED"}:
             return "FINISHED"
         if states <= set(TERMINAL):
-            return "FAILED"
+            return "INTERRUPTED" if "KILLED" in states and "FAILED" not in states else "FAILED"
         return "RUNNING"
 
     @property
@@ -102,9 +102,12 @@ class Snapshot:
 
     @property
     def counts(self) -> tuple[int, int, int]:
-        """Finished, running, failed grid points."""
-        failed = self.count("FAILED") + self.count("KILLED")
-        return self.count("FINISHED"), self.count("RUNNING"), failed
+        """Finished, running, failed grid points (a point Ctrl-C cut off is `interrupted`)."""
+        return self.count("FINISHED"), self.count("RUNNING"), self.count("FAILED")
+
+    @property
+    def interrupted(self) -> int:
+        return self.count("KILLED")
 
     @property
     def done(self) -> float:
@@ -113,9 +116,8 @@ class Snapshot:
 
     @property
     def silent(self) -> bool:
-        """RUNNING, but its driver has not been heard from for `SILENT_S`: killed outright."""
-        return (self.status == "RUNNING" and self.heard_at is not None
-                and time.time() - self.heard_at > SILENT_S)
+        """RUNNING, but its driver killed outright (`tracking.layout.silent`)."""
+        return silent(self.status, self.heard_at)
 
     @property
     def ended(self) -> bool:
@@ -144,9 +146,9 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
     heard = parent and parent.tags.get(HEARTBEAT_TAG)
     return Snapshot(sweep, total=max(len(planned), len(runs)),
                     status=parent.status if parent else None,
-                    launched_at=int(launched) / 1000 if launched else None, trials=trials,
+                    launched_at=tag_seconds(launched) if launched else None, trials=trials,
                     measure_name=measure.score if measure else "",
-                    heard_at=int(heard) / 1000 if heard else None)
+                    heard_at=tag_seconds(heard) if heard else None)
 
 
 def _grid_order(run: RunRecord) -> tuple:
@@ -221,6 +223,10 @@ def finished_line(trial: Trial, sweep: str) -> str:
     """What a person wants to know when a trial ends: did its points learn the task?"""
     n = len(trial.points)
     what = f"{trial.name}: {n} point{'s' * (n != 1)} in {clock(trial.seconds)}"
+    if trial.state == "INTERRUPTED":
+        done = sum(p.state == "FINISHED" for p in trial.points)
+        return (f"- {what}: interrupted ({done} of {n} finished); `sweeps resume {sweep}` "
+                "finishes it")
     if trial.state == "FAILED":
         done = sum(p.state == "FINISHED" for p in trial.points)
         return (f"x {what}: FAILED ({done} of {n} finished); `sweeps resume {sweep}` retries "
@@ -237,22 +243,31 @@ def status_line(snap: Snapshot, left: float | None) -> str:
     finished, running, failed = snap.counts
     elapsed = time.time() - snap.launched_at if snap.launched_at else None
     return (f"{snap.sweep}: {finished}/{snap.total} grid points finished, {running} running, "
-            f"{failed} failed | {clock(elapsed)} elapsed, {clock(left)} left")
+            f"{failed} failed" + (f", {snap.interrupted} interrupted" if snap.interrupted else "")
+            + f" | {clock(elapsed)} elapsed, {clock(left)} left")
 
 
-def live_view(snap: Snapshot, left: float | None) -> Group:
+def live_view(snap: Snapshot, left: float | None, width: int = 160) -> Group:
+    """The bar and its counts on one line (the bar narrower, or the trial count on a line of
+    its own, where the terminal is narrow), then a line per running trial."""
     finished, running, failed = snap.counts
     elapsed = time.time() - snap.launched_at if snap.launched_at else None
     active = [t for t in snap.trials if t.state == "RUNNING"]
+    trouble = ", ".join(f"{n} point{'s' * (n != 1)} {what}" for n, what in
+                        ((failed, "failed"), (snap.interrupted, "interrupted")) if n)
+    texts = [Text(snap.sweep, style="bold"), Text(f"{finished}/{snap.total} grid points"),
+             Text(f"{clock(elapsed)} elapsed, {clock(left)} left", style="cyan"),
+             Text(f"{len(active)} trial{'s' * (len(active) != 1)} running"
+                  + (f", {trouble}" if trouble else ""), style="red" if trouble else "dim")]
+    room = width - sum(len(t) for t in texts) - len(texts)
+    below = room < BAR_MIN  # the trial count goes to the next line
+    if below:
+        room += len(texts[-1]) + 1
     head = Table.grid(padding=(0, 1))
-    head.add_row(Text(snap.sweep, style="bold"),
-                 ProgressBar(total=snap.total, completed=finished, width=30),
-                 Text(f"{finished}/{snap.total} grid points"),
-                 Text(f"{clock(elapsed)} elapsed, {clock(left)} left", style="cyan"),
-                 Text(f"{len(active)} trial{'s' * (len(active) != 1)} running"
-                      + (f", {failed} points failed" if failed else ""),
-                      style="red" if failed else "dim"))
-    lines = [head]
+    head.add_row(texts[0], ProgressBar(total=snap.total, completed=finished,
+                                       width=max(BAR_MIN, min(BAR_MAX, room))),
+                 *texts[1:-1 if below else None])
+    lines = [head, Text("  ").append(texts[-1])] if below else [head]
     pad = max((len(t.name) for t in active), default=0)
     for trial in active:
         done = sum(p.done for p in trial.points) / len(trial.points)
@@ -302,7 +317,7 @@ class Watcher:
                     snap = snapshot(*args)
                 except (TrackingError, sqlite3.Error, OSError) as err:
                     if not self.failing:  # said once; training goes on meanwhile
-                        self._say(f"{self.sweep}: the tracking store does not answer "
+                        self.say(f"{self.sweep}: the tracking store does not answer "
                                   f"({err}); the view waits for it")
                     self.failing = True
                 else:
@@ -322,20 +337,20 @@ class Watcher:
         for trial in snap.trials:
             if trial.state != "RUNNING" and trial.name not in self.announced:
                 self.announced.add(trial.name)
-                self._say(finished_line(trial, snap.sweep))
+                self.say(finished_line(trial, snap.sweep))
         left = self.rate.left(snap.done)
         if live is not None:
-            live.update(live_view(snap, left), refresh=True)
+            live.update(live_view(snap, left, self.console.width), refresh=True)
             return
         at, counts = self.printed
         since = time.time() - at
         if final or since >= 60 or (snap.counts != counts and since >= 10):
-            self._say(status_line(snap, left))
+            self.say(status_line(snap, left))
             self.printed = (time.time(), snap.counts)
 
-    def _say(self, line: str) -> None:
-        """A line that stays (above the live view in a terminal)."""
-        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+    def say(self, line: str) -> None:
+        """A line that stays (above the live view in a terminal), wrapped between words."""
+        self.console.print(line, markup=False, highlight=False)
 
 
 def console() -> Console:

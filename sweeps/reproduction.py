@@ -104,7 +104,7 @@ def plan(experiment: str, scale: str, out: Path, overrides: list[str], storage_:
                 check_local_resources(spec)
             except UserError as err:
                 raise UserError(f"--scale {scale}: {err}; or run the whole reproduction as "
-                                "a job on the cluster (README \"Reproducing the paper\")") \
+                                "a job on the cluster (docs/howto/reproduce.md)") \
                     from None
     return chosen, specs, states
 
@@ -178,10 +178,37 @@ def write_report(chosen: Study, scale: str, sweeps: dict[str, str], out: Path,
 
     figures = out / page.FIGURES
     figures.mkdir(parents=True, exist_ok=True)
-    made, claims = chosen.report.build(open_reader(tracking_uri), sweeps, figures)
-    report = Report(chosen.experiment, scale, list(sweeps.values()), made, claims)
+    reader = open_reader(tracking_uri)
+    made, claims = chosen.report.build(reader, sweeps, figures)
+    report = Report(chosen.experiment, scale, list(sweeps.values()), made, claims,
+                    provenance(reader, list(sweeps.values())))
     page.write(report, out)
     return out, claims, log_report(report, out, tracking_uri)
+
+
+def provenance(reader, sweeps: list[str]):
+    """The report's date, the judging code's commit, its sweeps' seeds, training time and
+    parent runs in MLflow's UI."""
+    from sweeps.sweep_run import code_version
+    from tracking.layout import iso_time, run_address
+    from tracking.query import read_sweep
+    from tracking.report.claims import Provenance
+
+    code = code_version()
+    commit = code.get("mlflow.source.git.commit", code.get("code.version", "unknown"))
+    if code.get("code.dirty") == "true":
+        commit += " + changes"
+    seeds, runtime_ms, links = set(), 0, {}
+    for name in sweeps:
+        sweep = read_sweep(reader, name)
+        seeds |= {int(p["seed"]) for p in sweep.planned.values()}
+        starts = [r.start_time for r in sweep.trials if r.start_time]
+        ends = [r.end_time for r in sweep.trials if r.end_time]
+        runtime_ms += max(ends) - min(starts) if starts and ends else 0
+        if sweep.parent is not None:
+            links[name] = run_address(reader.uri, sweep.experiment_id, sweep.parent.run_id)
+    return Provenance(created=iso_time(time.time()), commit=commit, seeds=sorted(seeds),
+                      runtime_s=runtime_ms / 1000, links=links)
 
 
 def log_report(report, out: Path, tracking_uri: str) -> str:

@@ -19,22 +19,23 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from sweeps import packing, progress, storage
+from sweeps import interrupt, progress, search, storage
 from sweeps.errors import UserError
-from sweeps.plan import placement, plan
+from sweeps.plan import PointPlan, placement, plan
 from sweeps.spec import SweepSpec, validate
-from sweeps.sweep_run import keep_alive, open_sweep
+from sweeps.sweep_run import keep_alive, open_sweep, summarise
 from trainables.points import TRIAL_KEY, unpack
-from tracking.layout import KIND_SWEEP, trial_name, ui_address
+from tracking.errors import UnknownSweep
+from tracking.layout import KIND_SWEEP, trial_name, ui_lines
 from tracking.query import open_reader
 from tracking.runs import connect, creates_store, environment, experiment_id, quick_requests
 from tracking.runs import quiet_logger
-from tracking.runs import search_runs, set_status, sweep_run
+from tracking.runs import search_runs, settle_trial_runs, sweep_run
 from tracking.runs import trial_runs
 
 STATE_FILE = "sweep.yaml"  # the spec and tracking store, saved beside Tune's state for resume
@@ -48,16 +49,23 @@ PREEMPTION_WATCHER = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 @dataclass(frozen=True)
 class Target:
-    """Where a sweep's state lives: Tune/Train storage and the MLflow tracking store."""
+    """Where a sweep's state lives: Tune/Train storage and the MLflow tracking store, as given
+    (what messages show) and normalised once, here: trials run in other working folders, so
+    they get a local storage folder and a sqlite store's path absolute."""
 
     storage: str
     tracking_uri: str
+    storage_path: str = field(init=False)  # for Tune and Train: absolute, or a URI
+    store_uri: str = field(init=False)  # for the trials and the saved state: absolute sqlite
+
+    def __post_init__(self) -> None:
+        local = "://" not in self.storage
+        object.__setattr__(self, "storage_path", str(Path(self.storage).resolve()) if local
+                           else self.storage)
+        object.__setattr__(self, "store_uri", absolute_uri(self.tracking_uri))
 
     def sweep_dir(self, name: str) -> str:
         return f"{self.storage.rstrip('/')}/{name}"
-
-    def is_local(self) -> bool:
-        return "://" not in self.storage
 
 
 def check_local_resources(spec: SweepSpec) -> None:
@@ -81,20 +89,19 @@ def start_ray(spec: SweepSpec) -> None:
     sized to this machine, with room for at least one trial whatever it asks for.
 
     The embedded Ray's dashboard starts only where trials need it: Train's worker groups
-    query its state API, local-mode trials do not; without it a CPU sweep's first run starts
-    ~3.5 s sooner (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
+    query its state API, local-mode trials do not, and it delays a CPU sweep's first run
+    (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
     yourself (`ray start --head`) and run with RAY_ADDRESS=auto.
 
     Its dashboard listens on a port chosen here, which its processes get as
     RAY_API_SERVER_ADDRESS: Train's controller asks the state API without an address, and with
     a second Ray on the machine (another sweep, a notebook's) Ray cannot tell which to ask
-    ("Found multiple active Ray instances": its placement-group cleaner died with a traceback
-    on the console).
+    ("Found multiple active Ray instances", and its placement-group cleaner dies).
 
     Nor does it start idle workers ahead of time (Ray's default: one per CPU as the driver
     connects): Tune's trial actors carry their own runtime environment (its env vars), so
-    Ray never hands them such a worker and starts theirs when asked; the idle ones only took
-    CPU from the start-up (first step ~1-2 s sooner without them on 2 cores, BENCHMARKS.md).
+    Ray never hands them such a worker and starts theirs when asked; idle ones would only take
+    CPU from the start-up (BENCHMARKS.md).
     Train's preemption watcher is off in it (`PREEMPTION_WATCHER`) unless you set it."""
     import ray
 
@@ -171,7 +178,7 @@ def run(spec: SweepSpec, target: Target, restart: bool = False) -> list[str]:
             client = made.result()
     # Saved first: a driver killed at any later point leaves a sweep `resume` can finish.
     storage.write_text(f"{target.sweep_dir(spec.name)}/{STATE_FILE}", yaml.safe_dump(
-        {"spec": spec.model_dump(mode="json"), "tracking_uri": absolute_uri(target.tracking_uri)},
+        {"spec": spec.model_dump(mode="json"), "tracking_uri": target.store_uri},
         sort_keys=False))
     return launch(spec, target, client)
 
@@ -193,8 +200,8 @@ def saved_spec(target: Target, name: str) -> SweepSpec:
     different store would get a second set of runs)."""
     path = f"{target.sweep_dir(name)}/{STATE_FILE}"
     if not storage.exists(path):
-        raise UserError(f"no sweep named {name!r} in {target.storage} (no {path}): check the "
-                        "name and --storage, or start it with `sweeps run SPEC`")
+        raise UnknownSweep(f"no sweep named {name!r} in {target.storage} (no {path}): check "
+                           "the name and --storage, or start it with `sweeps run SPEC`")
     try:
         state = yaml.safe_load(storage.read_bytes(path))
         spec = validate(state["spec"], source=path)
@@ -202,9 +209,9 @@ def saved_spec(target: Target, name: str) -> SweepSpec:
     except Exception as err:  # a damaged or hand-edited file: say which and what to do
         raise UserError(f"{path} is unreadable ({type(err).__name__}: {err}); restore it, or "
                         "start the sweep over with `sweeps run SPEC --restart`")
-    if absolute_uri(target.tracking_uri) != tracked_at:
+    if target.store_uri != tracked_at:
         raise UserError(f"sweep {name!r} is tracked at {tracked_at}, not "
-                        f"{absolute_uri(target.tracking_uri)}: resume with --tracking-uri "
+                        f"{target.store_uri}: resume with --tracking-uri "
                         f"{tracked_at}")
     return spec
 
@@ -247,88 +254,115 @@ def discard(client, target: Target, name: str) -> None:
 
 
 def launch(spec: SweepSpec, target: Target, client) -> list[str]:
-    """Start Ray, open the sweep's parent run, and run Tune (restored from the sweep's
-    storage where Tune saved state, fresh otherwise) while the progress view watches."""
-    from ray import tune
-
-    from trainables.trial_plan import PlannedPoint, SweepPlan, tune_trial
-
+    """Ray's driver shape: plan, build the tuner, fit while the progress view watches, close.
+    The keys of the grid points that did not finish."""
     spec.runs_as.prepare(spec.section)  # what trials only read (the embedded corpus)
     start_ray(spec)
     planned = plan(spec)
     experiment, parent = open_sweep(client, spec, planned)
     show = progress.console()
-    show.print(f"MLflow: {ui_address(target.tracking_uri, experiment)}", markup=False,
-               highlight=False, soft_wrap=True)
-    place = placement(spec)
-    sweep = SweepPlan(
-        trainable=spec.trainable, placement=place,
-        tracking_uri=absolute_uri(target.tracking_uri),
-        train_storage=f"{storage_path(target)}/{spec.name}/train",
+    for line in ui_lines(target.tracking_uri, spec.name, experiment):  # whole, to copy
+        show.print(line, markup=False, highlight=False, soft_wrap=True)
+    sweep = trial_plan(spec, target, planned, experiment, parent)
+    tuner = build_tuner(spec, target, sweep, planned)
+    errored, finished, stop = fit_watching(tuner, spec, target, client, experiment, parent,
+                                           show)
+    finished |= search.inferred(target.tracking_uri, spec.name)  # a search's, never trained
+    unfinished = [p.point.key for p in planned if p.point.key not in finished]
+    # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
+    client.set_terminated(parent, "FINISHED" if not unfinished else
+                          "FAILED" if errored else "KILLED")
+    try:  # the parent run's figure and headline: a sweep's result stands without them
+        summarise(target.tracking_uri, spec.name)
+    except Exception as err:  # the store's errors vary by backend
+        show.print(f"MLflow: the sweep's summary was not recorded ({err})", markup=False)
+    stop.raise_if_requested()  # Ctrl-C: the caller says how to finish (exit 130)
+    return unfinished
+
+
+def trial_plan(spec: SweepSpec, target: Target, planned: list[PointPlan], experiment: str,
+               parent: str):
+    """What every trial is handed: the plan's points as they are, and where to record."""
+    from trainables.trial_plan import SweepPlan
+
+    return SweepPlan(
+        trainable=spec.trainable, placement=placement(spec), tracking_uri=target.store_uri,
+        train_storage=f"{target.storage_path}/{spec.name}/train",
         max_failures=spec.failure.max_failures, experiment_id=experiment, parent_run_id=parent,
         run_tags={"sweep": spec.name, "trainable": spec.trainable},
-        points={p.point.key: PlannedPoint(point=p.point, section=p.section.model_dump(
-            mode="json"), params=p.params) for p in planned})
+        points={p.point.key: p for p in planned})
+
+
+def build_tuner(spec: SweepSpec, target: Target, sweep, planned: list[PointPlan]):
+    """Tune over the trials' axes: restored from the sweep's storage where Tune saved state,
+    fresh otherwise."""
+    from ray import tune
+
+    from trainables.trial_plan import tune_trial
+
     trainable = tune.with_resources(tune.with_parameters(tune_trial, plan=sweep),
-                                    place.trial_resources())
-    space = {TRIAL_KEY: tune.grid_search(packing.trials(spec, planned))}
-    path = f"{storage_path(target)}/{spec.name}"
+                                    sweep.placement.trial_resources())
+    space, searching = search.tune_settings(spec, planned, sweep)  # grid, or a Searcher
+    path = f"{target.storage_path}/{spec.name}"
     if tune.Tuner.can_restore(path):
         try:
-            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
-                                       resume_errored=True, param_space=space)
+            return tune.Tuner.restore(path, trainable, resume_unfinished=True,
+                                      resume_errored=True, param_space=space)
         except Exception as err:  # checked before Ray started; this is the rare rest
             raise UserError(f"Ray Tune cannot restore {path}: {err}")
-    else:
-        from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-        tuner = tune.Tuner(
-            trainable,
-            param_space=space,
-            # reuse_actors: a trial slot's process (torch, Ray Train and MLflow imported)
-            # runs the next trial too, instead of a fresh process importing them again.
-            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec),
-                                        reuse_actors=True,
-                                        trial_name_creator=tune_trial_name,
-                                        trial_dirname_creator=tune_trial_dirname),
-            run_config=tune.RunConfig(
-                name=spec.name,
-                storage_path=storage_path(target),
-                failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                # Tune's own files (result.json, progress.csv) but not TensorBoard's: the
-                # results are in MLflow.
-                callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],
-                verbose=0,
-            ),
-        )
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        # reuse_actors: a trial slot's process (torch, Ray Train and MLflow imported)
+        # runs the next trial too, instead of a fresh process importing them again.
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec),
+                                    reuse_actors=True, **searching,
+                                    trial_name_creator=tune_trial_name,
+                                    trial_dirname_creator=tune_trial_dirname),
+        run_config=tune.RunConfig(
+            name=spec.name,
+            storage_path=target.storage_path,
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            # Tune's own files (result.json, progress.csv) but not TensorBoard's: the
+            # results are in MLflow.
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],
+            verbose=0,
+        ),
+    )
+
+
+def fit_watching(tuner, spec: SweepSpec, target: Target, client, experiment: str, parent: str,
+                 show) -> tuple[set[str], set[str], interrupt.Stop]:
+    """`tuner.fit()` while the live view and the parent run's heartbeat run beside it; the
+    keys of the grid points whose trial errored and of those that finished, and the Ctrl-C
+    handler's state. The errored ones' runs are FAILED (interrupted ones KILLED) before the
+    view's last look, so its final counts show them."""
     watcher = progress.Watcher(lambda: open_reader(target.tracking_uri), spec.name, show,
                                on_counts=lambda snap: record_counts(client, parent, snap))
-    watching = threading.Thread(target=watcher.run, name="sweep-progress", daemon=True)
-    watching.start()
-    beating = threading.Thread(target=keep_alive, args=(client, parent, watcher.stop),
-                               name="sweep-heartbeat", daemon=True)
-    beating.start()
+    threads = [threading.Thread(target=watcher.run, name="sweep-progress", daemon=True),
+               threading.Thread(target=keep_alive, args=(client, parent, watcher.stop),
+                                name="sweep-heartbeat", daemon=True)]
+    for thread in threads:
+        thread.start()
     try:
-        with quiet_tune():
+        with quiet_tune(), interrupt.catching(
+                spec.name, watcher.say, lambda: interrupt.line(spec.name, watcher.last)) as stop:
             results = tuner.fit()
         errored = {p.key for r in results if r.error is not None
                    for p in unpack(r.config[TRIAL_KEY])}
-        runs = trial_runs(client, experiment)
-        set_status(client, [r.info.run_id for r in runs if r.data.tags["trial_key"] in errored
-                            and r.info.status != "FINISHED"], "FAILED")
+        finished = settle_trial_runs(client, experiment, errored)
+        if stop.requested.is_set():
+            interrupt.mark_interrupted(client, trial_runs(client, experiment), errored)
     finally:
         watcher.stop.set()
-        watching.join(timeout=30)
-        beating.join(timeout=30)
+        for thread in threads:
+            thread.join(timeout=30)
     if watcher.last is not None:  # its last look came after the trials ended
         log_counts(client, parent, watcher.last)
-    # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
-    done = {r.data.tags["trial_key"] for r in runs if r.info.status == "FINISHED"}
-    unfinished = [p.point.key for p in planned if p.point.key not in done]
-    client.set_terminated(parent, "FINISHED" if not unfinished else
-                          "FAILED" if errored else "KILLED")
-    return unfinished
+    return errored, finished, stop
 
 
 def record_counts(client, parent: str, snap: progress.Snapshot) -> None:
@@ -373,10 +407,6 @@ def tune_trial_name(trial) -> str:
 
 def tune_trial_dirname(trial) -> str:
     return f"{tune_trial_name(trial).replace('/', 'of')}_{trial.trial_id}"
-
-
-def storage_path(target: Target) -> str:
-    return target.storage if not target.is_local() else str(Path(target.storage).resolve())
 
 
 def absolute_uri(uri: str) -> str:

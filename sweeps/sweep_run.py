@@ -15,15 +15,15 @@ from pathlib import Path
 import yaml
 
 from sweeps import packing
-from sweeps.plan import PlannedPoint, as_json
+from sweeps.plan import PointPlan, as_json
 from sweeps.spec import SweepSpec
-from tracking.layout import AXES, HEARTBEAT_TAG, PLAN_FILE, SPEC_FILE, run_name
+from tracking.layout import AXES, HEARTBEAT_TAG, PLAN_FILE, SPEC_FILE, iso_time, run_name
 
 PROJECT = Path(__file__).resolve().parents[1]
 HEARTBEAT_S = 60.0  # how often a sweep's driver says it is alive (`keep_alive`)
 
 
-def describe(spec: SweepSpec, planned: list[PlannedPoint]) -> str:
+def describe(spec: SweepSpec, planned: list[PointPlan]) -> str:
     """The experiment's description (Markdown, shown above its runs in the UI)."""
     axes = " x ".join(f"{len(getattr(spec.grid, a))} {a}" for a in AXES)
     example = run_name(planned[0].params)
@@ -65,13 +65,13 @@ def _git(*args: str) -> str:
                           check=True, timeout=10).stdout.strip()
 
 
-def open_sweep(client, spec: SweepSpec, planned: list[PlannedPoint]) -> tuple[str, str]:
+def open_sweep(client, spec: SweepSpec, planned: list[PointPlan]) -> tuple[str, str]:
     """The sweep's experiment (described) and its parent run, RUNNING from now; their ids."""
     from tracking.runs import describe_experiment, experiment_id, start_sweep_run
 
     experiment = experiment_id(client, spec.name, create=True)
     describe_experiment(client, experiment, describe(spec, planned))
-    now = str(int(time.time() * 1000))  # a resume's heartbeat is fresh as it turns RUNNING
+    now = iso_time(time.time())  # a resume's heartbeat is fresh as it turns RUNNING
     parent = start_sweep_run(
         client, experiment, spec.name,
         tags={"sweep": spec.name, "trainable": spec.trainable, "launched_at": now,
@@ -91,8 +91,23 @@ def keep_alive(client, parent: str, stop: threading.Event) -> None:
     while True:
         try:
             with quick_requests():
-                client.set_tag(parent, HEARTBEAT_TAG, str(int(time.time() * 1000)))
+                client.set_tag(parent, HEARTBEAT_TAG, iso_time(time.time()))
         except Exception:  # the store's errors vary by backend: REST, SQL, OS
             pass
         if stop.wait(HEARTBEAT_S):
             return
+
+
+def summarise(tracking_uri: str, name: str, fit=None) -> None:
+    """The sweep's run brought up to date as the sweep ends and when it is fitted
+    (`tracking.sweep_summary`): its learning curves, its headline (with `fit`, a
+    `SweepFit`, where there is one), its grid axes."""
+    from trainables import catalog
+    from tracking.query import open_reader, read_sweep
+    from tracking.runs import connect
+    from tracking.sweep_summary import record_summary
+
+    reader = open_reader(tracking_uri)
+    sweep = read_sweep(reader, name)
+    measure = catalog.get(sweep.trainable).measure(next(iter(sweep.planned.values())))
+    record_summary(connect(tracking_uri), reader, sweep, measure, fit)

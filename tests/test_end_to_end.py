@@ -9,6 +9,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -19,13 +20,43 @@ from sweeps.plan import plan as plan_of
 from sweeps.spec import validate
 from tests.conftest import REPO, run_sweeps, tiny_spec
 from trainables.points import unpack
-from tracking.layout import PART, trial_name
+from tracking.curves import Row
+from tracking.layout import FEATURE_COLUMNS, FEATURE_STEPS, PART, tag_seconds, trial_name
+from tracking.report.synthetic_claims import feature_steps, utilities
 
 STATE_METRICS = ["loss", "model_loss", "rare/loss", "rare/model_loss", "rare/alignment",
                  "rare/learned"]  # of the state: at every logged step, 0 included
-STEP_METRICS = ["interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
-                "interference/frequent_norm"]  # of the step that led there, at log steps
+STEP_METRICS = ["interference/frequent_norm", "rare/alignment_push",
+                "rare/alignment_pull"]  # of the step that led there, at log steps
 CONTRACT_METRICS = STATE_METRICS + STEP_METRICS
+
+
+def chart_sections(metric_keys) -> list[str]:
+    """MLflow's run page groups metric charts by the key's first path component (unprefixed
+    keys in one section first, the rest by name): the sections in the order a person sees."""
+    return sorted({key.split("/")[0] if "/" in key else "" for key in metric_keys})
+
+
+def check_feature_steps(client, run, last: int) -> None:
+    """The features' learning steps: one table artifact, no per-feature metrics, so the run's
+    first chart section is its losses. Its utilities are the report's own computation from
+    the params; a converged population run represents the top-`width` utilities (the
+    theory's optimum), so those were all learned, at a step it trained."""
+    metrics = run.data.metrics
+    assert not [key for key in metrics if key.startswith("feature_step")]
+    first = [key for key in metrics if "/" not in key]
+    assert chart_sections(metrics)[0] == "" and {"loss", "model_loss"} <= set(first)
+    run_id, params = run.info.run_id, run.data.params
+    table = json.loads((Path(client.download_artifacts(run_id, FEATURE_STEPS, tempfile.mkdtemp()))
+                        ).read_text())
+    assert table["columns"] == list(FEATURE_COLUMNS) and len(table["data"]) == 16
+    row = Row(key="", run_id=run_id, state="FINISHED", step=last, params=params,
+              trainable="synthetic", tables={FEATURE_STEPS: table})
+    steps, utility = feature_steps(row), utilities(params)
+    got = np.array([[u for k, j, u, _ in table["data"] if k == kk] for kk in range(4)])
+    np.testing.assert_allclose(got, utility, rtol=1e-5)
+    top = np.argsort(-utility.ravel())[:int(params["width"])]
+    assert (steps.ravel()[top] >= 0).all() and (steps <= last).all(), run.data.tags["trial_key"]
 
 
 def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
@@ -52,7 +83,9 @@ def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
     assert parent.data.metrics["points/finished"] == 8 == parent.data.metrics["points/total"]
     assert parent.data.metrics["points/failed"] == 0
     # the driver's heartbeat: a watcher tells a killed driver's sweep by it going stale
-    assert parent.info.start_time <= int(parent.data.tags["heartbeat"]) <= parent.info.end_time
+    # (ISO 8601, to the second)
+    heard = tag_seconds(parent.data.tags["heartbeat"])
+    assert parent.info.start_time // 1000 <= heard <= parent.info.end_time / 1000
     description = client.get_experiment(experiment).tags
     assert "8 grid points" in description["mlflow.note.content"]
     assert description["mlflow.experimentKind"] == "custom_model_development"
@@ -132,16 +165,17 @@ def test_run_lands_in_mlflow_as_the_contract_says(ray_cluster, tmp_path, write_s
         for name in CONTRACT_METRICS + [f"task_loss/{k}" for k in range(4)]:
             history = client.get_metric_history(run.info.run_id, name)
             steps = [m.step for m in history]
-            every = int(params["log_every"])  # cosines at step 1 are undefined (D = 0)
+            every = int(params["log_every"])  # step measures start at step 1
             assert steps[0] == 0 if name not in STEP_METRICS else 1 <= steps[0] <= max(2, every), \
                 (name, steps[:3], every)
             assert max(steps) == last or name in STEP_METRICS and max(steps) > last - every
             assert len(set(steps)) == len(steps), f"{name} logged a step twice"
         assert "rare/injected" not in metrics  # population mode draws no batch
+        assert not [m for m in metrics if m.startswith("interference/cos")]  # nor cosines
         assert metrics["rare/loss"] == metrics["task_loss/3"]
         assert metrics["rare/model_loss"] == pytest.approx(metrics["rare/loss"], abs=0.02)
         assert metrics["theory/critical_width_first"] <= metrics["theory/critical_width"]
-        assert {f"feature_step/{k}/{j}" for k in range(4) for j in range(4)} <= set(metrics)
+        check_feature_steps(client, run, last)
         assert metrics["rare/learned"] == float(metrics["rare/loss"] <= 0.5)
         assert metrics["rare/learned"] == metrics["theory/rare/learned"], tags["trial_key"]
     learned = {r.data.tags["trial_key"]: r.data.metrics["rare/learned"] for r in runs}

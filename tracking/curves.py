@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel
 
+from tracking.layout import SIZE, size
+
 
 @dataclass
 class Row:
@@ -23,6 +25,8 @@ class Row:
     params: dict
     trainable: str
     metrics: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)  # artifact path -> table, where read (`query`)
+    inferred: bool | None = None  # an INFERRED point's verdict: learned or not (a search's)
 
     @property
     def sort_key(self) -> tuple:
@@ -31,10 +35,28 @@ class Row:
         return (p["task"], -float(p["frequency"]), int(p["seed"]), width_order(p["width"]))
 
 
+def typed(params: dict[str, str]) -> dict:
+    """Params as values: MLflow keeps each as text, so numbers come back as numbers (an
+    integer where the text is one), "True"/"False" as booleans, "None" as None; the rest
+    (a task, a ladder width such as "20M") stays text."""
+    return {key: _value(text) for key, text in params.items()}
+
+
+def _value(text: str):
+    constants = {"True": True, "False": False, "None": None}
+    if text in constants:
+        return constants[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return text
+
+
 def width_order(width: str) -> float:
     """Widths are integers (synthetic) or ladder names such as '20M' (OLMo)."""
-    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(width[-1:].upper(), 1.0)
-    return float(width[:-1] if scale != 1.0 else width) * scale
+    return float(size(width)) if SIZE.fullmatch(width) else float(width)
 
 
 class Measure(BaseModel):
@@ -64,6 +86,7 @@ class Curve(BaseModel):
     late_gain: list[float | None]
     theory_loss: list[float | None]
     theory_critical: float | None
+    inferred: dict[str, list[bool]] = {}  # width -> a search's verdicts at seeds not trained
 
     @property
     def loss_mean(self) -> np.ndarray:
@@ -94,6 +117,11 @@ def scaling_curves(rows: list[Row], measure: Measure,
     for row in finished(rows):
         p = row.params
         groups[(p["task"], float(p["frequency"]))][p["width"]].append(row)
+    inferred: dict[tuple, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row.inferred is not None:
+            p = row.params
+            inferred[(p["task"], float(p["frequency"]))][p["width"]].append(row.inferred)
     curves = []
     for (task, frequency), by_width in sorted(groups.items(), key=lambda g: (g[0][0], -g[0][1])):
         widths = sorted(by_width, key=width_order)
@@ -111,6 +139,7 @@ def scaling_curves(rows: list[Row], measure: Measure,
             late_gain=[float(np.mean(g)) if g else None for g in gains],
             theory_loss=[float(np.mean(t)) if t else None for t in theory],
             theory_critical=critical[0] if critical else None,
+            inferred=dict(inferred[(task, frequency)]),
         ))
     return curves
 
@@ -124,3 +153,17 @@ def late_gain(steps, values, tail: float = 0.2, lower_is_better: bool = True) ->
     start = np.searchsorted(steps, (1.0 - tail) * steps[-1])
     gain = values[min(start, len(values) - 1)] - values[-1]
     return float(gain if lower_is_better else -gain)
+
+
+def critical_table(rows: list[Row], measure: Measure) -> dict[tuple[str, int, float], str | None]:
+    """N*(f) per (task, seed, frequency): the narrowest width learned, finished or inferred by
+    a search (None: none learned). A grid sweep and a search of it give the same table."""
+    table: dict[tuple[str, int, float], str | None] = {}
+    for row in sorted(rows, key=lambda r: width_order(r.params["width"])):
+        p = row.params
+        key = (p["task"], int(p["seed"]), float(p["frequency"]))
+        learned = row.inferred if row.state != "FINISHED" else \
+            measure.learned(row.metrics[measure.score]) if measure.score in row.metrics else None
+        if table.get(key) is None:
+            table[key] = p["width"] if learned else None
+    return table

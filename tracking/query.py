@@ -1,7 +1,7 @@
 """Reading a tracking store without importing MLflow: the read-only commands' fast path.
 
-`import mlflow` alone takes 2.5-3.5 s on the 2-core machine and opening a sqlite store through
-it another second or two (and creates the file when it is missing), while the queries behind
+`import mlflow` and opening a sqlite store through it take seconds (and create the file when it
+is missing), while the queries behind
 `sweeps status`, `curves` and `registry` take milliseconds. So these read the store directly:
 - `sqlite:///PATH`: MLflow's own tables (experiments, runs, tags, params, latest_metrics,
   registered models and versions), opened read-only, so a missing file is an error naming
@@ -19,13 +19,14 @@ import json
 import os
 import sqlite3
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 from tracking.curves import Measure, Row, finished, late_gain
 from tracking.errors import TrackingAuthError, TrackingError, UnknownSweep, refusal
-from tracking.layout import KIND_SWEEP, KIND_TRIAL, PAGE, PLAN_FILE, SQLITE, sqlite_path
+from tracking.layout import (INFERRED, KIND_SWEEP, KIND_TRIAL, PAGE, PLAN_FILE, SEARCH_FILE,
+                             SEARCH_TAG, SQLITE, sqlite_path)
 from tracking.relocate import mapped, roots
 
 
@@ -81,6 +82,10 @@ class Reader(ABC):
         """The active experiment of that name, or None."""
 
     @abstractmethod
+    def experiment_names(self) -> list[str]:
+        """Every active experiment's name, by name (`sweeps list`, "did you mean")."""
+
+    @abstractmethod
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         """The experiment's active runs (tagged `kind=...` if given), oldest first."""
 
@@ -126,6 +131,7 @@ class Sweep:
     trials: list[RunRecord]
     trainable: str | None
     planned: dict[str, dict]
+    inferred: dict[str, bool] = field(default_factory=dict)  # key -> the search's verdict
 
 
 def read_sweep(reader: Reader, sweep: str) -> Sweep:
@@ -136,20 +142,26 @@ def read_sweep(reader: Reader, sweep: str) -> Sweep:
     parents = reader.runs(experiment, KIND_SWEEP)
     parent = parents[0] if parents else None
     plan = json.loads(reader.artifact_text(parent.run_id, PLAN_FILE)) if parent else {}
+    searched = parent is not None and SEARCH_TAG in parent.tags
+    cells = json.loads(reader.artifact_text(parent.run_id, SEARCH_FILE))["cells"] \
+        if searched else []
     return Sweep(sweep, experiment, parent, reader.runs(experiment, KIND_TRIAL),
-                 plan.get("trainable"), {p["key"]: p["params"] for p in plan.get("points", [])})
+                 plan.get("trainable"), {p["key"]: p["params"] for p in plan.get("points", [])},
+                 {c["key"]: c["learned"] for c in cells if c["source"] == "inferred"})
 
 
 def sweep_rows(sweep: Sweep) -> list[Row]:
     """One row per grid point, task by task and frequent to rare, narrow first; a point
-    whose training has not started is SCHEDULED, without a run."""
+    whose training has not started is SCHEDULED, or INFERRED where a search decided it from
+    the others (`Row.inferred`: its verdict), without a run."""
     rows = [Row(key=run.tags["trial_key"], run_id=run.run_id, state=run.status,
                 step=int(run.tags.get("last_step", -1)), params=run.params,
                 trainable=run.tags["trainable"], metrics=dict(run.metrics))
             for run in sweep.trials]
     started = {row.key for row in rows}
-    rows += [Row(key=key, run_id="", state="SCHEDULED", step=-1, params=params,
-                 trainable=sweep.trainable or "", metrics={})
+    rows += [Row(key=key, run_id="", state=INFERRED if key in sweep.inferred else "SCHEDULED",
+                 step=-1, params=params, trainable=sweep.trainable or "", metrics={},
+                 inferred=sweep.inferred.get(key))
              for key, params in sweep.planned.items() if key not in started]
     return sorted(rows, key=lambda row: row.sort_key)
 
@@ -157,6 +169,20 @@ def sweep_rows(sweep: Sweep) -> list[Row]:
 def read_rows(reader: Reader, sweep: str) -> list[Row]:
     """One row per grid point of the sweep (`sweep_rows`)."""
     return sweep_rows(read_sweep(reader, sweep))
+
+
+def with_table(reader: Reader, rows: list[Row], path: str) -> list[Row]:
+    """The rows with their run's table artifact `path` read into `row.tables` (finished
+    runs that logged it; the others as they were): one artifact read per run."""
+    out = []
+    for row in rows:
+        try:
+            table = json.loads(reader.artifact_text(row.run_id, path)) \
+                if row.state == "FINISHED" else None
+        except Exception:  # not logged (an older run); the store's errors vary by backend
+            table = None
+        out.append(replace(row, tables={**row.tables, path: table}) if table else row)
+    return out
 
 
 def late_gains(reader: Reader, rows: list[Row], measure: Measure) -> dict[str, float]:
@@ -193,6 +219,10 @@ class SqliteReader(Reader):
         found = self._all("SELECT experiment_id FROM experiments WHERE name = ? AND "
                           "lifecycle_stage = 'active'", name)
         return str(found[0][0]) if found else None
+
+    def experiment_names(self) -> list[str]:
+        return [name for name, in self._all("SELECT name FROM experiments WHERE "
+                                            "lifecycle_stage = 'active' ORDER BY name")]
 
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         query = ("SELECT run_uuid, name, status, start_time, end_time, artifact_uri FROM runs "
@@ -327,6 +357,11 @@ class RestReader(Reader):
         return found["experiment_id"] if found and found.get("lifecycle_stage") == "active" \
             else None
 
+    def experiment_names(self) -> list[str]:
+        found = self._pages("POST", "api/2.0/mlflow/experiments/search", "experiments",
+                            {"max_results": PAGE, "view_type": "ACTIVE_ONLY"})
+        return sorted(e["name"] for e in found)
+
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         body = {"experiment_ids": [experiment_id], "max_results": PAGE,
                 "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time ASC"]}
@@ -402,6 +437,9 @@ class ClientReader(Reader):
     def experiment_id(self, name: str) -> str | None:
         found = self.client.get_experiment_by_name(name)
         return found.experiment_id if found and found.lifecycle_stage == "active" else None
+
+    def experiment_names(self) -> list[str]:
+        return sorted(e.name for e in self.client.search_experiments())
 
     def runs(self, experiment_id: str, kind: str | None = None) -> list[RunRecord]:
         from tracking.runs import search_runs

@@ -8,7 +8,7 @@
   ...)`), the UI's Models tab lists them with their axes as columns, and each loads as
   `models:/<model_id>`. They are not versions of one registered model: sixty different
   students are not sixty versions of anything.
-- The fit (tracking/fit_model.py) is a logged model of its `fit` run, registered as the
+- The fit (tracking/fit/model.py) is a logged model of its `fit` run, registered as the
   newest version of the model named after the sweep, one version per `sweeps fit`. The newest
   is `models:/<sweep>@latest`: MLflow reserves the alias `latest` for the newest version and
   refuses to set it, so registering a fit is what moves it.
@@ -78,10 +78,10 @@ def register_fit(client: MlflowClient, sweep: str, run_id: str, fit_json: Path,
                  example: pd.DataFrame, tags: dict[str, str]) -> ModelVersion:
     """Log the fit's pyfunc as the fit run's model and register it as the newest version of
     `sweep`."""
-    from tracking.fit_model import FIT_ARTIFACT, SIGNATURE
+    from tracking.fit.model import FIT_ARTIFACT, SIGNATURE
 
     model_id = log_model(client, run_id, LoggedModel(
-        code=TRACKING / "fit_model.py", artifacts={FIT_ARTIFACT: fit_json}, signature=SIGNATURE,
+        code=TRACKING / "fit" / "model.py", artifacts={FIT_ARTIFACT: fit_json}, signature=SIGNATURE,
         example=example, code_paths=[TRACKING]), name="fit", params={},
         tags={"kind": KIND_FIT, "sweep": sweep})
     if not client.search_registered_models(f"name = '{sweep}'"):

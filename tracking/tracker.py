@@ -1,11 +1,12 @@
 """What a training loop talks to: a `Tracker` (levanter's seam), never MLflow itself.
 
 A loop calls `log` with each step's metrics, `save` into every checkpoint folder it writes,
-`log_model` once a grid point is trained, and `finish` at its end. The outage protocol lives
-here, once: `save` tries to store what is buffered and writes whatever the store did not take
-into the checkpoint folder, a restart hands that folder back to `open_tracker`, and `finish`
-marks the runs FINISHED only after every metric is stored. A worker that logs no runs (ranks
-other than 0 of a one-point trial) gets a `NoopTracker`, so loops have no `if tracker:` branch.
+`log_model` and `log_table` once a grid point is trained, and `finish` at its end. The outage
+protocol lives here, once: `save` tries to store what is buffered and writes whatever the
+store did not take into the checkpoint folder, a restart hands that folder back to
+`open_tracker`, and `finish` marks the runs FINISHED only after every metric is stored. A
+worker that logs no runs (ranks other than 0 of a one-point trial) gets a `NoopTracker`, so
+loops have no `if tracker:` branch.
 Metrics are also stored every few seconds between checkpoints, so a person watching the sweep
 sees them move. The runs themselves are made as a trial starts (`open_runs`), so each starts
 when its training does.
@@ -34,6 +35,10 @@ class Tracker:
 
     def log_model(self, run_id: str, model: LoggedModel) -> None:
         """The run's trained model; waits for the store if it is away."""
+
+    def log_table(self, run_id: str, path: str, table: dict) -> None:
+        """A table as the run's artifact `path` (MLflow's table JSON: `columns`, `data`);
+        written whole, so a retry replaces it. Waits for the store if it is away."""
 
     def finish(self) -> None:
         """Everything stored, the runs FINISHED; raises if the store stays away."""
@@ -73,6 +78,11 @@ class MlflowTracker(Tracker):
         from tracking.registry import log_trained_model
 
         keep_trying(partial(log_trained_model, self.logger.client, run_id, model))
+
+    def log_table(self, run_id: str, path: str, table: dict) -> None:
+        from tracking.logger import keep_trying
+
+        keep_trying(partial(self.logger.client.log_dict, run_id, table, path))
 
     def finish(self) -> None:
         self.logger.finish()

@@ -1,4 +1,5 @@
-"""What a trainable is to the rest of the service: one contract, found by name.
+"""What a trainable is to the rest of the service: one contract, found by name, and the pure
+pydantic types it is handed (a spec's `Grid` and `Resources`, a grid point's `PointPlan`).
 
 The spec, the CLI, curves, fits and the registry ask a `Trainable` for everything that differs
 between trainables (its section, its grid rules, how a grid point runs, what "learned" means,
@@ -12,11 +13,13 @@ and imported only inside a trial, so planning and read-only commands stay fast.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainables.points import Point
@@ -36,6 +39,9 @@ class Strict(BaseModel):
 
 
 class Block(Strict):
+    """`schedule: {block: n}`: rare instances arrive n at a time, at the same long-run
+    frequency (`iid`: one at a time, spread evenly)."""
+
     block: int = Field(ge=1, description="rare instances arrive this many at a time, >= 1")
 
 
@@ -56,6 +62,65 @@ class Scheduled(Strict):
     @property
     def block(self) -> int:
         return self.schedule.block if isinstance(self.schedule, Block) else 0
+
+
+class Geomspace(Strict):
+    """`{geomspace: {start, stop, num}}`: frequencies evenly spaced in log."""
+
+    start: float = Field(gt=0, lt=1, description="first frequency, 0 < start < 1")
+    stop: float = Field(gt=0, lt=1, description="last frequency, 0 < stop < 1")
+    num: int = Field(ge=1, description="how many frequencies, >= 1")
+
+    def values(self) -> list[float]:
+        # Three significant digits: the grid key a user reads is then the exact frequency run.
+        return [float(f"{v:.3g}") for v in np.geomspace(self.start, self.stop, self.num)]
+
+
+class Grid(Strict):
+    """The grid: every combination of its axes is one grid point and one MLflow run."""
+
+    width: list[int | str] = Field(min_length=1, description="list of encoder widths (synthetic)")
+    frequency: list[float] = Field(
+        min_length=1, description="list of rare-task frequencies 0 < f < 1, or {geomspace: ...}"
+    )
+    task: list[str] = Field(min_length=1, description="list of rare-task types")
+    seed: list[int] = Field(default=[0], min_length=1, description="list of integer seeds")
+
+    @field_validator("frequency", mode="before")
+    @classmethod
+    def expand_geomspace(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) != {"geomspace"}:
+                raise ValueError("must be a list or {geomspace: {start: S, stop: E, num: N}}")
+            return Geomspace.model_validate(value["geomspace"]).values()
+        return value
+
+    @field_validator("frequency")
+    @classmethod
+    def check_frequency(cls, values: list[float]) -> list[float]:
+        for f in values:
+            if not (0.0 < f < 1.0) or not math.isfinite(f):
+                raise ValueError(f"{f!r} is not a frequency: every value must be 0 < f < 1")
+        return values
+
+    @field_validator("width", "frequency", "task", "seed")
+    @classmethod
+    def no_duplicates(cls, values: list) -> list:
+        seen = [v for i, v in enumerate(values) if v in values[:i]]
+        if seen:
+            raise ValueError(f"{seen[0]!r} appears twice: each grid point must be distinct")
+        return values
+
+
+class Resources(Strict):
+    """What each trial (or each of its Ray Train workers) holds."""
+
+    cpu: float = Field(1, gt=0, description="CPUs per trial (synthetic) or per worker, > 0")
+    gpu: float = Field(0, ge=0, description="GPUs per trial (synthetic) or per worker, >= 0")
+    workers: int = Field(1, ge=1, description="Ray Train workers per trial, >= 1")
+    max_concurrent_trials: int | None = Field(
+        None, ge=1, description="trials running at once, >= 1 (default: as many as fit)"
+    )
 
 
 class FieldError(ValueError):
@@ -90,19 +155,37 @@ class Placement:
         return self.cpu if self.local else self.cpu * self.workers + DRIVER_CPU
 
 
-class PointRun(BaseModel):
-    """One grid point as it runs: its MLflow run and its trainable section with every
-    derived value filled in, exactly what the run records as params."""
+class PointPlan(BaseModel):
+    """A grid point as the sweep's plan computed it, once, on the driver: its trainable
+    section with every derived value filled in (JSON values) and its run's params (what
+    MLflow records). Handed unchanged to the worker that trains it, so a run records what ran."""
 
     model_config = ConfigDict(frozen=True)
 
     point: Point
-    run_id: str
     section: dict
+    params: dict[str, str]
+
+
+class PointRun(BaseModel):
+    """One grid point as it runs: its plan and its MLflow run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    plan: PointPlan
+    run_id: str
+
+    @property
+    def point(self) -> Point:
+        return self.plan.point
+
+    @property
+    def section(self) -> dict:
+        return self.plan.section
 
 
 class TrialConfig(BaseModel):
-    """What every worker of one trial gets, assembled once by the sweep's driver."""
+    """What every worker of one trial gets: its grid points' plans and runs."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -122,7 +205,7 @@ class Trainable(ABC):
     worker: ClassVar[str]  # "module:function": the per-worker loop Ray Train runs
     columns: ClassVar[tuple[str, ...]]  # final metrics the CLI's tables show
 
-    def check_grid(self, grid, section: Strict, resources) -> None:
+    def check_grid(self, grid: Grid, section: Strict, resources: Resources) -> None:
         """Refuse grid values this trainable cannot run (raise `FieldError`)."""
         for i, task in enumerate(grid.task):
             if task not in self.tasks:

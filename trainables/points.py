@@ -10,7 +10,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass
 
-AXES = ("width", "frequency", "task", "seed")
+from tracking.layout import AXES
+
+__all__ = ["AXES", "TRIAL_KEY", "Point", "unpack"]
+
 TRIAL_KEY = "trial"
 
 

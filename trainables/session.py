@@ -1,7 +1,7 @@
 """How a trainable runs: a Ray Tune trial that drives a Ray Train `TorchTrainer`.
 
-The Train V2 pattern: Tune runs `trial_plan.tune_trial` once per trial, which runs `run_trial`
-here in the trial's process; it builds a TorchTrainer named
+The Train V2 pattern: Tune runs `trial_plan.tune_trial` once per trial, which opens the trial's
+MLflow runs and runs `run_trial` here in the trial's process; it builds a TorchTrainer named
 after the trial id (deterministic, never a timestamp, so a restarted trial finds and resumes
 its own Train run) and the trainable's per-worker loop trains. On CPU with one worker the
 trainer runs in local mode (`num_workers=0`): the loop runs inside the trial's process and
@@ -11,9 +11,8 @@ several workers it gets a real worker group and reports through Ray Train.
 A loop sees Ray only through `Worker` (rank, device, the checkpoint to resume from, `report`),
 which hides which of the two it runs under; everything else in a trainable is plain PyTorch.
 
-A trial makes (or, on a retry, finds) its grid points' MLflow runs as it starts
-(`trial_plan.SweepPlan.trial`), so a run's start time is when its training starts, not when
-the sweep queued it.
+Of the trainables' modules it needs only the contract (`TrialConfig`) and the catalog: what
+a trial is handed, and opening its runs, are `trial_plan`'s.
 """
 
 from __future__ import annotations
@@ -38,18 +37,16 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from trainables import catalog
 from trainables.contract import CHECKPOINTS_KEPT, TrialConfig
-from trainables.trial_plan import SweepPlan
 from tracking.tracker import Tracker, open_tracker
 
 
-def run_trial(axes: dict, plan: SweepPlan) -> None:
-    """Tune's function trainable (`trial_plan.tune_trial`): run the trainable's per-worker
-    loop under a TorchTrainer."""
+def run_trial(trial: TrialConfig, train_storage: str, max_failures: int) -> None:
+    """The body of Tune's function trainable (`trial_plan.tune_trial`): the trainable's
+    per-worker loop under a TorchTrainer, its state under `train_storage`."""
     quiet_sigterm_in_finalizers()
-    trial = plan.trial(axes)
-    module, _, function = catalog.get(plan.trainable).worker.partition(":")
+    module, _, function = catalog.get(trial.trainable).worker.partition(":")
     loop = getattr(importlib.import_module(module), function)
-    placement = plan.placement
+    placement = trial.placement
     trainer = TorchTrainer(
         loop,
         train_loop_config=trial.model_dump(mode="json"),
@@ -61,8 +58,8 @@ def run_trial(axes: dict, plan: SweepPlan) -> None:
         ),
         run_config=ray.train.RunConfig(
             name=f"train-{tune.get_context().get_trial_id()}",
-            storage_path=plan.train_storage,
-            failure_config=ray.train.FailureConfig(max_failures=plan.max_failures),
+            storage_path=train_storage,
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
             callbacks=[] if placement.local else [TuneReportCallback()],
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),

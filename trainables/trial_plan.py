@@ -6,20 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainables.contract import Placement, PointRun, TrialConfig
-from trainables.points import TRIAL_KEY, Point, unpack
+from trainables.contract import Placement, PointPlan, PointRun, TrialConfig
+from trainables.points import TRIAL_KEY, unpack
 from tracking.layout import TRIAL_TAG, run_name, trial_name
 from tracking.runs import PlannedRun
 from tracking.tracker import open_runs
-
-
-@dataclass(frozen=True)
-class PlannedPoint:
-    """A grid point as the plan has it: its resolved section, and its run's params."""
-
-    point: Point
-    section: dict
-    params: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -34,7 +25,7 @@ class SweepPlan:
     experiment_id: str
     parent_run_id: str  # the sweep's run: every grid point's run is its child
     run_tags: dict[str, str]  # on every grid point's run
-    points: dict[str, PlannedPoint]  # by grid-point key
+    points: dict[str, PointPlan]  # by grid-point key
 
     def trial(self, axes: dict) -> TrialConfig:
         """The config of the trial Tune started with these grid axes (packed ones as lists),
@@ -46,12 +37,14 @@ class SweepPlan:
                        name=run_name(p.point.params())) for p in planned])
         return TrialConfig(trainable=self.trainable, tracking_uri=self.tracking_uri,
                            placement=self.placement,
-                           points=[PointRun(point=p.point, run_id=run_ids[p.point.key],
-                                            section=p.section) for p in planned])
+                           points=[PointRun(plan=p, run_id=run_ids[p.point.key])
+                                   for p in planned])
 
 
 def tune_trial(config: dict, plan: SweepPlan) -> None:
-    """Tune's function trainable: `session.run_trial` in the trial's process."""
+    """Tune's function trainable: the trial's MLflow runs opened (so each starts when its
+    training does), then `session.run_trial` trains them in the trial's process."""
     from trainables.session import run_trial
 
-    run_trial(config[TRIAL_KEY], plan)
+    trial = plan.trial(config[TRIAL_KEY])
+    run_trial(trial, plan.train_storage, plan.max_failures)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from trainables.contract import FieldError, Strict, Trainable
+from trainables.contract import FieldError, Grid, Resources, Strict, Trainable
 from trainables.points import Point
 from tracking.curves import Measure
 
@@ -14,6 +14,8 @@ from tracking.curves import Measure
 class CountingSection(Strict):
     steps: int = Field(3, ge=1, description="steps, >= 1")
     rate: float | None = Field(None, gt=0, description="loss decay rate (default: width x f)")
+    flip: list[str] = Field([], description="grid-point keys whose final loss is reported as "
+                                            "1 - loss: a planted non-monotone verdict")
 
 
 class Counting(Trainable):
@@ -23,7 +25,7 @@ class Counting(Trainable):
     worker = "tests.plugin.counting:train_fn_per_worker"
     columns = ("loss",)
 
-    def check_grid(self, grid, section, resources) -> None:
+    def check_grid(self, grid: Grid, section: CountingSection, resources: Resources) -> None:
         super().check_grid(grid, section, resources)
         for i, width in enumerate(grid.width):
             if not isinstance(width, int):
@@ -49,7 +51,9 @@ def train_fn_per_worker(config: dict) -> None:
     for run in runs:
         section = CountingSection.model_validate(run.section)
         for step in range(section.steps + 1):
-            tracker.log(run.run_id, step, {"loss": 1.0 / (1.0 + section.rate * step)})
+            loss = 1.0 / (1.0 + section.rate * step)
+            planted = step == section.steps and run.point.key in section.flip
+            tracker.log(run.run_id, step, {"loss": 1.0 - loss if planted else loss})
     worker.report({"step": max(CountingSection.model_validate(r.section).steps for r in runs)},
                   save=lambda folder: None, tracker=tracker)
     tracker.finish()

@@ -4,6 +4,7 @@ project folder moved afterwards, its plots and models still loadable."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import mlflow
@@ -18,6 +19,23 @@ from tracking.layout import FIT_FILE
 from tracking.query import open_reader
 
 pytestmark = pytest.mark.slow
+
+
+def check_sweep_run(client: MlflowClient, fitted: bool) -> None:
+    """The sweep's parent run as it ends and once fitted: its learning curves (PNG and PDF),
+    a description with the headline, the grid axes as params, times as ISO 8601."""
+    (parent,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
+                                   "tags.kind = 'sweep'")
+    tags, params = parent.data.tags, parent.data.params
+    files = {f.path for f in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/learning-curves.png", "plots/learning-curves.pdf"} <= files
+    note = tags["mlflow.note.content"]
+    assert "8 of 8 grid points finished" in note and "complex, f=0.2: width" in note
+    assert ("N* =" in note) == fitted
+    assert params["grid.width"] == "2, 5, 9, 12" and params["grid.frequency"] == "0.2, 0.02"
+    assert params["grid.points"] == "8"
+    for key in ("launched_at", "heartbeat", "summarised_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tags[key]), (key, tags[key])
 
 
 def test_run_status_curves_fit_resume_from_python_then_the_folder_moves(ray_cluster,
@@ -40,9 +58,21 @@ def test_run_status_curves_fit_resume_from_python_then_the_folder_moves(ray_clus
     learned = frame.set_index(["width", "frequency"])["rare/learned"]
     assert learned[(12, 0.2)] == 1.0 and learned[(2, 0.02)] == 0.0
 
+    assert sweeps.status("tiny", tracking_uri=uri)[0].params["width"] == 2  # typed
+    check_sweep_run(MlflowClient(uri), fitted=False)
+
+    client = MlflowClient(uri)
+    before = (len(client.search_runs([client.get_experiment_by_name("tiny").experiment_id])),
+              len(client.search_registered_models()))
+    computed = sweeps.fit("tiny", tracking_uri=uri, log=False)
+    assert computed.recorded is None and computed.fit.finished == 8
+    assert (len(client.search_runs([client.get_experiment_by_name("tiny").experiment_id])),
+            len(client.search_registered_models())) == before  # nothing written
     fitted = sweeps.fit("tiny", tracking_uri=uri)
     assert fitted.fit.finished == 8 and fitted.trained_models == 8
-    with pytest.raises(UserError, match="sweeps resume tiny"):  # a name with state
+    assert fitted.fit.model_dump() == computed.fit.model_dump()
+    check_sweep_run(client, fitted=True)
+    with pytest.raises(UserError, match=r'sweeps\.resume\("tiny"\)'):  # a name with state
         sweeps.run(spec, storage=storage, tracking_uri=uri)
     again = sweeps.resume("tiny", storage=storage, tracking_uri=uri)
     assert again.ok and len(sweeps.status("tiny", tracking_uri=uri)) == 8

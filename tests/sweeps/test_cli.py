@@ -94,3 +94,63 @@ def test_read_only_commands_never_create_a_tracking_database(command, uri, tmp_p
     assert "no MLflow database" in result.stderr and "run from the folder of the sweep" \
         in result.stderr and "--tracking-uri" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_set_errors_name_the_flag_and_the_nearest_field(tmp_path, write_spec):
+    spec = write_spec(tiny_spec())
+    result = sweeps("validate", spec, "--set", "grid.width=0", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: invalid --set:\n  --set grid.width=0: grid.width[0]")
+    assert str(spec) not in result.stderr  # the file is not to blame
+    result = sweeps("validate", spec, "--set", "synthetic.stpes=3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--set synthetic.stpes=3: synthetic.stpes: unknown field; did you mean " \
+           "'synthetic.steps'?" in result.stderr
+
+
+def test_set_promotes_a_scalar_and_a_comma_list_where_a_list_is_expected(tmp_path, write_spec):
+    import json
+
+    result = sweeps("validate", write_spec(tiny_spec()), "--set", "grid.width=4", "--set",
+                    "grid.seed=1,2", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    points = {(p["params"]["width"], p["params"]["seed"]) for p in
+              json.loads(result.stdout)["points"]}
+    assert points == {("4", "1"), ("4", "2")}
+
+
+def test_a_preset_runs_by_name_from_any_folder_and_a_typo_gets_the_nearest(tmp_path):
+    result = sweeps("validate", "paper-synthetic", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("paper-synthetic: valid synthetic sweep")
+    result = sweeps("validate", "dmeo", cwd=tmp_path)
+    assert result.returncode == 2 and "did you mean 'demo'?" in result.stderr
+    assert written(tmp_path) == []
+
+
+def test_version(tmp_path):
+    from importlib.metadata import version
+
+    result = sweeps("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == f"sweeps {version('scaling-sweeps')}\n"
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`sweeps validate demo --format json | head -0`: the reader is gone before the first
+    write (a pipe whose reading end is closed), so the write fails every time."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, "-m", "sweeps", "validate", "demo", "--format",
+                                 "json"], cwd=tmp_path, stdout=write, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                timeout=120)
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == ""

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 SCRIPT = """
@@ -50,6 +52,7 @@ print("driver's env", os.environ.get("RAY_API_SERVER_ADDRESS"))  # as it was
 """
 
 
+@pytest.mark.slow
 def test_the_dashboard_starts_where_trials_need_it(ray_cluster):
     # ray_cluster: this process's Ray, a second one on the machine
     env = {k: v for k, v in os.environ.items()

@@ -31,8 +31,8 @@ def probe(*args, cwd) -> dict:
 
 
 @pytest.fixture
-def store(tracking_uri):
-    client = connect(tracking_uri)
+def store(store_uri):
+    client = connect(store_uri)
     experiment = experiment_id(client, "tiny", create=True)
     ensure_runs(client, experiment, [PlannedRun(
         key="width=2,frequency=0.2,task=complex,seed=0",
@@ -40,10 +40,10 @@ def store(tracking_uri):
                 "learned_threshold": "0.5"},
         tags={"sweep": "tiny", "trainable": "synthetic"})])
     client.create_registered_model("tiny.trials", tags={"kind": "trials"})
-    return tracking_uri
+    return store_uri
 
 
-@pytest.mark.parametrize("command", [["status", "tiny"], ["curves", "tiny"],
+@pytest.mark.parametrize("command", [["status", "tiny"], ["curves", "tiny"], ["list"],
                                      ["curves", "tiny", "--format", "csv"],
                                      ["registry", "list"], ["registry", "show", "tiny.trials"]])
 def test_read_only_commands_stay_light(command, store, tmp_path):

@@ -222,7 +222,7 @@ def test_the_mechanism_preset_injects_100_every_100_batches(tmp_path):
 
     spec = load_spec(REPO / "sweeps/presets/olmo-mechanism.yaml")
     for planned in plan(spec):
-        section = planned.section
+        section = spec.runs_as.section.model_validate(planned.section)  # as the worker reads it
         assert planned.params["injection.instances_per_batch"] == "1.0"
         assert section.block == 100 and section.measure_every > 0
     valid = sweeps("validate", REPO / "sweeps/presets/olmo-mechanism.yaml", cwd=tmp_path)

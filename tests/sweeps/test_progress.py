@@ -14,10 +14,10 @@ import time
 import pytest
 from mlflow.entities import Metric
 
-from sweeps import cli, progress
+from sweeps import cli, progress, summary
 from tests.conftest import REPO, wait_for
 from tests.sweeps.test_fast_cli import PROBE
-from tracking.layout import HEARTBEAT_TAG, PLAN_FILE, TRIAL_TAG
+from tracking.layout import HEARTBEAT_TAG, PLAN_FILE, TRIAL_TAG, iso_time
 from tracking.query import open_reader, read_sweep
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id, start_sweep_run
 
@@ -43,9 +43,9 @@ def train(client, run_id: str, step: int, rare_loss: float, finished: bool) -> N
 
 
 @pytest.fixture
-def sweep(tracking_uri):
+def sweep(store_uri):
     """A sweep of two trials: w2 done (not learned), w12 half-way; its parent RUNNING."""
-    client = connect(tracking_uri)
+    client = connect(store_uri)
     experiment = experiment_id(client, "tiny", create=True)
     plan = {"name": "tiny", "trainable": "synthetic", "trials": 2,
             "points": [{"key": key(*p), "params": params(*p)} for p in POINTS]}
@@ -63,8 +63,8 @@ def sweep(tracking_uri):
     return client, parent, runs
 
 
-def test_snapshot_counts_points_and_says_what_each_finished_trial_learned(sweep, tracking_uri):
-    reader = open_reader(tracking_uri)
+def test_snapshot_counts_points_and_says_what_each_finished_trial_learned(sweep, store_uri):
+    reader = open_reader(store_uri)
     found = read_sweep(reader, "tiny")
     snap = progress.snapshot(reader, "tiny", found.parent, found.planned, found.experiment_id)
     assert snap.total == 4 and snap.counts == (2, 2, 0) and snap.status == "RUNNING"
@@ -77,11 +77,11 @@ def test_snapshot_counts_points_and_says_what_each_finished_trial_learned(sweep,
     assert "learned 0 of 2 (theory: 2 of 2)" in line and line.startswith("+ w2 complex: 2 points")
 
 
-def test_status_watch_follows_the_sweep_until_it_ends(sweep, tmp_path, tracking_uri):
+def test_status_watch_follows_the_sweep_until_it_ends(sweep, tmp_path, store_uri):
     client, parent, runs = sweep
     watch = subprocess.Popen(
         [sys.executable, "-c", PROBE, "status", "tiny", "--watch", "--tracking-uri",
-         tracking_uri], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+         store_uri], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reading = threading.Thread(target=lambda: lines.extend(watch.stdout), daemon=True)
@@ -105,25 +105,30 @@ def test_status_watch_follows_the_sweep_until_it_ends(sweep, tmp_path, tracking_
     assert json.loads(out.strip().splitlines()[-1]) == {"code": 0, "heavy": []}, err
 
 
+@pytest.mark.parametrize("iso", [True, False], ids=["iso", "epoch-ms"])
 @pytest.mark.parametrize("heard_s_ago, silent", [(None, False), (30, False), (3600, True)])
-def test_a_sweep_whose_driver_stopped_beating_is_taken_as_ended(sweep, tracking_uri,
-                                                                heard_s_ago, silent):
-    """A driver killed outright leaves its sweep RUNNING; its stale heartbeat tells."""
+def test_a_sweep_whose_driver_stopped_beating_is_taken_as_ended(sweep, store_uri,
+                                                                heard_s_ago, silent, iso):
+    """A driver killed outright leaves its sweep RUNNING; its stale heartbeat tells, in the
+    progress view and in `sweeps list`'s state alike, whichever form the tag has."""
     client, parent, _ = sweep
     if heard_s_ago is not None:
-        client.set_tag(parent, HEARTBEAT_TAG, str(int((time.time() - heard_s_ago) * 1000)))
-    reader = open_reader(tracking_uri)
+        at = time.time() - heard_s_ago
+        client.set_tag(parent, HEARTBEAT_TAG, iso_time(at) if iso else str(int(at * 1000)))
+    reader = open_reader(store_uri)
     found = read_sweep(reader, "tiny")
     snap = progress.snapshot(reader, "tiny", found.parent, found.planned, found.experiment_id)
     assert snap.status == "RUNNING" and snap.silent is silent and snap.ended is silent
+    counts = summary.Counts(4, 1, 1, 0, 0)
+    assert summary.state(found, counts) == ("lost" if silent else "running")
 
 
-def test_status_watch_says_when_the_driver_is_gone(sweep, tracking_uri, capsys):
+def test_status_watch_says_when_the_driver_is_gone(sweep, store_uri, capsys):
     client, parent, _ = sweep
     client.set_tag(parent, HEARTBEAT_TAG, str(int((time.time() - 3600) * 1000)))
     codes = []
     watching = threading.Thread(target=lambda: codes.append(cli.main(
-        ["status", "tiny", "--watch", "--tracking-uri", tracking_uri])), daemon=True)
+        ["status", "tiny", "--watch", "--tracking-uri", store_uri])), daemon=True)
     watching.start()
     watching.join(timeout=120)
     assert codes == [0], "the watcher ended without waiting for a driver that is gone"
@@ -133,14 +138,14 @@ def test_status_watch_says_when_the_driver_is_gone(sweep, tracking_uri, capsys):
 
 
 def test_a_run_that_stops_once_converged_counts_against_its_expected_steps(sweep,
-                                                                           tracking_uri):
+                                                                           store_uri):
     """Synthetic runs stop near the theory's expected steps, far below their cap: the share
     done (and the time left) counts against those."""
     client, _, runs = sweep
     running = runs[key(12, 0.2)]  # at step 50 of a 100-step cap
     client.log_param(running, "tolerance", "0.01")
     client.log_param(running, "stopping.expected_steps", "60")
-    reader = open_reader(tracking_uri)
+    reader = open_reader(store_uri)
     found = read_sweep(reader, "tiny")
     snap = progress.snapshot(reader, "tiny", found.parent, found.planned, found.experiment_id)
     assert snap.done == pytest.approx((1 + 1 + 50 / 60 + 0) / 4)

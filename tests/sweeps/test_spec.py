@@ -145,3 +145,24 @@ def test_presets_are_valid():
     for preset in sorted((REPO / "sweeps" / "presets").glob("*.yaml")):
         spec = load_spec(preset)
         assert spec.name == preset.stem
+
+
+def test_set_makes_lists_where_the_field_holds_one(write_spec):
+    path = write_spec(tiny_spec())
+    spec = load_spec(path, ["grid.width=4", "grid.seed=1,2", "grid.frequency=0.1,0.01",
+                            "grid.task=simple", "synthetic.steps=7"])
+    assert spec.grid.width == [4] and spec.grid.seed == [1, 2]
+    assert spec.grid.frequency == [0.1, 0.01] and spec.grid.task == ["simple"]
+    assert spec.synthetic.steps == 7  # not a list field: as given
+    with pytest.raises(SpecError, match=r"^invalid --set:\n  --set synthetic.steps=1,2: "):
+        load_spec(path, ["synthetic.steps=1,2"])  # a list where one number is expected
+
+
+def test_a_field_from_the_file_is_blamed_on_the_file_beside_a_flag(write_spec):
+    path = write_spec(tiny_spec(resources={"cpu": 0}))
+    with pytest.raises(SpecError) as raised:
+        load_spec(path, ["synthetic.steps=0"])
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"{path} is invalid:"
+    assert any(line.startswith("  resources.cpu") for line in lines)
+    assert any(line.startswith("  --set synthetic.steps=0: synthetic.steps") for line in lines)

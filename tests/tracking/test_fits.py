@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tracking.curves import late_gain
-from tracking.fits import critical_width, fit_frequency_law, fit_step, step
+from tracking.fit.laws import critical_width, fit_frequency_law, fit_step, step
 
 WIDTHS = np.array([4, 6, 8, 12, 16, 24, 32, 40, 48, 56])
 

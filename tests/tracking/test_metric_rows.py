@@ -4,6 +4,7 @@ two temporary sqlite stores, the same batches into each)."""
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 from mlflow import MlflowClient
@@ -45,11 +46,12 @@ def state(client: MlflowClient, run_id: str) -> tuple:
 
 
 @pytest.fixture
-def clients(tmp_path):
+def clients(tmp_path, template_store):
     """Two sqlite stores, one written through the fast path, one through `log_batch`, each
     with one run; (writer, client, run id) of each."""
     pair = []
     for name in ("fast", "mlflow"):
+        shutil.copyfile(template_store, tmp_path / f"{name}.db")
         client = MlflowClient(f"sqlite:///{tmp_path / name}.db")
         run = client.create_run(client.create_experiment("e")).info.run_id
         pair.append((batch_writer(client) if name == "fast" else client.log_batch, client, run))

@@ -61,15 +61,15 @@ def answers(reader, experiment: str) -> dict:
     }
 
 
-def test_sqlite_reader_answers_as_mlflow_does(tracking_uri, tmp_path):
-    experiment = populate(connect(tracking_uri), tmp_path)
-    fast, slow = answers(SqliteReader(tracking_uri), experiment), \
-        answers(ClientReader(tracking_uri), experiment)
+def test_sqlite_reader_answers_as_mlflow_does(store_uri, tmp_path):
+    experiment = populate(connect(store_uri), tmp_path)
+    fast, slow = answers(SqliteReader(store_uri), experiment), \
+        answers(ClientReader(store_uri), experiment)
     assert fast == slow
     assert len(fast["trials"]) == 2 and fast["all"] == 3 and fast["missing"] is None
     assert [s for s, _ in fast["history"]] == [0, 5, 10] and fast["artifact"] == '{"sweep": "s"}'
     assert [m[2] for m in fast["logged"]] == ["READY", "PENDING"]
-    assert isinstance(open_reader(tracking_uri), SqliteReader)
+    assert isinstance(open_reader(store_uri), SqliteReader)
 
 
 @pytest.mark.slow

@@ -24,10 +24,10 @@ def log_student(client, run_id: str, encoder, decoders, features_per_task: int) 
             section, (encoder, decoders), Path(folder)))
 
 
-def test_trained_models_are_logged_models_found_by_grid_point(tracking_uri, tmp_path):
+def test_trained_models_are_logged_models_found_by_grid_point(store_uri, tmp_path):
     import mlflow
 
-    client = connect(tracking_uri)
+    client = connect(store_uri)
     experiment = experiment_id(client, "s", create=True)
     assert client.get_experiment(experiment).artifact_location == str(
         tmp_path / "mlartifacts" / "s")  # beside the database, not in the working folder
@@ -51,11 +51,11 @@ def test_trained_models_are_logged_models_found_by_grid_point(tracking_uri, tmp_
     outputs = client.get_run(runs[keys[3]]).outputs.model_outputs
     assert [o.model_id for o in outputs] == [found.model_id]  # the run shows its model
     assert not client.search_registered_models()  # not versions of a registered model
-    fast, slow = SqliteReader(tracking_uri), ClientReader(tracking_uri)
+    fast, slow = SqliteReader(store_uri), ClientReader(store_uri)
     assert fast.logged_models(experiment) == slow.logged_models(experiment)
     assert {m.status for m in fast.logged_models(experiment)} == {"READY"}
 
-    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(store_uri)
     model = mlflow.pyfunc.load_model(f"models:/{found.model_id}")
     x = pd.DataFrame(rng.normal(size=(5, 8)), columns=[f"x{i}" for i in range(8)])
     x["task"] = [0, 1, 1, 0, 1]

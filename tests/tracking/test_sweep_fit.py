@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tracking.curves import Curve, Measure
-from tracking.fits import step
-from tracking.sweep_fit import DATA, MODEL, UNDECIDED, fit_sweep, regime
+from tracking.fit.laws import step
+from tracking.fit.sweep_fit import DATA, MODEL, UNDECIDED, fit_sweep, regime
 
 MEASURE = Measure(loss="rare/loss", score="rare/loss", threshold=0.5, lower_is_better=True)
 WIDTHS = [4, 8, 16, 32, 64, 128]
@@ -73,7 +73,7 @@ def test_censored_critical_widths_stay_out_of_the_law():
 
 
 def test_the_fit_survives_its_json(fit):
-    from tracking.sweep_fit import SweepFit
+    from tracking.fit.sweep_fit import SweepFit
 
     again = SweepFit.model_validate_json(fit.model_dump_json())
     assert again == fit

@@ -11,8 +11,8 @@ def planned(key: str) -> PlannedRun:
     return PlannedRun(key=key, params={"width": "1"}, tags={"sweep": "s", "trainable": "x"})
 
 
-def test_unstored_metrics_travel_in_the_checkpoint_folder(tracking_uri, tmp_path):
-    client = connect(tracking_uri)
+def test_unstored_metrics_travel_in_the_checkpoint_folder(store_uri, tmp_path):
+    client = connect(store_uri)
     experiment = experiment_id(client, "s", create=True)
     run = ensure_runs(client, experiment, [planned("w=1")])["w=1"]
     away = MlflowTracker("http://127.0.0.1:9", [run])  # nothing listens there
@@ -23,7 +23,7 @@ def test_unstored_metrics_travel_in_the_checkpoint_folder(tracking_uri, tmp_path
     away.save(checkpoint)  # the store is away: the metrics go into the folder
     assert list(checkpoint.iterdir()), "the unstored metrics are in the checkpoint"
 
-    back = open_tracker(tracking_uri, [run], checkpoint)  # a restart from that checkpoint
+    back = open_tracker(store_uri, [run], checkpoint)  # a restart from that checkpoint
     assert client.get_run(run).info.status == "RUNNING"
     back.log(run, 20, {"loss": 0.05})
     back.finish()

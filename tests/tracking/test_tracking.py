@@ -22,8 +22,8 @@ def plan(keys):
 
 
 @pytest.fixture
-def client(tracking_uri):
-    return connect(tracking_uri)
+def client(store_uri):
+    return connect(store_uri)
 
 
 def test_ensure_runs_is_idempotent(client):
@@ -155,21 +155,21 @@ def test_a_step_split_across_batches_counts_once_whole(client):
     assert len(client.get_run(run).data.metrics) == 1500
 
 
-def test_rows_read_back_final_metrics(client, tracking_uri):
+def test_rows_read_back_final_metrics(client, store_uri):
     experiment = experiment_id(client, "s", create=True)
     runs = ensure_runs(client, experiment, plan(["w=1", "w=2"]))
     logger = RunLogger(client, list(runs.values()))
     for step in (0, 5):
         logger.log(runs["w=2"], step, {"rare/loss": 1.0 - step / 10})
     assert logger.try_flush()
-    rows = read_rows(open_reader(tracking_uri), "s")
+    rows = read_rows(open_reader(store_uri), "s")
     assert [r.key for r in rows] == ["w=1", "w=2"]  # sorted by width
     assert rows[1].metrics == {"rare/loss": 0.5} and rows[1].step == 5
     with pytest.raises(UnknownSweep):
-        read_rows(open_reader(tracking_uri), "nope")
+        read_rows(open_reader(store_uri), "nope")
 
 
-def test_rows_include_the_planned_points_whose_training_has_not_started(client, tracking_uri):
+def test_rows_include_the_planned_points_whose_training_has_not_started(client, store_uri):
     """Runs are made as training starts; until then the parent run's plan has the point."""
     experiment = experiment_id(client, "s", create=True)
     points = plan(["w=1", "w=2", "w=3"])
@@ -177,7 +177,7 @@ def test_rows_include_the_planned_points_whose_training_has_not_started(client, 
         PLAN_FILE: json.dumps({"name": "s", "trainable": "synthetic", "trials": 3, "points": [
             {"key": p.key, "params": p.params} for p in points]})})
     started = ensure_runs(client, experiment, points[1:2], parent)
-    rows = read_rows(open_reader(tracking_uri), "s")
+    rows = read_rows(open_reader(store_uri), "s")
     assert [(r.key, r.state, r.run_id) for r in rows] == [
         ("w=1", "SCHEDULED", ""), ("w=2", "RUNNING", started["w=2"]), ("w=3", "SCHEDULED", "")]
     assert client.get_run(started["w=2"]).data.tags["mlflow.parentRunId"] == parent

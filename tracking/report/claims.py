@@ -55,6 +55,18 @@ class Figure:
     data: tuple[dict, ...] = ()  # the plotted values, one dict per value (DATA_COLUMNS)
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where a report's numbers come from: when and by which code it was judged, from which
+    runs, how long they trained."""
+
+    created: str  # ISO 8601, UTC
+    commit: str  # the judging code's git commit ("+ changes" when its tree had some)
+    seeds: list  # the seeds its sweeps ran
+    runtime_s: float  # training time: per sweep, first run's start to last run's end, summed
+    links: dict = field(default_factory=dict)  # sweep -> its parent run in MLflow's UI
+
+
 @dataclass
 class Report:
     experiment: str  # "synthetic" | "olmo"
@@ -62,3 +74,4 @@ class Report:
     sweeps: list[str] = field(default_factory=list)  # the sweeps its data came from
     figures: list[Figure] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    provenance: Provenance | None = None

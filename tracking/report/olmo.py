@@ -23,7 +23,7 @@ from tracking.curves import Row, finished, width_order
 from tracking.query import Reader, read_rows
 from tracking.report import olmo_claims as claims
 from tracking.report.claims import Cells, Claim, Figure
-from tracking.report.figures import LINES, STYLE, frequency_colours, save
+from tracking.style import LINES, STYLE, frequency_colours, save
 
 LOSS = "rare/train_loss"
 LABEL_LOSS, LABEL_ACC = "rare/label_loss", "rare/label_acc"

@@ -10,6 +10,7 @@ import base64
 import csv
 import html
 import json
+import re
 from pathlib import Path
 
 from tracking.report.claims import DATA_COLUMNS, Claim, Figure, Report
@@ -62,7 +63,6 @@ def render(report: Report, figures: Path) -> str:
     if orphans:
         sections += "\n<section><h2>Claims without a figure</h2>" + "".join(
             _claim(c) for c in orphans) + "</section>"
-    sweeps = ", ".join(f"<code>{html.escape(s)}</code>" for s in report.sweeps)
     title = f"Why Larger Models Learn More: {report.experiment} reproduction ({report.scale})"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -72,14 +72,40 @@ section {{ display: flex; gap: 2em; border-top: 1px solid #ccc; padding: 1em 0; 
 section figure {{ flex: 3; margin: 0; }} section figure img {{ max-width: 100%; }}
 section .claims {{ flex: 2; }} .verdict {{ font-weight: bold; }}
 figcaption {{ font-size: 0.9em; color: #444; }} code {{ font-size: 0.9em; }}
+.provenance th {{ text-align: left; padding-right: 1em; font-weight: normal; color: #555; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Huang et al., arXiv 2605.29548. Every verdict below is computed from the runs of the
-sweeps {sweeps}, never written by hand; <code>claims.json</code> holds the same verdicts.</p>
+sweeps listed here, never written by hand; <code>claims.json</code> holds the same verdicts.</p>
+{_provenance(report)}
 <p><strong>{summary}.</strong></p>
 {sections}
 </body></html>
 """
+
+
+def _provenance(report: Report) -> str:
+    """Date, commit, scale, seeds, runtime, and each sweep linked to its MLflow run."""
+    p = report.provenance
+    links = p.links if p else {}
+    sweeps = ", ".join(f'<a href="{html.escape(links[s])}"><code>{html.escape(s)}</code></a>'
+                       if s in links else f"<code>{html.escape(s)}</code>"
+                       for s in report.sweeps)
+    facts = [("scale", html.escape(report.scale)), ("sweeps", sweeps)]
+    if p is not None:
+        seeds = ", ".join(str(s) for s in p.seeds)
+        facts = [("written", html.escape(p.created)), ("code", f"<code>{html.escape(p.commit)}"
+                                                              "</code>"),
+                 *facts, ("seeds", f"{len(p.seeds)} ({html.escape(seeds)})"),
+                 ("training time", _duration(p.runtime_s))]
+    rows = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in facts)
+    return f'<table class="provenance">{rows}</table>'
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {s:02d} s"
 
 
 def _figure(figure: Figure, claims: list[Claim], figures: Path) -> str:
@@ -96,18 +122,45 @@ def _figure(figure: Figure, claims: list[Claim], figures: Path) -> str:
 
 def _claim(claim: Claim) -> str:
     verdict, colour = VERDICT[claim.holds]
-    stats = []
+    facts = [f"What was compared: {in_words(claim.evidence)}"]
     if claim.effect is not None:
-        interval = (f", 95% interval [{claim.interval[0]:.3g}, {claim.interval[1]:.3g}]"
-                    if claim.interval else "")
-        null = f", null {claim.null:.3g}" if claim.null is not None else ""
-        stats.append(f"effect {claim.effect:.3g}{interval}{null}, n = {claim.n}")
+        facts.append(_statistic(claim))
     if claim.cells:
-        stats.append(f"grid points used {claim.cells.used} of {claim.cells.planned} planned")
+        facts.append(f"Grid points used: {claim.cells.used} of {claim.cells.planned} planned.")
     if claim.reason:
-        stats.append(f"why undecided: {claim.reason}")
-    facts = "".join(f"<li>{html.escape(s)}</li>" for s in stats)
+        facts.append(f"Why it cannot be judged: {in_words(claim.reason)}")
+    text = "".join(f"<p>{html.escape(f)}</p>" for f in facts)
     return (f'<div class="claim" id="{html.escape(claim.id)}"><h3>{html.escape(claim.id)}: '
             f"{html.escape(claim.claim)}</h3><p class=\"verdict\" style=\"color: {colour}\">"
-            f"{verdict}</p>{f'<ul>{facts}</ul>' if facts else ''}"
-            f"<p>{html.escape(claim.evidence)}</p></div>")
+            f"{verdict}</p>{text}</div>")
+
+
+def _statistic(claim: Claim) -> str:
+    """The verdict's statistic in a sentence: the effect over its replicates, its interval,
+    and where the interval sits against the null."""
+    said = f"The effect is {claim.effect:.3g} over {claim.n} independent replicates"
+    if claim.interval:
+        lo, hi = claim.interval
+        said += f", with a 95% interval from {lo:.3g} to {hi:.3g}"
+        if claim.null is not None:
+            where = ("above" if lo > claim.null else "below" if hi < claim.null
+                     else "around")
+            said += (f", which lies {where} {claim.null:.3g}, the value with no such effect"
+                     if where != "around" else f", which includes {claim.null:.3g}, the value "
+                     "with no such effect")
+    elif claim.null is not None:
+        said += f", against {claim.null:.3g}, the value with no such effect"
+    return said + "."
+
+
+def in_words(text: str) -> str:
+    """Evidence without the names of code settings (`Settings.burst_margin`): the number
+    beside such a name says what it is."""
+    text = re.sub(r"\s*\((?:[^()]*?,\s*)?Settings\.\w+\)", lambda m: _kept(m.group(0)), text)
+    return re.sub(r"\s*\bSettings\.\w+", "", text)
+
+
+def _kept(parenthesis: str) -> str:
+    """`(margin 0.02, Settings.burst_margin)` -> ` (margin 0.02)`; `(Settings.x)` -> ``."""
+    inside = re.sub(r",?\s*Settings\.\w+", "", parenthesis.strip()[1:-1]).strip()
+    return f" ({inside})" if inside else ""

@@ -18,10 +18,10 @@ them by up to 18% (1B), as in OLMo's ladder.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from injection.tokenizer import OlmoTokenizer
+from tracking.layout import size as target  # the parameter count a ladder name states
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,6 @@ LADDER = {
     "1B": Rung(d_model=2048, heads=16, depth=16),
     "4B": Rung(d_model=3840, heads=30, depth=16),
 }
-SCALE = {"K": 10**3, "M": 10**6, "B": 10**9}
-
-
-def target(name: str) -> int:
-    """The parameter count a ladder name states: "20M" -> 20,000,000 (OLMo's `parse_size`)."""
-    match = re.fullmatch(r"(\d+)([KMB])", name)
-    if match is None:
-        raise ValueError(f"{name!r} is not a size name such as 20M or 1B")
-    return int(match[1]) * SCALE[match[2]]
 
 
 def rung(name: str) -> Rung:

@@ -34,39 +34,48 @@ TRIAL_STATE = "trial.pt"  # beside the sharded weights: schedule, step, RNG, mea
 
 @dataclass
 class Window:
-    """Training measurements since the last evaluation, logged with it; the losses stay on
-    the device and the clock unread until then, so a step never waits for the GPU."""
+    """Training measurements since the last evaluation, logged with it: every key of the
+    step's measurements dict (`train_step`: loss, grad_norm) as `train/<key>`, so a new
+    per-step metric is one line in the step. They stay on the device and the clock unread
+    until then, so a step never waits for the GPU."""
 
     clock: StepClock
-    losses: list[torch.Tensor] = field(default_factory=list)
+    measured: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     tokens: int = 0
     checksum: float | None = None  # of the last batch this worker trained
 
     def add(self, measurements: dict[str, torch.Tensor], tokens: torch.Tensor) -> None:
-        self.losses.append(measurements["loss"])
+        for name, value in measurements.items():
+            self.measured.setdefault(name, []).append(value)
         self.tokens += tokens.numel()
         self.checksum = checksum(tokens)
 
     def metrics(self, world_size: int) -> dict[str, float]:
-        """Mean loss over the steps and the workers, tokens/s of all workers, the checksum;
-        empty before the first step. Every rank calls it (an all-reduce)."""
-        if not self.losses:
+        """Each measurement's mean over the steps and the workers, tokens/s of all workers,
+        the checksum; empty before the first step. Every rank calls it (an all-reduce)."""
+        if not self.measured:
             return {}
-        return {"train/loss": _mean_over_workers(torch.stack(self.losses).mean(), world_size),
+        return {**{f"train/{name}": _mean_over_workers(torch.stack(values).mean(), world_size)
+                   for name, values in self.measured.items()},
                 "throughput/tokens_per_s": self.tokens * world_size / self.clock.seconds,
                 "data/checksum": self.checksum}
 
     def state_dict(self, world_size: int) -> dict:
         """For a checkpoint, so the first evaluation after a resume averages the same steps:
-        each step's loss averaged over the workers (every rank calls it), on the CPU."""
-        losses = [_mean_over_workers(loss.clone(), world_size) for loss in self.losses]
-        return {"losses": losses, "seconds": self.clock.seconds, "tokens": self.tokens,
+        each step's measurements averaged over the workers (every rank calls it), on the
+        CPU."""
+        measured = {name: [_mean_over_workers(v.clone(), world_size) for v in values]
+                    for name, values in self.measured.items()}
+        return {"measured": measured, "seconds": self.clock.seconds, "tokens": self.tokens,
                 "checksum": self.checksum}
 
     @classmethod
     def restored(cls, state: dict, device: torch.device) -> "Window":
+        # A checkpoint written before every measurement was kept holds the losses alone.
+        measured = state["measured"] if "measured" in state else {"loss": state["losses"]}
         return cls(StepClock(device, state["seconds"]),
-                   [torch.tensor(loss, device=device) for loss in state["losses"]],
+                   {name: [torch.tensor(v, device=device) for v in values]
+                    for name, values in measured.items()},
                    state["tokens"], state["checksum"])
 
 

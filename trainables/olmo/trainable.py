@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from injection.errors import InjectionError
 from injection.schedule import check as check_schedule
 from injection.schedule import exact_frequency, injected
-from trainables.contract import FieldError, Scheduled, Strict, Trainable
+from trainables.contract import FieldError, Grid, Resources, Scheduled, Strict, Trainable
 from trainables.olmo import footprint, recipe
 from trainables.olmo.ladder import LADDER, target
 from trainables.points import Point
@@ -121,7 +121,7 @@ class Olmo(Trainable):
     columns = ("train/loss", "rare/test_acc", "rare/test_loss", "rare/label_acc",
                "rare/label_loss", "rare/train_loss", "ref/loss", "throughput/tokens_per_s")
 
-    def check_grid(self, grid, section: OlmoSection, resources) -> None:
+    def check_grid(self, grid: Grid, section: OlmoSection, resources: Resources) -> None:
         super().check_grid(grid, section, resources)
         if section.steps is not None and section.tokens_per_param is not None:
             raise FieldError("olmo.tokens_per_param", section.tokens_per_param,

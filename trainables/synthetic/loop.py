@@ -14,23 +14,11 @@ from pathlib import Path
 
 import torch
 
-from trainables.points import Point
 from trainables.session import ComputeClock, Worker
-from trainables.synthetic.student import Member, Pack, Setup
-from trainables.synthetic.trainable import SYNTHETIC, SyntheticSection, theory_metrics
-
-
-def setup_for(section: SyntheticSection, width: int) -> Setup:
-    return Setup(tasks=section.tasks, features_per_task=section.features_per_task, width=width,
-                 zipf=section.zipf, background_decay=section.background_decay,
-                 mode=section.mode, block=section.block, batch_size=section.batch_size,
-                 learned_threshold=section.learned_threshold, tolerance=section.tolerance)
-
-
-def member_for(section: SyntheticSection, point: Point) -> Member:
-    """`section` resolved for `point` (its lr is the point's)."""
-    return Member(point.frequency, getattr(section.complexity, point.task), point.seed,
-                  section.lr)
+from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import (SYNTHETIC, SyntheticSection, member_for, setup_for,
+                                              theory_metrics)
+from tracking.layout import FEATURE_STEPS
 
 
 def train_fn_per_worker(config: dict) -> None:
@@ -83,10 +71,12 @@ def train_fn_per_worker(config: dict) -> None:
             everyone = worker.all_finished(finished)
             saved_at = time.monotonic()
 
-    # 3. Each grid point's trained student as its run's model, then FINISHED once every
-    #    metric is stored (both wait for the tracking server). A restart after the last
-    #    checkpoint lands here at once: nothing is trained twice.
+    # 3. Each grid point's trained student as its run's model and its features' learning
+    #    steps as one table, then FINISHED once every metric is stored (all wait for the
+    #    tracking server). A restart after the last checkpoint lands here at once: nothing
+    #    is trained twice.
     for j, (run, section) in enumerate(zip(mine, sections)):
+        tracker.log_table(run.run_id, FEATURE_STEPS, pack.feature_table(j))
         with tempfile.TemporaryDirectory() as folder:
             state = (pack.U[j].cpu().numpy(), pack.D[j].cpu().numpy())
             tracker.log_model(run.run_id, SYNTHETIC.trained_model(section, state, Path(folder)))

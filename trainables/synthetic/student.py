@@ -17,8 +17,7 @@ Shapes: d = K*r input dimension, N width, B batch; rows of d-sized tensors are o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -26,50 +25,8 @@ import torch
 from trainables import periodic
 from trainables.synthetic import measures, stopping, theory
 from trainables.synthetic.gradients import expected_gradients, orthonormalise, sample_gradients
-
-
-@dataclass(frozen=True)
-class Member:
-    """One grid point of a pack: what differs between members of the same width."""
-
-    frequency: float
-    rare_decay: float
-    seed: int
-    lr: float | None = None  # None: the spectrum's default (theory.default_lr)
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What all members of a pack share."""
-
-    tasks: int
-    features_per_task: int
-    width: int
-    zipf: float = 1.0
-    background_decay: float = 2.0
-    mode: Literal["population", "sampled"] = "population"
-    block: int = 0  # sampled only: 0 draws the rare task i.i.d., n > 0 delivers it n at a time
-    batch_size: int = 256
-    learned_threshold: float = 0.5
-    tolerance: float = 0.0  # when a member has converged (`stopping`); 0: run to its cap
-
-    @property
-    def dim(self) -> int:
-        return self.tasks * self.features_per_task
-
-    def spectrum(self, member: Member) -> theory.Spectrum:
-        return theory.Spectrum.build(
-            self.tasks,
-            self.features_per_task,
-            self.zipf,
-            self.background_decay,
-            member.rare_decay,
-            member.frequency,
-        )
-
-    def lr(self, member: Member) -> float:
-        return member.lr or theory.default_lr(self.spectrum(member), self.mode,
-                                              self.batch_size, self.block)
+from trainables.synthetic.problem import Member, Setup
+from tracking.layout import FEATURE_COLUMNS
 
 
 class Pack:
@@ -103,15 +60,23 @@ class Pack:
         self.D = torch.zeros(P, d, N, dtype=dtype, device=device)  # decoders D_k stacked
         self.step = 0
         self.checks = [stopping.Checks() for _ in members]
-        # What a population run converges to (`stopping`); sampled runs settle above it.
-        self.optima = [stopping.Optimum(best.loss, best.rare_loss) if setup.mode == "population"
-                       else None for best in (theory.optimum(s, N) for s in specs)]
+        # When each member counts as converged (`stopping`): a population run at its width's
+        # optimum; a sampled one settled above it, not before the theory's expected steps.
+        self.rules = [self._rule(spec, member) for spec, member in zip(specs, members)]
         # The first step at which each feature's overlap reached LEARNED_OVERLAP (-1: not yet),
         # looked at every step up to 128 and then at a resolution of 1/64 of the step:
         # learning times span decades, and looking every step would cost a quarter of one.
         self.learned_step = torch.full((P, d), -1, dtype=torch.long, device=device)
         self._note_learned()
         self.step_measures: dict[str, torch.Tensor] = {}  # of the step that led here, if any
+
+    def _rule(self, spec: theory.Spectrum, member: Member) -> stopping.Optimum | stopping.Floor:
+        s = self.setup
+        if s.mode == "population":
+            best = theory.optimum(spec, s.width)
+            return stopping.Optimum(best.loss, best.rare_loss)
+        return stopping.Floor(theory.steps_to_converge(spec, s.width, s.lr(member),
+                                                       s.learned_threshold))
 
     @property
     def U(self) -> torch.Tensor:
@@ -122,9 +87,9 @@ class Pack:
 
     def train_step(self, active: torch.Tensor | None = None, measure: bool = False) -> None:
         """One gradient step of the active members (all by default); the others are not
-        computed and keep their state exactly. With `measure`, the step's interference
-        measures (`measures.interference`, NaN for inactive members) go to `step_measures`
-        until the next step."""
+        computed and keep their state exactly. With `measure`, the step's measures
+        (interference, the alignment's push and pull; NaN for inactive members) go to
+        `step_measures` until the next step."""
         rows = slice(None) if active is None or bool(active.all()) else active.nonzero()[:, 0]
         V, D, sqrt_lam = self.V[rows], self.D[rows], self.sqrt_lam[rows]
         g_task = injected = None  # population: the rare part is G_r itself (`_measure`)
@@ -148,14 +113,17 @@ class Pack:
             self._note_learned()
 
     def _measure(self, rows, grad_V, g_task, injected) -> None:
-        """The interference measures of the step about to be applied, at the state it was
-        computed at; population mode's rare part is the rare task's expected gradient."""
+        """The step's measures (`measures.interference`, `measures.alignment_split`) at the
+        state its gradient was computed at; population mode's rare part is the rare task's
+        expected term of the gradient."""
         V, D, sqrt_lam = self.V[rows], self.D[rows], self.sqrt_lam[rows]
         rare_weights = self.rare_rows[rows]
         G_r, _ = expected_gradients(V, D, sqrt_lam, rare_weights)
         background, _ = expected_gradients(V, D, sqrt_lam, self.pi_rows[rows] - rare_weights)
-        values = measures.interference(grad_V, G_r if g_task is None else g_task, G_r,
-                                       background, injected)
+        g_task = G_r if g_task is None else g_task
+        values = {**measures.interference(V, grad_V, g_task, G_r, background, injected),
+                  **measures.alignment_split(V, self.lr[rows], grad_V, g_task,
+                                             self.leading[rows])}
         for name, value in values.items():
             full = torch.full((len(self.members),), float("nan"), dtype=torch.float64,
                               device=value.device)
@@ -216,11 +184,13 @@ class Pack:
 
     def _check(self, checks: list[bool]) -> list[bool]:
         """Record the checks due at this step; which members converged at it."""
-        _, trained = measures.task_losses(self.V, self.D, self.sqrt_lam, self.setup.tasks)
+        represented, trained = measures.task_losses(self.V, self.D, self.sqrt_lam,
+                                                    self.setup.tasks)
         loss = (self.pi.double() * trained).sum(1)
+        learned = represented[:, -1] <= self.setup.learned_threshold
         return [check and self.checks[i].record(self.step, loss[i].item(),
-                                                trained[i, -1].item(), self.setup.tolerance,
-                                                self.optima[i])
+                                                trained[i, -1].item(), bool(learned[i]),
+                                                self.setup.tolerance, self.rules[i])
                 for i, check in enumerate(checks)]
 
     # -- metrics --------------------------------------------------------------------------
@@ -236,12 +206,19 @@ class Pack:
 
     def summary(self, i: int) -> dict[str, float]:
         """What member i logs once, at its last step: whether it converged (1) or ran to its
-        cap (0), and the step at which each feature (k, j) was first learned (-1: never)."""
+        cap (0)."""
+        return {"converged": float(self.checks[i].converged_at is not None)}
+
+    def feature_table(self, i: int) -> dict:
+        """Member i's features as one table (`tracking.layout.FEATURE_STEPS`): task k, feature
+        j, utility pi_k lambda_{k,j} and the first step it was learned (-1: never). One
+        artifact, not K r single-point metrics that would fill MLflow's chart view."""
         K, r = self.setup.tasks, self.setup.features_per_task
         steps = self.learned_step[i].view(K, r).tolist()
-        return {"converged": float(self.checks[i].converged_at is not None),
-                **{f"feature_step/{k}/{j}": float(steps[k][j])
-                   for k in range(K) for j in range(r)}}
+        utility = (self.pi[i].double().view(K, 1)
+                   * self.sqrt_lam[i].double().view(K, r) ** 2).tolist()
+        return {"columns": list(FEATURE_COLUMNS),
+                "data": [[k, j, utility[k][j], steps[k][j]] for k in range(K) for j in range(r)]}
 
     # -- checkpoints ----------------------------------------------------------------------
 

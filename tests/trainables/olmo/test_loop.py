@@ -9,6 +9,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from sweeps.plan import point_plan
 from trainables.contract import PointRun
 from trainables.olmo import OLMO, OlmoSection
 from trainables.olmo.loop import Trial
@@ -34,7 +35,8 @@ def new_run(client: MlflowClient, name: str, corpus) -> PointRun:
         client.create_experiment("loop"))
     run = client.create_run(experiment.experiment_id, run_name=name)
     section = OLMO.resolve(OlmoSection(**SECTION, corpus=str(corpus.path)), POINT)
-    return PointRun(point=POINT, run_id=run.info.run_id, section=section.model_dump(mode="json"))
+    return PointRun(plan=point_plan(POINT, section, OLMO.derived(section, POINT)),
+                    run_id=run.info.run_id)
 
 
 def histories(client: MlflowClient, run_id: str) -> dict[str, list[tuple[int, float]]]:
@@ -44,23 +46,23 @@ def histories(client: MlflowClient, run_id: str) -> dict[str, list[tuple[int, fl
 
 
 @pytest.fixture
-def client(tracking_uri) -> MlflowClient:
-    return MlflowClient(tracking_uri)
+def client(store_uri) -> MlflowClient:
+    return MlflowClient(store_uri)
 
 
 def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, client,
-                                                                       tracking_uri,
+                                                                       store_uri,
                                                                        tiny_corpus):
     cpu = torch.device("cpu")
     straight = new_run(client, "straight", tiny_corpus)
     trial = Trial(straight, 0, 1, cpu)
-    tracker = open_tracker(tracking_uri, [straight.run_id], None)
+    tracker = open_tracker(store_uri, [straight.run_id], None)
     trial.train(0, resumed=False, tracker=tracker, report=lambda step, progress: None)
     tracker.finish()
 
     interrupted = new_run(client, "interrupted", tiny_corpus)
     trial = Trial(interrupted, 0, 1, cpu)
-    tracker = open_tracker(tracking_uri, [interrupted.run_id], None)
+    tracker = open_tracker(store_uri, [interrupted.run_id], None)
 
     def report(step: int, progress: dict) -> None:
         if step == STEPS:  # MLflow stores steps 4..6, then the process dies before saving
@@ -74,7 +76,7 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
     resumed = Trial(interrupted, 0, 1, cpu)
     start = resumed.load(tmp_path)
     assert start == 3
-    tracker = open_tracker(tracking_uri, [interrupted.run_id], tmp_path)
+    tracker = open_tracker(store_uri, [interrupted.run_id], tmp_path)
     resumed.train(start, resumed=True, tracker=tracker, report=lambda step, progress: None)
     tracker.finish()
 
@@ -82,7 +84,7 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
     assert {"interference/cos_batch", "interference/cos_task", "interference/cos_nontask",
             "interference/cos_nontask_rows", "interference/cos_task_rows", "rare/retained",
             "rare/injection_drop", "features/order_r2", "rare/label_loss", "rare/label_acc",
-            "rare/train_label_loss"} <= set(expected)
+            "rare/train_label_loss", "train/loss", "train/grad_norm"} <= set(expected)
     assert set(got) == set(expected)
     for name in set(expected) - {TIMING}:
         assert got[name] == expected[name], name
@@ -98,7 +100,7 @@ def test_a_killed_and_resumed_run_logs_what_an_uninterrupted_run_logs(tmp_path, 
 
 
 def test_a_trial_reads_the_reference_tasks_and_never_scans(monkeypatch, tmp_path, client,
-                                                           tracking_uri, tiny_corpus):
+                                                           store_uri, tiny_corpus):
     """Any call of the reference scan fails this test; a trial trains on the reference the
     corpus's pre-step made and writes nothing into the corpus folder. A corpus without it fails
     at once, naming the command, before any model is built."""
@@ -115,7 +117,7 @@ def test_a_trial_reads_the_reference_tasks_and_never_scans(monkeypatch, tmp_path
     corpus = shutil.copytree(tiny_corpus.path, tmp_path / "corpus")
     before = {p: p.stat().st_mtime_ns for p in corpus.rglob("*")}
     run = new_run(client, "no-scan", corpora_at(corpus))
-    tracker = open_tracker(tracking_uri, [run.run_id], None)
+    tracker = open_tracker(store_uri, [run.run_id], None)
     Trial(run, 0, 1, torch.device("cpu")).train(0, resumed=False, tracker=tracker,
                                                  report=lambda step, progress: None)
     tracker.finish()
@@ -136,3 +138,23 @@ def corpora_at(path):
     from injection.corpus import open_corpus
 
     return open_corpus(path)
+
+
+def test_every_key_of_the_steps_measurements_is_logged_as_its_mean_and_survives_a_resume():
+    from trainables.olmo.clock import StepClock
+    from trainables.olmo.loop import Window
+
+    cpu = torch.device("cpu")
+    window = Window(StepClock(cpu))
+    tokens = torch.zeros(2, 4, dtype=torch.long)
+    for loss, norm, extra in ((1.0, 2.0, 5.0), (3.0, 4.0, 7.0)):
+        window.clock.start()
+        window.add({"loss": torch.tensor(loss), "grad_norm": torch.tensor(norm),
+                    "anything_new": torch.tensor(extra)}, tokens)
+        window.clock.stop()
+    restored = Window.restored(window.state_dict(world_size=1), cpu)
+    for w in (window, restored):
+        metrics = w.metrics(world_size=1)
+        assert (metrics["train/loss"], metrics["train/grad_norm"],
+                metrics["train/anything_new"]) == (2.0, 3.0, 6.0)
+        assert metrics["throughput/tokens_per_s"] > 0

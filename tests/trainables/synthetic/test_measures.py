@@ -1,6 +1,7 @@
 """Every synthetic metric against an independent computation on the same state: the problem
 rebuilt in input coordinates (U = Q V, W_k = diag(sqrt lambda_k) B_k^T), losses from least
-squares, gradients from torch autograd on the full loss, split by hand."""
+squares, gradients from torch autograd on the full loss, split by hand and projected on the
+tangent space by hand, the alignment's change from autograd through span(U - t lr g)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.synthetic.student import Member, Pack, Setup, block_schedule
+from trainables.synthetic.problem import Member, Setup
+from trainables.synthetic.student import Pack, block_schedule
 
 K, R = 6, 4  # d = 24
 RARE = K - 1
@@ -50,113 +52,167 @@ def cos(a, b):
     return (a * b).sum() / (a.norm() * b.norm())
 
 
-@pytest.mark.parametrize("mode", ["population", "sampled"])
-def test_losses_and_alignment_match_least_squares_on_the_same_state(mode):
-    pack = trained_pack(mode)
-    metrics = pack.metrics()
-    for i in range(2):
-        U, D, W, pi = problem(pack, i)
-        trained = torch.stack([(D[k] @ U.T - W[k]).square().sum() for k in range(K)])
-        # The best decoder for U, by least squares on U^T: min_D ||D U^T - W_k||_F.
-        best = torch.linalg.lstsq(U.expand(K, *U.shape), W.transpose(1, 2)).solution.mT
-        represented = torch.stack([(best[k] @ U.T - W[k]).square().sum() for k in range(K)])
-        for k in range(K):
-            assert metrics[f"task_loss/{k}"][i].item() == pytest.approx(represented[k].item(),
-                                                                        abs=1e-9)
-        assert metrics["rare/loss"][i].item() == pytest.approx(represented[RARE].item(), abs=1e-9)
-        assert metrics["rare/model_loss"][i].item() == pytest.approx(trained[RARE].item(),
-                                                                     abs=1e-9)
-        assert metrics["loss"][i].item() == pytest.approx((pi * represented).sum().item(),
-                                                          abs=1e-9)
-        assert metrics["model_loss"][i].item() == pytest.approx((pi * trained).sum().item(),
-                                                                abs=1e-9)
-        assert (trained >= represented - 1e-12).all()  # no decoder beats the best one
-        b = pack.Q[i][:, RARE * R]  # the rare task's leading feature (largest lambda: j = 0)
-        projected = U @ (U.T @ b)
-        assert metrics["rare/alignment"][i].item() == pytest.approx(projected.square().sum()
-                                                                    .item(), abs=1e-9)
+def tangent(U, x):
+    """(I - U U^T) x, the part of an encoder gradient that moves span(U)."""
+    return (torch.eye(U.shape[0], dtype=U.dtype) - U @ U.T) @ x
 
 
-def test_model_loss_equals_representation_loss_under_optimal_decoders():
-    pack = trained_pack("sampled")
-    pack.D.copy_(pack.sqrt_lam * pack.V)  # D_k = W_k U: the best decoders for U
-    metrics = pack.metrics()
-    assert torch.allclose(metrics["rare/model_loss"], metrics["rare/loss"], atol=1e-12)
-    assert torch.allclose(metrics["model_loss"], metrics["loss"], atol=1e-12)
+def alignment_rate(U, b, direction):
+    """d/dt ||P b||^2 at t = 0, P the projector on span(U - t direction): autograd through
+    the projector A (A^T A)^-1 A^T, which no orthonormalisation enters."""
+    t = torch.zeros((), dtype=U.dtype, requires_grad=True)
+    A = U - t * direction
+    alignment = b @ A @ torch.linalg.solve(A.T @ A, A.T @ b)
+    (rate,) = torch.autograd.grad(alignment, t)
+    return rate.item()
 
 
-def test_population_interference_matches_autograd_on_the_expected_loss():
+def leading_feature(pack: Pack, i: int) -> torch.Tensor:
+    """The rare task's leading feature b in input coordinates (largest lambda: j = 0)."""
+    return pack.Q[i][:, RARE * R]
+
+
+def test_population_measures_match_autograd_on_the_expected_loss():
+    """Population mode logs the background's tangent norm and the alignment's push and pull,
+    no cosines (there cos_task is G_r against itself)."""
     pack = trained_pack("population")
     before = [problem(pack, i) for i in range(2)]
     pack.train_step(measure=True)
     measured = pack.step_measures
+    assert not [name for name in measured if name.startswith("interference/cos")]
+    assert "rare/injected" not in measured  # population mode has no batch
     for i, (U, D, W, pi) in enumerate(before):
-        g = encoder_grad(lambda u: expected_loss(u, D, W, pi), U)
         rare_only = torch.zeros(K, dtype=pi.dtype)
         rare_only[RARE] = 1.0
-        G_r = encoder_grad(lambda u: expected_loss(u, D, W, rare_only), U)
+        g = encoder_grad(lambda u: expected_loss(u, D, W, pi), U)
+        g_rare = encoder_grad(lambda u: expected_loss(u, D, W, pi * rare_only), U)
         background = encoder_grad(lambda u: expected_loss(u, D, W, pi * (1 - rare_only)), U)
-        assert measured["interference/cos_batch"][i].item() == pytest.approx(
-            cos(g, G_r).item(), abs=1e-9)
-        assert measured["interference/cos_task"][i].item() == pytest.approx(1.0, abs=1e-9)
-        assert measured["interference/cos_nontask"][i].item() == pytest.approx(
-            cos(g - pi[RARE] * G_r, G_r).item(), abs=1e-9)
         assert measured["interference/frequent_norm"][i].item() == pytest.approx(
-            background.norm().item(), rel=1e-9)
-    assert "rare/injected" not in measured  # population mode has no batch
+            tangent(U, background).norm().item(), rel=1e-10)
+        lr, b = pack.lr[i].item(), leading_feature(pack, i)
+        assert measured["rare/alignment_push"][i].item() == pytest.approx(
+            alignment_rate(U, b, lr * g_rare), abs=1e-10)
+        assert measured["rare/alignment_pull"][i].item() == pytest.approx(
+            alignment_rate(U, b, lr * (g - g_rare)), abs=1e-10)
 
 
-@pytest.mark.parametrize("block", [0, 8])
-def test_sampled_interference_matches_autograd_on_the_batch_split_by_hand(block):
-    pack = trained_pack("sampled", block=block, steps=37)
+def sampled_step(block: int = 0, steps: int = 37):
+    """A trained sampled pack's next step, measured, and what an independent computation
+    needs: the state before it and the batch it drew."""
+    pack = trained_pack("sampled", block=block, steps=steps)
     twin = Pack(pack.setup, pack.members, dtype=torch.float64)  # draws the same batch
     twin.load_state_dicts(pack.state_dicts())
     Z, tasks = twin._draw(slice(None))
     before = [problem(pack, i) for i in range(2)]
     pack.train_step(measure=True)
+    return pack, before, Z, tasks
+
+
+def batch_gradients(pack, i, state, Z, tasks):
+    """Member i's encoder gradients by autograd on the batch loss written out sample by
+    sample, the rare samples masked by hand: g, g_task, g_nontask, and the rare samples'
+    flags."""
+    U, D, W, pi = state
+    X = Z[i] @ pack.Q[i].T  # x = Q z, one sample a row
+
+    def batch_loss(u, keep):
+        """(1/B) sum over the kept samples b of ||D_{t_b} U^T x_b - W_{t_b} x_b||^2."""
+        total = 0.0 * u.sum()
+        for x, task, kept in zip(X, tasks[i].tolist(), keep):
+            if kept:
+                total = total + (D[task] @ (u.T @ x) - W[task] @ x).square().sum()
+        return total / len(X)
+
+    rare = [t == RARE for t in tasks[i].tolist()]
+    g = encoder_grad(lambda u: batch_loss(u, [True] * len(X)), U)
+    g_task = encoder_grad(lambda u: batch_loss(u, rare), U)
+    g_nontask = encoder_grad(lambda u: batch_loss(u, [not r for r in rare]), U)
+    assert torch.allclose(g_task + g_nontask, g)
+    return g, g_task, g_nontask, rare
+
+
+@pytest.mark.parametrize("block", [0, 8])
+def test_sampled_interference_matches_autograd_on_tangent_vectors(block):
+    pack, before, Z, tasks = sampled_step(block)
     measured = pack.step_measures
     injected = []
-    for i, (U, D, W, pi) in enumerate(before):
-        X = Z[i] @ pack.Q[i].T  # x = Q z, one sample a row
-
-        def batch_loss(u, keep):
-            """(1/B) sum over the kept samples b of ||D_{t_b} U^T x_b - W_{t_b} x_b||^2."""
-            total = 0.0
-            for x, task, kept in zip(X, tasks[i].tolist(), keep):
-                if kept:
-                    total = total + (D[task] @ (u.T @ x) - W[task] @ x).square().sum()
-            return total / len(X)
-
-        rare = [t == RARE for t in tasks[i].tolist()]
-        g = encoder_grad(lambda u: batch_loss(u, [True] * len(X)), U)
-        g_task = encoder_grad(lambda u: batch_loss(u, rare), U) if any(rare) else 0 * U
-        g_nontask = encoder_grad(lambda u: batch_loss(u, [not r for r in rare]), U)
+    for i, state in enumerate(before):
+        U, D, W, pi = state
+        g, g_task, g_nontask, rare = batch_gradients(pack, i, state, Z, tasks)
         rare_weight = torch.zeros(K, dtype=pi.dtype)
         rare_weight[RARE] = 1.0
-        G_r = encoder_grad(lambda u: expected_loss(u, D, W, rare_weight), U)
+        G_r = tangent(U, encoder_grad(lambda u: expected_loss(u, D, W, rare_weight), U))
         background = encoder_grad(lambda u: expected_loss(u, D, W, pi * (1 - rare_weight)), U)
-        assert torch.allclose(g_task + g_nontask, g)
         assert measured["rare/injected"][i].item() == sum(rare)
         assert measured["interference/cos_batch"][i].item() == pytest.approx(
-            cos(g, G_r).item(), abs=1e-9)
+            cos(tangent(U, g), G_r).item(), abs=1e-10)
         assert measured["interference/cos_nontask"][i].item() == pytest.approx(
-            cos(g_nontask, G_r).item(), abs=1e-9)
+            cos(tangent(U, g_nontask), G_r).item(), abs=1e-10)
         if any(rare):
             assert measured["interference/cos_task"][i].item() == pytest.approx(
-                cos(g_task, G_r).item(), abs=1e-9)
+                cos(tangent(U, g_task), G_r).item(), abs=1e-10)
         else:
             assert torch.isnan(measured["interference/cos_task"][i])  # not logged
         assert measured["interference/frequent_norm"][i].item() == pytest.approx(
-            background.norm().item(), rel=1e-9)
+            tangent(U, background).norm().item(), rel=1e-10)
         injected.append(sum(rare))
     assert any(injected), "the batch should hold some rare samples (f = 0.2, 0.05)"
 
 
+def test_the_tangent_cosine_differs_from_the_euclidean_one():
+    """The projection matters: on the same state the Euclidean cosine is another number
+    (the within-span part the re-orthonormalisation discards), so the test above can fail."""
+    pack, before, Z, tasks = sampled_step()
+    for i, state in enumerate(before):
+        U, D, W, pi = state
+        g = batch_gradients(pack, i, state, Z, tasks)[0]
+        rare_weight = torch.zeros(K, dtype=pi.dtype)
+        rare_weight[RARE] = 1.0
+        G_r = encoder_grad(lambda u: expected_loss(u, D, W, rare_weight), U)
+        euclidean = cos(g, G_r).item()
+        assert abs(pack.step_measures["interference/cos_batch"][i].item() - euclidean) > 1e-3
+
+
+@pytest.mark.parametrize("block", [0, 8])
+def test_push_and_pull_split_the_first_order_change_of_the_alignment(block):
+    """push = the alignment's rate along the rare samples' part of the step, pull = along the
+    rest's, by autograd on the batch loss and through the projector; push + pull = the rate
+    along the whole step."""
+    pack, before, Z, tasks = sampled_step(block)
+    measured = pack.step_measures
+    for i, state in enumerate(before):
+        U = state[0]
+        g, g_task, g_nontask, rare = batch_gradients(pack, i, state, Z, tasks)
+        lr, b = pack.lr[i].item(), leading_feature(pack, i)
+        push, pull = (measured[f"rare/alignment_{part}"][i].item() for part in ("push", "pull"))
+        assert push == pytest.approx(alignment_rate(U, b, lr * g_task), abs=1e-10)
+        assert pull == pytest.approx(alignment_rate(U, b, lr * g_nontask), abs=1e-10)
+        assert push + pull == pytest.approx(alignment_rate(U, b, lr * g), abs=1e-10)
+        assert push != 0 if any(rare) else push == 0
+        assert pull != 0
+
+
+@pytest.mark.parametrize("mode", ["population", "sampled"])
+def test_push_and_pull_match_a_finite_difference_at_a_tiny_step(mode):
+    pack = trained_pack(mode)
+    pack.lr.fill_(1e-5)  # the same state, a step small enough for first order to hold
+    before = pack.metrics()["rare/alignment"]
+    pack.train_step(measure=True)
+    change = pack.metrics()["rare/alignment"] - before
+    predicted = pack.step_measures["rare/alignment_push"] + pack.step_measures[
+        "rare/alignment_pull"]
+    assert (predicted.abs() > 1e-11).all()  # changes far above float64's rounding
+    # The second-order rest is O(lr^2): here 1e-6..1e-8 of the change (1e-4..1e-6 at 1e-3).
+    assert torch.allclose(change, predicted, rtol=2e-5, atol=0)
+
+
 def test_gradients_at_the_first_step_are_undefined_not_zero():
-    pack = Pack(Setup(K, R, 8), [Member(0.1, 0.5, 0)])
+    setup = Setup(K, R, 8, mode="sampled")
+    pack = Pack(setup, [Member(0.1, 0.5, 0)])
     pack.train_step(measure=True)  # decoders start at zero: every encoder gradient is 0
     assert torch.isnan(pack.step_measures["interference/cos_batch"]).all()
-    assert "interference/cos_batch" not in Pack(Setup(K, R, 8), [Member(0.1, 0.5, 0)]).metrics()
+    assert pack.step_measures["rare/alignment_push"].item() == 0.0  # no change: logged as 0
+    assert "interference/cos_batch" not in Pack(setup, [Member(0.1, 0.5, 0)]).metrics()
 
 
 def bursty_trace(width: int, steps: int = 300) -> dict[str, np.ndarray]:

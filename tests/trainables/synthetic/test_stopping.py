@@ -9,17 +9,20 @@ import torch
 
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC, SyntheticSection, stopping, theory
-from trainables.synthetic.loop import member_for, setup_for
-from trainables.synthetic.student import Member, Pack, Setup
-from trainables.synthetic.trainable import spectrum
+from trainables.synthetic.problem import Member, Setup
+from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import member_for, setup_for, spectrum
 
 
-def first_settled(curve, rare=lambda t: 0.5, tolerance=0.01, every=10, n=100):
+def first_settled(curve, rare=lambda t: 0.5, tolerance=0.01, every=10, n=100,
+                  learned=lambda t: False, earliest=0):
     """The first check at which the sampled rule stops a run with these losses."""
     steps = list(range(every, every * n + 1, every))
     loss, rares = [float(curve(t)) for t in steps], [float(rare(t)) for t in steps]
+    flags = [learned(t) for t in steps]
     for i in range(len(steps)):
-        if stopping.settled(steps[:i + 1], loss[:i + 1], rares[:i + 1], tolerance):
+        if stopping.settled(steps[:i + 1], loss[:i + 1], rares[:i + 1], flags[:i + 1],
+                            tolerance, earliest):
             return steps[i]
     return None
 
@@ -38,6 +41,19 @@ def test_the_sampled_rule_stops_a_loss_going_to_zero_at_an_absolute_floor():
 def test_a_moving_rare_loss_keeps_a_flat_total_going():
     """The rare task's loss is a small part of the total: it is checked on its own."""
     assert first_settled(lambda t: 0.3, rare=lambda t: 1.0 - t / 2000) is None
+
+
+def test_the_sampled_rule_waits_for_the_expected_steps():
+    assert first_settled(lambda t: 0.3, earliest=415) == 420  # the first check at or after it
+    assert first_settled(lambda t: 0.3, earliest=2000) is None  # past the last check
+
+
+def test_the_sampled_rule_waits_until_learned_holds_over_the_second_half():
+    """A flat loss stops at 60 (above); if `rare/learned` flips at step 50 it stops only once
+    (t/2, t] holds no check before the flip (the last is 40): at 80."""
+    assert first_settled(lambda t: 0.3, learned=lambda t: t >= 50) == 80
+    noisy = np.random.default_rng(1).random(101) < 0.5  # flips all the time: never
+    assert first_settled(lambda t: 0.3, learned=lambda t: bool(noisy[t // 10])) is None
 
 
 def test_noise_around_a_floor_settles():
@@ -69,10 +85,11 @@ def test_a_plateau_would_stop_a_rule_without_the_optimum_but_not_the_population_
     checks = pack.checks[0]
     early = next(i for i in range(len(checks.steps))
                  if stopping.settled(checks.steps[:i + 1], checks.loss[:i + 1],
-                                     checks.rare[:i + 1], 0.01))
+                                     checks.rare[:i + 1], checks.learned[:i + 1], 0.01))
     assert checks.loss[early] > 1.01 * best and checks.steps[early] < checks.converged_at
 
 
+@pytest.mark.slow  # sampled members trained to convergence twice, thousands of steps
 def test_stop_steps_survive_a_checkpoint_exactly():
     setup = Setup(6, 6, 10, mode="sampled", batch_size=32, tolerance=0.05)
     members = [Member(0.1, 0.5, 0), Member(0.02, 2.0, 1)]
@@ -122,3 +139,34 @@ def test_width_d_trains_its_decoders(mode):
     assert metrics["rare/loss"].item() == pytest.approx(0.0, abs=1e-5)
     assert metrics["rare/model_loss"].item() < (0.01 if mode == "population" else 0.1)
     assert metrics["model_loss"].item() < (1e-3 if mode == "population" else 0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 3])
+def test_sampled_stopping_keeps_rare_learned_on_the_near_critical_cell(seed):
+    """Complex f = 0.1 at N = N* = 16 (K = 8, r = 8, sampled, the optimum's rare loss 0.477):
+    the halves alone stopped seeds 0 and 3 at 6-10% of the cap, not learned, where the run to
+    the cap learns. Now the run stops no earlier than the theory's expected steps, with
+    `rare/learned` as at the cap; the same checks show the halves alone would have stopped it
+    early, not learned (so this test can fail)."""
+    section = SyntheticSection(tasks=8, features_per_task=8, mode="sampled")
+    point = Point(16, 0.1, "complex", seed)
+    resolved = SYNTHETIC.resolve(section, point)
+    assert theory.critical_width(spectrum(section, point), 0.5) == 16
+    cap, expected = resolved.steps, SYNTHETIC.derived(resolved, point)["stopping.expected_steps"]
+    stopped = Pack(setup_for(resolved, 16), [member_for(resolved, point)])
+    for metrics, _ in stopped.train([cap], [cap]):
+        learned = metrics["rare/learned"].item()
+    checks = stopped.checks[0]
+    assert expected <= checks.converged_at < cap
+    to_cap = Pack(setup_for(resolved.model_copy(update={"tolerance": 0.0}), 16),
+                  [member_for(resolved, point)])
+    to_cap.load_state_dicts(stopped.state_dicts())  # the same run, on to its cap
+    to_cap.checks[0] = stopping.Checks()
+    for metrics, _ in to_cap.train([cap], [cap]):
+        pass
+    assert to_cap.step == cap and metrics["rare/learned"].item() == learned == 1.0
+    halves_alone = next(i for i in range(len(checks.steps))
+                        if stopping.settled(checks.steps[:i + 1], checks.loss[:i + 1],
+                                            checks.rare[:i + 1], [False] * (i + 1), 0.01))
+    assert checks.steps[halves_alone] < 0.15 * cap and not checks.learned[halves_alone]

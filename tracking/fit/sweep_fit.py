@@ -1,7 +1,7 @@
 """A sweep's fit: every scaling curve's law, critical width and regime, and what they predict.
 
 `fit_sweep` turns the curves of whatever has finished into a `SweepFit`; its JSON is what the
-`fit` run logs and what the registered pyfunc model (`tracking/fit_model.py`) predicts from.
+`fit` run logs and what the registered pyfunc model (`tracking/fit/model.py`) predicts from.
 
 Regimes (the paper's two, decided per (task, frequency) from the training curves):
 - "data scaling": the smallest swept width learns the task, or every width that does not was
@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from tracking.curves import Curve, Measure, width_order
-from tracking.fits import (Crossing, FrequencyLaw, StepFit, critical_width, fit_frequency_law,
+from tracking.fit.laws import (Crossing, FrequencyLaw, StepFit, critical_width, fit_frequency_law,
                            fit_step)
 
 PLATEAU = 0.01  # a score that improved by less than this over the last fifth has flattened
@@ -112,10 +112,36 @@ def fit_curve(curve: Curve, measure: Measure, rng: np.random.Generator) -> Curve
     return CurveFit(
         curve=curve,
         step=fit_step(sizes, losses, rng),
-        critical=critical_width(curve.sizes, curve.score_mean, measure.threshold,
-                                measure.lower_is_better),
+        critical=searched_critical(curve, measure) if curve.inferred else
+        critical_width(curve.sizes, curve.score_mean, measure.threshold, measure.lower_is_better),
         regime=regime([bool(x >= 0.5) for x in learned], curve.late_gain),
     )
+
+
+def searched_critical(curve: Curve, measure: Measure) -> Crossing:
+    """N* of a searched sweep's curve, its trained and inferred cells together: the first
+    width learned at most of its seeds; interpolated by score as in a grid sweep where that
+    width and the one before were trained at every seed, else their midpoint in log width
+    (an inferred cell has a verdict, not a score)."""
+    verdicts: dict[str, list[bool]] = {w: list(v) for w, v in curve.inferred.items()}
+    for width, scores in zip(curve.widths, curve.scores):
+        verdicts.setdefault(width, []).extend(measure.learned(s) for s in scores)
+    widths = sorted(verdicts, key=width_order)
+    learned = [np.mean(verdicts[w]) >= 0.5 for w in widths]
+    if not any(learned):
+        return Crossing(width=None, below=width_order(widths[-1]), above=None)
+    i = learned.index(True)
+    if i == 0:
+        return Crossing(width=None, below=None, above=width_order(widths[0]))
+    pair = widths[i - 1:i + 1]
+    if not any(w in curve.inferred for w in pair):
+        scores = [np.mean(curve.scores[curve.widths.index(w)]) for w in pair]
+        crossing = critical_width([width_order(w) for w in pair], scores, measure.threshold,
+                                  measure.lower_is_better)
+        if crossing.width is not None:
+            return crossing
+    below, above = width_order(pair[0]), width_order(pair[1])
+    return Crossing(width=float(np.sqrt(below * above)), below=below, above=above)
 
 
 def fit_sweep(sweep: str, trainable: str, measure: Measure, curves: list[Curve],

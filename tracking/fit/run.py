@@ -17,12 +17,12 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus
 
-from tracking import fits, plots, registry, sweep_fit
-from tracking.layout import FIT_FILE, KIND_FIT
+from tracking import registry
+from tracking.fit import laws, plots, sweep_fit
+from tracking.fit.sweep_fit import SweepFit
+from tracking.layout import FIT_FILE, KIND_FIT, PLOTS
 from tracking.runs import child_run, experiment_id
-from tracking.sweep_fit import SweepFit
 
-PLOTS = "plots"
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def read_fit(client: MlflowClient, run_id: str) -> SweepFit:
 
 def _params(fit: SweepFit) -> dict:
     return {**{f"measure.{k}": v for k, v in fit.measure.model_dump().items()},
-            "bootstrap": fits.BOOTSTRAP, "law": "step in log N",
+            "bootstrap": laws.BOOTSTRAP, "law": "step in log N",
             "plateau": sweep_fit.PLATEAU, "finished": fit.finished, "total": fit.total}
 
 

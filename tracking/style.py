@@ -1,5 +1,6 @@
-"""One look for every report figure, and one way to save it: PNG beside a vector PDF, mathtext
-labels, colour-blind-safe colours (Okabe-Ito for lines, viridis/cividis for maps)."""
+"""One look for every figure (the fit's plots and the reports'), and one way to save it: PNG
+beside a vector PDF, mathtext labels, colour-blind-safe colours (Okabe-Ito for lines,
+viridis/cividis for maps)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 
 from tracking.curves import width_order
-from tracking.sweep_fit import SweepFit
+from tracking.fit.sweep_fit import SweepFit
 
 FIT_ARTIFACT = "fit"  # the SweepFit JSON, as an artifact of the model
 COLUMNS = ("rare_loss", "learned", "critical_width", "extrapolated")

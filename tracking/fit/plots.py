@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from tracking.report.figures import frequency_colours, save  # noqa: E402
-from tracking.sweep_fit import CurveFit, SweepFit  # noqa: E402
+from tracking.style import frequency_colours, save  # noqa: E402
+from tracking.fit.sweep_fit import CurveFit, SweepFit  # noqa: E402
 
 PANEL = (5.2, 4.2)  # inches per task panel
 

@@ -1,0 +1,163 @@
+"""`search: critical_width` as a Ray Tune `Searcher`: Tune asks it for the next grid point to
+train (`suggest`) and tells it when one ended (`on_trial_complete`), so a searched sweep
+schedules, checkpoints, resumes and runs on a cluster like a grid sweep. The boundary logic is
+`sweeps.critical_width`'s; this module maps grid points to its cells and back.
+
+One grid point per trial (no packing: a pack would train the cells a search leaves out). A
+point's verdict is the trainable's own rule on its run's final metrics in MLflow, the same
+`Measure` the curves and the fit read: synthetic, `rare/loss` <= `learned_threshold` (its final
+`rare/learned`); OLMo, `rare/test_acc` >= its learned accuracy. What the search knows (every
+cell trained or inferred, every contradiction) is the parent run's `search.json`, rewritten as
+each point ends; `sweeps curves` and the fit read the inferred cells from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from ray.tune.search import Searcher
+
+from sweeps import critical_width as cw
+from sweeps.critical_width import Geometry, costs
+from tracking.layout import INFERRED, KIND_TRIAL, SEARCH_FILE, SEARCH_TAG
+from trainables.points import TRIAL_KEY, Point
+
+logger = logging.getLogger(__name__)
+CRITICAL_WIDTH = "critical_width"
+
+
+class CriticalWidthSearcher(Searcher):
+    """Suggests the next cell of the chain with the fewest points in flight (chains are
+    independent, so they fill the trial slots together); FINISHED once every cell is decided
+    and every contradiction judged."""
+
+    def __init__(self, geometry: Geometry, cost: list, trainable: str,
+                 tracking_uri: str, experiment_id: str, parent_run_id: str):
+        super().__init__()
+        self.geometry, self.cost, self.trainable = geometry, cost, trainable
+        self.tracking_uri, self.experiment_id = tracking_uri, experiment_id
+        self.parent_run_id = parent_run_id
+        self.chains = [cw.Chain(len(geometry.widths), len(geometry.frequencies))
+                       for _ in geometry.chains]
+        self.pending: dict[str, tuple[int, cw.Cell]] = {}  # trial id -> (chain, cell)
+
+    def suggest(self, trial_id: str):
+        order = sorted(range(len(self.chains)), key=lambda c: sum(
+            1 for chain, _ in self.pending.values() if chain == c))
+        for c in order:
+            cell = self.chains[c].next(self._pending(c), self.cost[c])
+            if cell is not None:
+                self.pending[trial_id] = (c, cell)
+                return {TRIAL_KEY: self.geometry.point(c, cell).params()}
+        if all(chain.done(self._pending(c)) for c, chain in enumerate(self.chains)):
+            return Searcher.FINISHED
+        return None  # the next cell depends on a point still training
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        if trial_id not in self.pending:
+            return
+        c, cell = self.pending.pop(trial_id)
+        learned = None if error else self._verdict(self.geometry.point(c, cell))
+        if learned is None:
+            self.chains[c].fail(cell)
+        else:
+            self.chains[c].record(cell, learned)
+        self.publish()
+
+    def _pending(self, chain: int) -> set[cw.Cell]:
+        return {cell for c, cell in self.pending.values() if c == chain}
+
+    def _verdict(self, point: Point) -> bool | None:
+        """The trainable's rule on the point's final metrics; None without a finished run."""
+        from tracking.query import open_reader
+        from trainables import catalog
+
+        runs = [r for r in open_reader(self.tracking_uri).runs(self.experiment_id, KIND_TRIAL)
+                if r.tags.get("trial_key") == point.key and r.status == "FINISHED"]
+        if not runs:
+            return None
+        measure = catalog.get(self.trainable).measure(runs[0].params)
+        score = runs[0].metrics.get(measure.score)
+        return None if score is None else measure.learned(score)
+
+    def summary(self) -> dict:
+        return summary(self.geometry, self.chains)
+
+    def publish(self) -> None:
+        """search.json and the contradiction count on the parent run; a store that is away
+        gets them at the next point's end."""
+        from mlflow import MlflowClient
+
+        try:
+            client = MlflowClient(self.tracking_uri)
+            text = json.dumps(self.summary(), indent=1)
+            client.log_text(self.parent_run_id, text, SEARCH_FILE)
+            client.set_tag(self.parent_run_id, SEARCH_TAG, CRITICAL_WIDTH)
+            client.set_tag(self.parent_run_id, "search.contradictions",
+                           str(sum(len(c.contradictions) for c in self.chains)))
+        except Exception as err:  # the tracking store is away: the next completion retries
+            logger.warning("could not record the search's state in MLflow: %s", err)
+
+    def get_state(self) -> dict:
+        return {"chains": self.chains, "pending": self.pending}
+
+    def set_state(self, state: dict) -> None:
+        self.chains, self.pending = state["chains"], state["pending"]
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+
+def summary(geometry: Geometry, chains: list[cw.Chain]) -> dict:
+    """The search as `search.json` holds it: every decided cell with its source, N*(f) per
+    chain, every contradiction met and how it was judged."""
+    out = {"search": CRITICAL_WIDTH, "cells": [], "critical": [], "contradictions": []}
+    for c, chain in enumerate(chains):
+        task, seed = geometry.chains[c]
+        for cell, (learned, source) in chain.verdicts().items():
+            if source is not None:
+                out["cells"].append({"key": geometry.point(c, cell).key, "learned": learned,
+                                     "source": source})
+        out["critical"] += [{"task": task, "seed": seed, "frequency": f,
+                             "width": None if i is None else geometry.widths[i]}
+                            for f, i in zip(geometry.frequencies, chain.critical())]
+        out["contradictions"] += [{
+            "task": task, "seed": seed,
+            "learned": geometry.point(c, k.learned).key,
+            "not_learned": geometry.point(c, k.not_learned).key,
+            "outliers": None if k.open else [geometry.point(c, o).key for o in k.outliers]}
+            for k in chain.contradictions]
+    out["trained"] = sum(cell["source"] in (cw.TRAINED, cw.OUTLIER) for cell in out["cells"])
+    out["inferred"] = sum(cell["source"] == cw.INFERRED for cell in out["cells"])
+    return out
+
+
+def tune_settings(spec, planned, sweep) -> tuple[dict, dict]:
+    """Tune's param space and TuneConfig settings for the spec's search: a grid over the
+    packed trials (`sweeps.packing`), or this searcher, one grid point per trial, Tune
+    creating trials until it says FINISHED (num_samples: at most every grid point)."""
+    from ray import tune
+
+    from sweeps import packing
+
+    if spec.search != CRITICAL_WIDTH:
+        return {TRIAL_KEY: tune.grid_search(packing.trials(spec, planned))}, {}
+    geometry = Geometry.of(spec.grid)
+    searcher = CriticalWidthSearcher(geometry, costs(geometry, spec.runs_as, planned),
+                                     spec.trainable, sweep.tracking_uri, sweep.experiment_id,
+                                     sweep.parent_run_id)
+    return {}, {"search_alg": searcher, "num_samples": len(planned)}
+
+
+def inferred(tracking_uri: str, sweep: str) -> set[str]:
+    """The grid points a search decided without training them: done, though never run."""
+    from tracking.query import open_reader, read_rows
+
+    return {r.key for r in read_rows(open_reader(tracking_uri), sweep) if r.state == INFERRED}
