@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "and counts of grid points")
     listing.set_defaults(handler="sweeps.commands:list_")
     injection_commands.add_parsers(commands, common)
-    fit_commands.add_parsers(commands, common)
+    fit_commands.add_parsers(commands, common, table)
     submit.add_parser(commands)
     reproduce = commands.add_parser(
         "reproduce", parents=[common], help="the paper's figures and claims from its sweeps",
