@@ -278,10 +278,6 @@ def _print_learned(rows: list[Row]) -> None:
     console.print(table)
 
 
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:.4g}"
-
-
 def reproduce(args: Namespace) -> int:
     outcome = api.reproduce(args.experiment, args.scale, args.out, args.overrides,
                             storage=args.storage, tracking_uri=args.tracking_uri,
