@@ -52,7 +52,8 @@ def truth() -> dict:
 
 @pytest.mark.slow
 def test_a_searched_sweep_finds_the_grids_table_training_a_fraction(plugin, tmp_path,  # noqa: F811
-                                                                    write_spec, tracking_uri):
+                                                                    write_spec, tracking_uri,
+                                                                    monkeypatch):
     flags = ["--tracking-uri", tracking_uri, "--storage", tmp_path / "runs"]
     for name, search in (("grid", "grid"), ("searched", "critical_width")):
         ran = run_sweeps("run", write_spec(counting(name, search), f"{name}.yaml"), *flags,
@@ -68,6 +69,8 @@ def test_a_searched_sweep_finds_the_grids_table_training_a_fraction(plugin, tmp_
     assert "32/32 grid points finished (" in ran.stdout  # the view counts inferred ones done
     # The fit reads a searched sweep as a grid one: every point counted, N* between the same
     # two widths (interpolated by score in the grid, in log width beside an inferred cell).
+    registered = catalog.get  # the test's trainable, registered in this process too
+    monkeypatch.setattr(catalog, "get", lambda n: COUNTING if n == "counting" else registered(n))
     fits = [sweeps.fit(name, tracking_uri=tracking_uri, log=False).fit
             for name in ("grid", "searched")]
     assert fits[1].missing == [] and fits[1].total == 32
