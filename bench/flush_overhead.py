@@ -23,8 +23,8 @@ import torch
 from sweeps.spec import validate
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC
-from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import member_for, setup_for
 from tracking import logger
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id
 from tracking.tracker import MlflowTracker

@@ -33,7 +33,8 @@ from sweeps.plan import plan
 from sweeps.spec import load_spec
 from trainables.olmo.footprint import flops_per_token
 from trainables.olmo.ladder import LADDER
-from trainables.synthetic.student import Member, Pack, Setup
+from trainables.synthetic.problem import Member, Setup
+from trainables.synthetic.student import Pack
 
 PRICE = {"g5.xlarge": 1.006, "p4d.24xlarge": 32.773, "m6i.2xlarge": 0.384}  # $/h, us-west-2
 GPU_FLOPS = 5e12  # A10G: 31 TFLOP/s fp32 peak, small batched matmuls and QR at ~1/6 of it

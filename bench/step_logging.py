@@ -24,8 +24,8 @@ from mlflow import MlflowClient
 from sweeps.spec import load_spec
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC
-from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import member_for, setup_for
 from tracking.runs import experiment_id
 from tracking.tracker import MlflowTracker
 

@@ -22,8 +22,8 @@ from mlflow import MlflowClient
 from sweeps.spec import validate
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC, SyntheticSection
-from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import member_for, setup_for
 from tracking.registry import log_model
 from tracking.runs import experiment_id
 

@@ -18,7 +18,8 @@ import time
 import torch
 
 from trainables.synthetic.gradients import orthonormalise
-from trainables.synthetic.student import Member, Pack, Setup
+from trainables.synthetic.problem import Member, Setup
+from trainables.synthetic.student import Pack
 
 
 def problem(setup: Setup, member: Member, device):

@@ -21,9 +21,8 @@ import torch
 from sweeps.spec import load_spec
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC, SyntheticSection, theory
-from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
-from trainables.synthetic.trainable import spectrum
+from trainables.synthetic.trainable import member_for, setup_for, spectrum
 
 
 def run(section: SyntheticSection, grid) -> dict:

@@ -30,6 +30,7 @@ import numpy as np
 from injection import location as locations
 from injection.folder import Corpus
 from injection.errors import InjectionError
+from injection.scan_size import DEFAULT_MAX_TOKENS, SHARD_TOKENS
 
 KINDS = {"cmp": "R_cmp", "add": "R_add"}  # injected task -> its natural reference
 VERSION = 2  # bump when the patterns or the layout change: scans are kept in the corpus folder
@@ -38,9 +39,6 @@ SUMMARY = "reference.json"  # written last: a scan is complete when it exists
 EVAL_SIZE = 256  # statements per kind kept for evaluation, at most
 EVAL_FILE = "eval.jsonl"  # one statement a line: kind, text, input_ids, target_mask
 DECODE_BATCH = 1000  # documents decoded at once
-# ~50 s on one core at ~2M tokens/s: a reference of tens of thousands of statements
-DEFAULT_MAX_TOKENS = 100_000_000
-SHARD_TOKENS = 2**23  # tokens a shard starts documents in: ~4 s of one core each
 LOCAL_SHARDS = 2  # more shards left than this: Ray Data tasks
 NUMBER = r"\d+(?:\.\d+)?"
 RELATIONS = {"<": float.__lt__, ">": float.__gt__, "<=": float.__le__, ">=": float.__ge__,

@@ -146,7 +146,9 @@ def validate(spec: SpecLike, overrides: Sequence[str] = (), name: str | None = N
     """The sweep's plan, without starting or writing anything (`sweeps validate`).
 
     Args:
-        spec, overrides, name: as for `load`.
+        spec: as for `load`.
+        overrides: as for `load`.
+        name: as for `load`.
 
     Returns:
         A `Plan`: `.spec`, `.points` (each grid point's key and params), `.as_json()` (the
@@ -184,8 +186,10 @@ def run(spec: SpecLike, overrides: Sequence[str] = (), name: str | None = None, 
     embedded one, logging to MLflow.
 
     Args:
-        spec, overrides, name: as for `load`; a `name` that already has state is refused
-            (finish it with `resume`), so pass a new one to run a spec twice.
+        spec: as for `load`.
+        overrides: as for `load`.
+        name: as for `load`; a `name` that already has state is refused (finish it with
+            `resume`), so pass a new one to run a spec twice.
         storage: where checkpoints and Tune's state go (a folder or `s3://...`).
         tracking_uri: the MLflow tracking store.
         restart: start over, deleting the sweep's earlier runs and state (never needed for
@@ -215,7 +219,8 @@ def resume(name: str, *, storage: str | None = None,
 
     Args:
         name: the sweep's name.
-        storage, tracking_uri: as the sweep was run with.
+        storage: as the sweep was run with.
+        tracking_uri: as the sweep was run with.
 
     Returns:
         A `SweepResult`, as `run`'s.
@@ -366,7 +371,8 @@ def reproduce(experiment: str, scale: str = "quick", out: str | Path | None = No
             `claims.json`, `figures/`, `data/`.
         overrides: dotted `key=value` settings applied to every sweep of the study
             (`["olmo.corpus=/data/dolma"]`).
-        storage, tracking_uri: as for `run`.
+        storage: as for `run`.
+        tracking_uri: as for `run`.
         say: where progress lines go (default `print`).
 
     Returns:

@@ -147,8 +147,8 @@ def _version() -> str:
 
 def entry() -> int:
     """`main` as the `sweeps` command, which then exits without a last garbage collection
-    over everything Ray, MLflow and torch made (~1.3-2 s of a command's exit, measured here;
-    the process's memory goes back to the system as it ends), and shuts Ray down itself:
+    over everything Ray, MLflow and torch made (seconds of a command's exit, for memory that
+    goes back to the system as the process ends anyway), and shuts Ray down itself:
     Ray's own exit hook first sleeps 0.5 s for workers' last log lines, and a finished
     command has none left to wait for. Not in `main`: tests call it in one long process,
     where frozen objects would never be collected and Ray is shared."""

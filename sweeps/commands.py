@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from argparse import Namespace
-from urllib.parse import quote
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,7 +20,6 @@ from tracking.curves import Row, typed, width_order
 from tracking.layout import AXES, PART
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves a file store
 
 
 def validate(args: Namespace) -> int:
@@ -105,19 +103,10 @@ def _interrupted(name: str, tracking_uri: str) -> int:
 
 
 def _print_where(tracking_uri: str, sweep: str) -> None:
-    """Where the sweep is in MLflow's UI; the address (and the command serving a file store)
-    each on a line of its own, never wrapped into other words, so they copy whole."""
-    from tracking.layout import ui_address
+    from tracking.layout import ui_lines
     from tracking.query import open_reader
 
-    experiment = open_reader(tracking_uri).experiment_id(sweep)
-    if tracking_uri.startswith(("http://", "https://")):
-        lines = [f"MLflow, experiment {sweep}:", ui_address(tracking_uri, experiment)]
-    else:
-        lines = [f"MLflow, experiment {sweep}: serve the store with", "  mlflow ui "
-                 f"--backend-store-uri {quote(tracking_uri, safe=':/')}", "then open",
-                 ui_address(LOCAL_UI, experiment)]
-    for line in lines:
+    for line in ui_lines(tracking_uri, sweep, open_reader(tracking_uri).experiment_id(sweep)):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -268,9 +257,11 @@ def _print_learned(rows: list[Row]) -> None:
         return
     measure = catalog.get(rows[0].trainable).measure(rows[0].params)
     widths = sorted({r.params["width"] for r in rows}, key=width_order)
-    console.print("Rare task learned by width (L learned, . not; [theory] where it differs; "
-                  "(L) (.) inferred by the search, not trained)",
-                  markup=False, highlight=False, soft_wrap=True, style="italic")
+    title = ["Rare task learned by width (L learned, . not; [theory] where it differs)"]
+    if any(r.inferred is not None for r in rows):
+        title.append("(L) (.): inferred by the critical-width search, not trained")
+    for line in title:  # each under 80 columns
+        console.print(line, markup=False, highlight=False, soft_wrap=True, style="italic")
     table = Table("task", "frequency", "seed", *widths, box=None)
     lines: dict[tuple, dict] = {}
     for r in rows:

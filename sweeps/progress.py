@@ -34,7 +34,7 @@ from tracking.curves import Measure, width_order
 from tracking.errors import TrackingError
 from tracking.layout import (AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, SEARCH_FILE,
                              SEARCH_TAG, TRIAL_TAG, tag_seconds)
-from tracking.layout import axis_label, run_name
+from tracking.layout import axis_label, run_name, silent
 from tracking.query import Reader, RunRecord, read_sweep
 
 THEORY_LEARNED = "theory/rare/learned"  # where a trainable logs its theory's verdict
@@ -42,7 +42,6 @@ TERMINAL = ("FINISHED", "FAILED", "KILLED")
 POINTS_SHOWN = 6  # per running trial line
 BAR_MIN, BAR_MAX = 10, 30  # the progress bar's width, in columns
 POLL_SHARE = 0.02  # of a core, at most, that watching takes (polls rarer if slower)
-SILENT_S = 600.0  # a RUNNING sweep whose driver has not beaten for this long is taken as gone
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,8 @@ class Snapshot:
 
     @property
     def silent(self) -> bool:
-        """RUNNING, but its driver has not been heard from for `SILENT_S`: killed outright."""
-        return (self.status == "RUNNING" and self.heard_at is not None
-                and time.time() - self.heard_at > SILENT_S)
+        """RUNNING, but its driver killed outright (`tracking.layout.silent`)."""
+        return silent(self.status, self.heard_at)
 
     @property
     def ended(self) -> bool:

@@ -104,7 +104,7 @@ def plan(experiment: str, scale: str, out: Path, overrides: list[str], storage_:
                 check_local_resources(spec)
             except UserError as err:
                 raise UserError(f"--scale {scale}: {err}; or run the whole reproduction as "
-                                "a job on the cluster (README \"Reproducing the paper\")") \
+                                "a job on the cluster (docs/howto/reproduce.md)") \
                     from None
     return chosen, specs, states
 

@@ -31,7 +31,7 @@ from sweeps.spec import SweepSpec, validate
 from sweeps.sweep_run import keep_alive, open_sweep, summarise
 from trainables.points import TRIAL_KEY, unpack
 from tracking.errors import UnknownSweep
-from tracking.layout import KIND_SWEEP, trial_name, ui_address
+from tracking.layout import KIND_SWEEP, trial_name, ui_lines
 from tracking.query import open_reader
 from tracking.runs import connect, creates_store, environment, experiment_id, quick_requests
 from tracking.runs import quiet_logger
@@ -89,20 +89,19 @@ def start_ray(spec: SweepSpec) -> None:
     sized to this machine, with room for at least one trial whatever it asks for.
 
     The embedded Ray's dashboard starts only where trials need it: Train's worker groups
-    query its state API, local-mode trials do not; without it a CPU sweep's first run starts
-    ~3.5 s sooner (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
+    query its state API, local-mode trials do not, and it delays a CPU sweep's first run
+    (BENCHMARKS.md). To watch a local sweep in Ray's dashboard, start Ray
     yourself (`ray start --head`) and run with RAY_ADDRESS=auto.
 
     Its dashboard listens on a port chosen here, which its processes get as
     RAY_API_SERVER_ADDRESS: Train's controller asks the state API without an address, and with
     a second Ray on the machine (another sweep, a notebook's) Ray cannot tell which to ask
-    ("Found multiple active Ray instances": its placement-group cleaner died with a traceback
-    on the console).
+    ("Found multiple active Ray instances", and its placement-group cleaner dies).
 
     Nor does it start idle workers ahead of time (Ray's default: one per CPU as the driver
     connects): Tune's trial actors carry their own runtime environment (its env vars), so
-    Ray never hands them such a worker and starts theirs when asked; the idle ones only took
-    CPU from the start-up (first step ~1-2 s sooner without them on 2 cores, BENCHMARKS.md).
+    Ray never hands them such a worker and starts theirs when asked; idle ones would only take
+    CPU from the start-up (BENCHMARKS.md).
     Train's preemption watcher is off in it (`PREEMPTION_WATCHER`) unless you set it."""
     import ray
 
@@ -262,8 +261,8 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     planned = plan(spec)
     experiment, parent = open_sweep(client, spec, planned)
     show = progress.console()
-    show.print(f"MLflow: {ui_address(target.tracking_uri, experiment)}", markup=False,
-               highlight=False, soft_wrap=True)
+    for line in ui_lines(target.tracking_uri, spec.name, experiment):  # whole, to copy
+        show.print(line, markup=False, highlight=False, soft_wrap=True)
     sweep = trial_plan(spec, target, planned, experiment, parent)
     tuner = build_tuner(spec, target, sweep, planned)
     errored, finished, stop = fit_watching(tuner, spec, target, client, experiment, parent,

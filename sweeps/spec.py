@@ -21,6 +21,8 @@ from trainables.contract import FieldError, Grid, Resources, Strict, Trainable
 
 
 class Failure(Strict):
+    """How often a failed trial is restarted from its last checkpoint."""
+
     max_failures: int = Field(2, ge=0, description="retries of a failed trial, >= 0")
 
 
@@ -183,7 +185,7 @@ def validate(raw: dict, source: str = "spec", overrides: list[str] = ()) -> Swee
         head = "invalid --set" if from_flags else f"{source} is invalid"
         raise SpecError(f"{head}:\n" + "\n".join(f"  {line}" for line in lines)
                         + ("" if from_flags else
-                           "\nFix the fields above (see README, 'Sweep spec') and try again."))
+                           "\nFix the fields above (see docs/reference/spec.md) and try again."))
 
 
 def _blame(field: str, line: str, flags: dict[str, str]) -> str:

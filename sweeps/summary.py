@@ -4,14 +4,12 @@ after Ctrl-C), read beside the counts of its grid points."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from tracking.curves import Row
-from tracking.layout import HEARTBEAT_TAG, INFERRED, SEARCH_TAG
+from tracking.layout import HEARTBEAT_TAG, INFERRED, SEARCH_TAG, silent, tag_seconds
 from tracking.query import Sweep
 
-SILENT_S = 600.0  # as `sweeps.progress`: a driver not heard from for this long is gone
 STATES = {"RUNNING": "running", "FINISHED": "finished", "FAILED": "failed",
           "KILLED": "interrupted"}
 
@@ -49,7 +47,7 @@ def state(sweep: Sweep, counts: Counts) -> str:
         return "finished" if counts.done == counts.total else \
             "running" if counts.running else "failed" if counts.failed else "interrupted"
     heard = parent.tags.get(HEARTBEAT_TAG)
-    if parent.status == "RUNNING" and heard and time.time() - int(heard) / 1000 > SILENT_S:
+    if silent(parent.status, tag_seconds(heard) if heard else None):
         return "lost"
     return STATES.get(parent.status, parent.status.lower())
 

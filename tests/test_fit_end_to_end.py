@@ -21,9 +21,8 @@ from tracking.fit import run as fit_run
 from tracking.query import open_reader, read_rows
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC, theory
-from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
-from trainables.synthetic.trainable import spectrum
+from trainables.synthetic.trainable import member_for, setup_for, spectrum
 
 # Widths on both sides of the theory's critical width at each frequency (6, 9 and 12).
 SPEC = tiny_spec(grid__width=[5, 6, 8, 9, 11, 12, 14], grid__frequency=[0.2, 0.1, 0.05])

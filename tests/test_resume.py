@@ -14,8 +14,8 @@ from sweeps.spec import validate
 from tests.conftest import sweeps_command, tiny_spec, wait_for
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC
-from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import member_for, setup_for
 
 STEPS, LOG_EVERY = 20000, 100  # a cap: the points stop once converged, at 120-5000 steps
 WIDTHS, FREQUENCIES = [2, 4, 8, 12], [0.2, 0.02]

@@ -36,7 +36,7 @@ def refusal(uri: str, status: int) -> str:
     return (f"MLflow tracking server {uri} {what}.\nSet MLFLOW_TRACKING_USERNAME and "
             "MLFLOW_TRACKING_PASSWORD to your MLflow user and password (the cluster's are in "
             "~/.scaling-sweeps/mlflow.env: `set -a; . ~/.scaling-sweeps/mlflow.env; set +a`; "
-            'README "Running on a cluster").')
+            'docs/howto/cluster.md).')
 
 
 class UnknownSweep(UserError, LookupError):

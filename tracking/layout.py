@@ -10,6 +10,7 @@ and the plan as artifacts and the progress counts; every grid point's run (`kind
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -21,11 +22,13 @@ KIND_REPORT = "report"  # a report run (`sweeps reproduce`)
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: what nests runs in the UI
 TRIAL_TAG = "trial"  # a grid point's run: the name of the Tune trial that trains it
 HEARTBEAT_TAG = "heartbeat"  # the parent run's: when its driver was last alive (`iso_time`)
+SILENT_S = 600.0  # a driver not heard from for this long is gone (`silent`)
 FIT_FILE = "fit.json"  # the fit run's SweepFit
 SPEC_FILE = "spec.yaml"  # the parent run's spec, as the sweep was started
 PLAN_FILE = "plan.json"  # the parent run's plan (`sweeps validate --format json`)
 FEATURE_STEPS = "feature_steps.json"  # a synthetic run's features: when each was learned
 FEATURE_COLUMNS = ("task", "feature", "utility", "step")  # its columns (MLflow's table JSON)
+PLOTS = "plots"  # a parent or fit run's artifact folder for figures
 LEARNING_CURVES = "learning-curves"  # the parent run's figure: rare loss against step
 SEARCH_FILE = "search.json"  # a searched sweep's parent run: trained and inferred cells
 SEARCH_TAG = "search"  # a searched sweep's parent run: which search (`sweeps.search`)
@@ -43,7 +46,7 @@ NOTE = "mlflow.note.content"  # MLflow's own: a run's description, atop its page
 
 def iso_time(seconds: float) -> str:
     """A time as the parent run's tags hold it: ISO 8601 in UTC, to the second
-    (`2026-12-07T17:08:07Z`), readable in the UI where epoch milliseconds were not."""
+    (`2026-12-07T17:08:07Z`), readable in the UI as epoch milliseconds are not."""
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -53,6 +56,12 @@ def tag_seconds(text: str) -> float:
     if text.isdigit():
         return int(text) / 1000
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def silent(status: str | None, heard_at: float | None) -> bool:
+    """A RUNNING sweep whose driver's last heartbeat (`tag_seconds` of `HEARTBEAT_TAG`) is over
+    `SILENT_S` old: the driver was killed outright, so the sweep is gone, not running."""
+    return status == "RUNNING" and heard_at is not None and time.time() - heard_at > SILENT_S
 
 
 SQLITE = "sqlite:///"
@@ -117,6 +126,20 @@ def run_address(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) \
         else "http://127.0.0.1:5000"
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves a file store
+
+
+def ui_lines(tracking_uri: str, sweep: str, experiment_id: str | None) -> list[str]:
+    """Where the sweep is in MLflow's UI, as lines printed one by one: the address (and the
+    command serving a file store) each on a line of its own, so a terminal never wraps them
+    into other words and they copy whole."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return [f"MLflow, experiment {sweep}:", ui_address(tracking_uri, experiment_id)]
+    return [f"MLflow, experiment {sweep}: serve the store with",
+            f"  mlflow ui --backend-store-uri {quote(tracking_uri, safe=':/')}", "then open",
+            ui_address(LOCAL_UI, experiment_id)]
 
 
 def ui_address(tracking_uri: str, experiment_id: str | None) -> str:

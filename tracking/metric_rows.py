@@ -1,8 +1,8 @@
 """Metric batches written straight into MLflow's own sqlite tables, in one transaction.
 
 MLflow's `SqlAlchemyStore.log_batch` builds an ORM object per metric row, loads the run several
-times and commits metrics and tags in separate transactions: about 800 us per row, measured in
-a trial process, some 10% of a synthetic trial's slot time. On the embedded sqlite store this
+times and commits metrics and tags in separate transactions: a visible share of a synthetic
+trial's slot time. On the embedded sqlite store this
 module writes the same rows with SQLAlchemy Core instead (about 3x the rows per second,
 `bench/metric_writes.py`), on the store's own engine and sessions, into MLflow's own tables
 (`SqlMetric.__table__`, ...: the column names are MLflow's), with MLflow's semantics:
@@ -15,7 +15,7 @@ module writes the same rows with SQLAlchemy Core instead (about 3x the rows per 
   first of equals winning (`_update_latest_metrics_if_necessary`);
 - tags overwrite.
 
-Metrics and tags commit together, so a kill can no longer leave metrics without their tag on
+Metrics and tags commit together, so a kill cannot leave metrics without their tag on
 this store (the logger's `Cursor` does not rely on that: a tracking server still commits them
 apart). Every other store (a tracking server, other SQL dialects) gets MLflow's `log_batch`;
 `tests/tracking/test_metric_rows.py` checks that both give the same run, row for row.

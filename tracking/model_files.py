@@ -1,8 +1,7 @@
 """A `LoggedModel` as the files of an MLflow pyfunc, saved once per layout.
 
-`mlflow.pyfunc.save_model` costs ~0.1-0.2 s a model on an idle 2-core machine, more under
-load (its YAML, the installed packages' metadata, the input example): most of a synthetic
-grid point's logging, and a few percent of a CPU sweep's slot time. A trial's models differ
+`mlflow.pyfunc.save_model` is slow (its YAML, the installed packages' metadata, the input
+example): most of a synthetic grid point's logging (`bench/model_files.py`). A trial's models differ
 only in their artifact files: a pack's grid points, or every seed of a width, share the code,
 signature and example. So each process saves a layout once with MLflow and writes the next
 models of that layout from its files, with their own artifacts and the fields of `MLmodel`

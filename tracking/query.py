@@ -1,7 +1,7 @@
 """Reading a tracking store without importing MLflow: the read-only commands' fast path.
 
-`import mlflow` alone takes 2.5-3.5 s on the 2-core machine and opening a sqlite store through
-it another second or two (and creates the file when it is missing), while the queries behind
+`import mlflow` and opening a sqlite store through it take seconds (and create the file when it
+is missing), while the queries behind
 `sweeps status`, `curves` and `registry` take milliseconds. So these read the store directly:
 - `sqlite:///PATH`: MLflow's own tables (experiments, runs, tags, params, latest_metrics,
   registered models and versions), opened read-only, so a missing file is an error naming

@@ -9,7 +9,7 @@ its `trial_key` tag before making one, and only one attempt of a trial runs at a
 is what keeps one run per grid point through retries and resumes.
 
 MLflow is imported where a function talks to it: a sweep's driver on a new store starts Ray
-while MLflow imports and makes the store (`sweeps.runner`), ~2.5 s of every such start.
+while MLflow imports and makes the store (`sweeps.runner`), seconds of every such start.
 """
 
 from __future__ import annotations
@@ -165,8 +165,8 @@ def trial_runs(client: MlflowClient, experiment: str) -> list[Run]:
 
 def runs_by_key(client: MlflowClient, experiment: str, keys: list[str]) -> dict[str, Run]:
     """The runs of these grid points that exist, by `trial_key` (the newest, should there be
-    two): a query each, as reading every run of the sweep took ~1 s at 48 synthetic runs
-    (each with its hundreds of metrics) and grows with the sweep. A key that a filter string
+    two): a query each, as reading every run of the sweep (each with its hundreds of metrics)
+    grows with the sweep. A key that a filter string
     cannot quote is looked up among them all."""
     if any("'" in key for key in keys):
         return {run.data.tags["trial_key"]: run for run in trial_runs(client, experiment)}

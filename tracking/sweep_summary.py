@@ -20,11 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tracking.curves import Measure, Row, finished, width_order
-from tracking.layout import AXES, LEARNING_CURVES, NOTE, iso_time
+from tracking.layout import AXES, LEARNING_CURVES, NOTE, PLOTS, iso_time
 from tracking.query import Reader, Sweep, sweep_rows
 from tracking.style import STYLE, save
 
-PLOTS = "plots"  # the parent run's artifact folder for figures
 PANEL = (4.2, 3.2)  # inches per (task, frequency) panel
 
 

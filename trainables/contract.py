@@ -39,6 +39,9 @@ class Strict(BaseModel):
 
 
 class Block(Strict):
+    """`schedule: {block: n}`: rare instances arrive n at a time, at the same long-run
+    frequency (`iid`: one at a time, spread evenly)."""
+
     block: int = Field(ge=1, description="rare instances arrive this many at a time, >= 1")
 
 
@@ -62,6 +65,8 @@ class Scheduled(Strict):
 
 
 class Geomspace(Strict):
+    """`{geomspace: {start, stop, num}}`: frequencies evenly spaced in log."""
+
     start: float = Field(gt=0, lt=1, description="first frequency, 0 < start < 1")
     stop: float = Field(gt=0, lt=1, description="last frequency, 0 < stop < 1")
     num: int = Field(ge=1, description="how many frequencies, >= 1")
@@ -72,6 +77,8 @@ class Geomspace(Strict):
 
 
 class Grid(Strict):
+    """The grid: every combination of its axes is one grid point and one MLflow run."""
+
     width: list[int | str] = Field(min_length=1, description="list of encoder widths (synthetic)")
     frequency: list[float] = Field(
         min_length=1, description="list of rare-task frequencies 0 < f < 1, or {geomspace: ...}"
@@ -106,6 +113,8 @@ class Grid(Strict):
 
 
 class Resources(Strict):
+    """What each trial (or each of its Ray Train workers) holds."""
+
     cpu: float = Field(1, gt=0, description="CPUs per trial (synthetic) or per worker, > 0")
     gpu: float = Field(0, ge=0, description="GPUs per trial (synthetic) or per worker, >= 0")
     workers: int = Field(1, ge=1, description="Ray Train workers per trial, >= 1")

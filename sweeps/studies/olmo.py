@@ -8,7 +8,7 @@ O1-O5, CONTRACTS 7) at three scales. `sweeps_for(scale)` gives role -> complete 
   instances in all (Figure 6b; O3). The largest N measures (`measure_every` > 0): it is the
   paper's mechanism protocol ("100 instances every 100 batches"), read for retention
   (Figure 8, O4) and interference (Figure 9, O5). Measuring does not change the training step
-  (README, "Mechanism measurements"), so that sweep is still a point of Figure 6b.
+  (docs/explanation/olmo.md, "Mechanism measurements"), so that sweep is still a point of Figure 6b.
 Each gap sweep runs a multiple of its N steps, so every N injects exactly as many instances.
 
 Scales:

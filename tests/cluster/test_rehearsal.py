@@ -1,7 +1,7 @@
 """The cluster path rehearsed on one machine with the real parts a cluster uses: a Ray cluster
 of a head and two worker nodes (`ray start`), an S3-compatible object store on loopback
 (moto's server), the MLflow tracking server with its login app and its artifacts in the
-bucket. README "Running on a cluster" gives the same steps as a user runs them.
+bucket. docs/howto/cluster.md gives the same steps as a user runs them.
 
 1. The corpus is built here, uploaded to the bucket with its reference tasks, and removed
    from this disk: the cluster can only read it from the bucket.

@@ -114,8 +114,9 @@ def test_a_wrong_or_missing_login_exits_2_before_anything_starts(
 
 
 def test_a_second_user_reads_every_sweep_and_changes_none(auth_server, tmp_path, monkeypatch):
-    """README's second user: created by the admin through MLflow's user API, then READ on
-    everything (default_permission): the team's sweeps readable, not deletable."""
+    """The second user of docs/howto/cluster.md: created by the admin through MLflow's user
+    API, then READ on everything (default_permission): the team's sweeps readable, not
+    deletable."""
     log_in(monkeypatch, ADMIN_LOGIN)
     admin = connect(auth_server.uri)
     team_sweep = experiment_id(admin, "team-sweep", create=True)
@@ -138,8 +139,9 @@ def test_a_second_user_reads_every_sweep_and_changes_none(auth_server, tmp_path,
 
 
 def test_rotating_the_admin_password_refuses_the_old_one(auth_server, monkeypatch):
-    """README's rotation: the admin changes its own password through MLflow's user API, which
-    asks for the current one; from then on the old password gets the clear message."""
+    """docs/howto/cluster.md's rotation: the admin changes its own password through MLflow's
+    user API, which asks for the current one; from then on the old password gets the clear
+    message."""
     users = mlflow.server.get_app_client("basic-auth", tracking_uri=auth_server.uri)
     rotated = secrets.token_urlsafe(24)
     log_in(monkeypatch, ADMIN_LOGIN)

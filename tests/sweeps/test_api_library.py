@@ -53,9 +53,9 @@ def test_params_come_back_typed():
     assert type(got["width"]) is int and type(got["frequency"]) is float
 
 
-def test_the_readme_snippet_runs_a_new_sweep_and_deletes_nothing():
-    readme = (api.__file__.rsplit("/sweeps/", 1)[0]) + "/README.md"
-    text = open(readme).read()
+def test_the_documented_snippet_runs_a_new_sweep_and_deletes_nothing():
+    page = (api.__file__.rsplit("/sweeps/", 1)[0]) + "/docs/reference/python-api.md"
+    text = open(page).read()
     assert "restart=True" not in text.split("```python", 1)[1].split("```", 1)[0]
 
 

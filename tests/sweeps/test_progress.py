@@ -14,10 +14,11 @@ import time
 import pytest
 from mlflow.entities import Metric
 
-from sweeps import cli, progress
+from sweeps import cli, progress, summary
 from tests.conftest import REPO, wait_for
 from tests.sweeps.test_fast_cli import PROBE
-from tracking.layout import HEARTBEAT_TAG, PLAN_FILE, SEARCH_FILE, SEARCH_TAG, TRIAL_TAG
+from tracking.layout import (HEARTBEAT_TAG, PLAN_FILE, SEARCH_FILE, SEARCH_TAG, TRIAL_TAG,
+                             iso_time)
 from tracking.query import open_reader, read_sweep
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id, start_sweep_run
 
@@ -118,17 +119,22 @@ def test_status_watch_follows_the_sweep_until_it_ends(sweep, tmp_path, store_uri
     assert json.loads(out.strip().splitlines()[-1]) == {"code": 0, "heavy": []}, err
 
 
+@pytest.mark.parametrize("iso", [True, False], ids=["iso", "epoch-ms"])
 @pytest.mark.parametrize("heard_s_ago, silent", [(None, False), (30, False), (3600, True)])
 def test_a_sweep_whose_driver_stopped_beating_is_taken_as_ended(sweep, store_uri,
-                                                                heard_s_ago, silent):
-    """A driver killed outright leaves its sweep RUNNING; its stale heartbeat tells."""
+                                                                heard_s_ago, silent, iso):
+    """A driver killed outright leaves its sweep RUNNING; its stale heartbeat tells, in the
+    progress view and in `sweeps list`'s state alike, whichever form the tag has."""
     client, parent, _ = sweep
     if heard_s_ago is not None:
-        client.set_tag(parent, HEARTBEAT_TAG, str(int((time.time() - heard_s_ago) * 1000)))
+        at = time.time() - heard_s_ago
+        client.set_tag(parent, HEARTBEAT_TAG, iso_time(at) if iso else str(int(at * 1000)))
     reader = open_reader(store_uri)
     found = read_sweep(reader, "tiny")
     snap = progress.snapshot(reader, "tiny", found.parent, found.planned, found.experiment_id)
     assert snap.status == "RUNNING" and snap.silent is silent and snap.ended is silent
+    counts = summary.Counts(4, 1, 1, 0, 0)
+    assert summary.state(found, counts) == ("lost" if silent else "running")
 
 
 def test_status_watch_says_when_the_driver_is_gone(sweep, store_uri, capsys):

@@ -95,3 +95,21 @@ def test_a_judged_claim_carries_every_contract_field_and_its_replicates_reach_th
     assert plotted[0]["frequency"] == "" and plotted[0]["burst"] == "10"
     written = json.loads((tmp_path / page.CLAIMS).read_text())
     assert written[1]["holds"] is None and written[1]["reason"] == "no finished runs"
+
+
+def test_a_claim_of_several_parts_holds_only_when_every_part_does():
+    from tracking.report.verdict import Part, judge_all
+
+    up, down = mean_of([0.5, 0.6, 0.55, 0.52]), mean_of([-0.5, -0.6, -0.55, -0.52])
+    noise = mean_of([0.3, -0.2, 0.1])
+    cells = Cells(4, 4)
+    both = judge_all("X", "f", "t", [Part("a", up, 0.0, "greater"),
+                                     Part("b", down, 0.0, "less")], "e", cells)
+    assert both.holds is True and both.reason is None and "a: " in both.evidence
+    one_wrong = judge_all("X", "f", "t", [Part("a", up, 0.0, "greater"),
+                                          Part("b", up, 0.0, "less")], "e", cells)
+    assert one_wrong.holds is False and one_wrong.effect == pytest.approx(up.effect)
+    one_open = judge_all("X", "f", "t", [Part("a", up, 0.0, "greater"),
+                                         Part("b", noise, 0.0, "less")], "e", cells)
+    assert one_open.holds is None and one_open.reason.startswith("b: ")
+    assert one_open.effect == pytest.approx(noise.effect)

@@ -20,10 +20,9 @@ from mlflow.entities import Metric, Param, RunStatus
 from tracking import registry
 from tracking.fit import laws, plots, sweep_fit
 from tracking.fit.sweep_fit import SweepFit
-from tracking.layout import FIT_FILE, KIND_FIT
+from tracking.layout import FIT_FILE, KIND_FIT, PLOTS
 from tracking.runs import child_run, experiment_id
 
-PLOTS = "plots"
 
 
 @dataclass(frozen=True)

@@ -170,3 +170,46 @@ def _finite(value: float) -> float | None:
 
 def _interval(estimate: Estimate) -> list[float] | None:
     return list(estimate.interval) if estimate.interval is not None else None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One of the effects a claim asserts together (C5: the norm falls, and the cosine is
+    smaller, and steadier), each with its own null and direction."""
+
+    name: str
+    estimate: Estimate
+    null: float
+    direction: Direction
+
+
+def judge_all(claim_id: str, figure: str, text: str, parts: Sequence[Part], evidence: str,
+              cells: Cells, min_n: int = MIN_REPLICATES) -> Claim:
+    """A claim that is several effects at once: True when every part holds, False when any
+    part is False, null otherwise. Its `effect`, `interval` and `null` are the deciding part's:
+    the first False one, else the first undecided one, else the one closest to its null
+    (relative to its interval's width), so the number shown is the weakest link."""
+    decided = [(part, *decide(part.estimate, part.null, part.direction, min_n))
+               for part in parts]
+
+    def margin(item) -> float:
+        part = item[0]
+        lo, hi = part.estimate.interval
+        return ((lo - part.null) if part.direction == "greater" else (part.null - hi)) / max(
+            hi - lo, 1e-300)
+
+    failed = [d for d in decided if d[1] is False]
+    open_ = [d for d in decided if d[1] is None]
+    part, holds, reason = failed[0] if failed else open_[0] if open_ else min(decided,
+                                                                             key=margin)
+    if open_ and not failed:
+        reason = "; ".join(f"{p.name}: {r}" for p, _, r in open_)
+    side = {"greater": ">", "less": "<"}
+    lines = "; ".join(f"{p.name}: {p.estimate.describe()}, predicted {side[p.direction]} "
+                      f"{p.null:.3g} ({'holds' if h else 'fails' if h is False else 'undecided'})"
+                      for p, h, _ in decided)
+    return Claim(claim_id, figure, text, holds, f"{evidence}; {lines}", n=part.estimate.n,
+                 effect=_finite(part.estimate.effect), interval=_interval(part.estimate),
+                 null=part.null, cells=cells, reason=reason,
+                 replicates=tuple((f"{p.name}: {label}", v) for p, _, _ in decided
+                                  for label, v in p.estimate.replicates))

@@ -14,7 +14,7 @@
   same feature read 0.03 in one model and 0.36 in another; the ridge penalty adapts instead,
   and the contexts add points where the context varies the state. The limit that stays:
   noise the 100 tokens carry themselves (the same in every context) is sampled 100 times,
-  so at equal noise per dimension a wider stream reads somewhat lower (README).
+  so at equal noise per dimension a wider stream reads somewhat lower (docs/explanation/olmo.md).
 - `features/fourier_modes` (add, Fourier features): the 100 task tokens read alone at position
   0, after every block; the representations in value order are Fourier-transformed along the
   value axis; frequency k (1..50) has significant power when it beats the largest power of any
@@ -29,14 +29,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainables.olmo.model import eager
+from trainables.olmo.model import INSTANCE_CHUNK, eager
 
 CONTEXTS = 20  # instances per task token in the order probe
 FOLDS = 5
 PENALTIES = 10.0 ** np.arange(-4, 4.01, 0.5)  # ridge, in units of the mean squared singular value
 SHUFFLES = 200
 SEED = 0  # fold assignment, contexts and shuffles: fixed, and never the training RNG
-CHUNK = 256  # instances per forward pass
 
 
 @torch.no_grad()
@@ -72,7 +71,7 @@ def first_block_states(model: torch.nn.Module, symbols: np.ndarray, device: torc
     model.eval()
     parts = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        for chunk in ids.split(CHUNK):
+        for chunk in ids.split(INSTANCE_CHUNK):
             parts.append(first_block(model, chunk.to(device)).float().cpu())
     model.train(was_training)
     states = torch.cat(parts).double().numpy()  # (instances, 2, d)

@@ -35,10 +35,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainables.olmo.model import eager
+from trainables.olmo.model import INSTANCE_CHUNK, eager
 from trainables.olmo.neurons import NeuronGrads
 
-CHUNK = 256  # instances per forward pass
 
 
 def spread(n: int, count: int) -> np.ndarray:
@@ -64,7 +63,8 @@ def reference_gradients(model: torch.nn.Module, reference: torch.Tensor, task: t
     weights = torch.cat([weights, weights.new_zeros(2, pad)], dim=1)
     mine = slice(rank * share, (rank + 1) * share)
     with NeuronGrads(model, groups=2) as capture:
-        for chunk, weight in zip(rows[mine].split(CHUNK), weights[:, mine].split(CHUNK, dim=1)):
+        for chunk, weight in zip(rows[mine].split(INSTANCE_CHUNK),
+                                 weights[:, mine].split(INSTANCE_CHUNK, dim=1)):
             capture.weights = weight
             chunk = chunk.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16,

@@ -17,6 +17,7 @@ from trainables.olmo.loss import chunk_step, lm_loss
 from trainables.olmo.recipe import lr_factor
 
 SHARD_FROM = "1B"  # FSDP from this ladder size up, on GPUs
+INSTANCE_CHUNK = 256  # task instances per forward pass of a measurement (features, interference)
 
 
 class LanguageModel(OLMo):

@@ -14,24 +14,11 @@ from pathlib import Path
 
 import torch
 
-from trainables.points import Point
 from trainables.session import ComputeClock, Worker
-from trainables.synthetic.student import Member, Pack, Setup
-from trainables.synthetic.trainable import SYNTHETIC, SyntheticSection, theory_metrics
+from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import (SYNTHETIC, SyntheticSection, member_for, setup_for,
+                                              theory_metrics)
 from tracking.layout import FEATURE_STEPS
-
-
-def setup_for(section: SyntheticSection, width: int) -> Setup:
-    return Setup(tasks=section.tasks, features_per_task=section.features_per_task, width=width,
-                 zipf=section.zipf, background_decay=section.background_decay,
-                 mode=section.mode, block=section.block, batch_size=section.batch_size,
-                 learned_threshold=section.learned_threshold, tolerance=section.tolerance)
-
-
-def member_for(section: SyntheticSection, point: Point) -> Member:
-    """`section` resolved for `point` (its lr is the point's)."""
-    return Member(point.frequency, getattr(section.complexity, point.task), point.seed,
-                  section.lr)
 
 
 def train_fn_per_worker(config: dict) -> None:

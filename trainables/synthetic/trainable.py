@@ -11,9 +11,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from trainables.contract import FieldError, Scheduled, Strict, Trainable
+from trainables.contract import FieldError, Grid, Resources, Scheduled, Strict, Trainable
 from trainables.points import Point
 from trainables.synthetic import stopping, theory
+from trainables.synthetic.problem import Member, Setup
 from tracking.curves import Measure
 from tracking.logged_model import LoggedModel
 
@@ -36,7 +37,9 @@ class SyntheticSection(Scheduled):
     background_decay: float = Field(2.0, ge=0,
                                     description="spectral decay of background tasks, >= 0")
     complexity: Complexity = Complexity()
-    mode: Literal["population", "sampled"] = "population"
+    mode: Literal["population", "sampled"] = Field(
+        "population", description="population: exact expected gradients (infinite data); "
+                                  "sampled: online SGD on batch_size drawn samples a step")
     steps: int | None = Field(
         None, ge=1, description="step cap, >= 1: a run stops earlier once converged (default: "
                                 "derived, 3 x the theory's expected steps)")
@@ -66,18 +69,31 @@ class SyntheticSection(Scheduled):
                     "pack's is split into trials of part of its packed values, so no trial "
                     "runs alone long after the rest (default null: never split; the estimate "
                     "holds for fixed budgets, `tolerance: 0`)")
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: Literal["float32", "float64"] = Field(
+        "float32", description="the student's floating-point precision")
 
     @property
     def dim(self) -> int:
         return self.tasks * self.features_per_task
 
 
+def setup_for(section: SyntheticSection, width: int) -> Setup:
+    """What the section's grid points of one width share in a pack."""
+    return Setup(tasks=section.tasks, features_per_task=section.features_per_task, width=width,
+                 zipf=section.zipf, background_decay=section.background_decay,
+                 mode=section.mode, block=section.block, batch_size=section.batch_size,
+                 learned_threshold=section.learned_threshold, tolerance=section.tolerance)
+
+
+def member_for(section: SyntheticSection, point: Point) -> Member:
+    """The point as a pack member; its lr is the section's (None before `resolve`)."""
+    return Member(point.frequency, getattr(section.complexity, point.task), point.seed,
+                  section.lr)
+
+
 def spectrum(section: SyntheticSection, point: Point) -> theory.Spectrum:
     """The task frequencies and spectra of a grid point's problem."""
-    return theory.Spectrum.build(section.tasks, section.features_per_task, section.zipf,
-                                 section.background_decay,
-                                 getattr(section.complexity, point.task), point.frequency)
+    return setup_for(section, point.width).spectrum(member_for(section, point))
 
 
 def theory_metrics(section: SyntheticSection, point: Point) -> dict[str, float]:
@@ -107,7 +123,7 @@ class Synthetic(Trainable):
     columns = ("loss", "model_loss", "rare/loss", "rare/model_loss", "theory/rare/loss",
                "rare/alignment", "interference/frequent_norm", "converged", "rare/learned")
 
-    def check_grid(self, grid, section: SyntheticSection, resources) -> None:
+    def check_grid(self, grid: Grid, section: SyntheticSection, resources: Resources) -> None:
         super().check_grid(grid, section, resources)
         for i, width in enumerate(grid.width):
             if not isinstance(width, int) or isinstance(width, bool):
@@ -135,17 +151,15 @@ class Synthetic(Trainable):
     def cost(self, params: dict[str, str]) -> float:
         """Expected steps x a member-step's work: its matrix products are ~d N^2
         multiply-adds, and about 2 d^2 more stands for what does not grow with N (fitted to
-        CPU step times at d = 256, N = 16..128: within 1.4x). An estimate for balancing
-        trials, not a prediction of seconds."""
+        CPU step times). An estimate for balancing trials, not a prediction of seconds."""
         d, width = int(params["tasks"]) * int(params["features_per_task"]), int(params["width"])
         return self.horizon(params) * d * (width ** 2 + 2 * d)
 
     def resolve(self, section: SyntheticSection, point: Point) -> SyntheticSection:
-        """lr: `theory.default_lr`, which does not depend on the width; steps: the cap, 3x
+        """lr: `Setup.lr`, which does not depend on the width; steps: the cap, 3x
         the theory's expected steps (1x with `tolerance: 0`, a fixed budget); log_every:
         about 100 points over the expected steps."""
-        lr = section.lr or theory.default_lr(spectrum(section, point), section.mode,
-                                             section.batch_size, section.block)
+        lr = setup_for(section, point.width).lr(member_for(section, point))
         expected = expected_steps(section, point, lr)
         steps = section.steps or expected * (CAP_FACTOR if section.tolerance > 0 else 1)
         log_every = section.log_every or max(1, expected // REPORTS_PER_RUN)
@@ -157,7 +171,7 @@ class Synthetic(Trainable):
 
     def horizon(self, params: dict[str, str]) -> int | None:
         """Stopping once converged, a run trains about the theory's expected steps, not its
-        cap (3x those): counted against the cap, the view's time left was ~3x too long."""
+        cap (3x those), so the progress view's time left counts against those."""
         if float(params.get("tolerance", 0)) > 0 and "stopping.expected_steps" in params:
             return min(int(params["stopping.expected_steps"]), int(params["steps"]))
         return super().horizon(params)

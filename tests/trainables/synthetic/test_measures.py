@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.synthetic.student import Member, Pack, Setup, block_schedule
+from trainables.synthetic.problem import Member, Setup
+from trainables.synthetic.student import Pack, block_schedule
 
 K, R = 6, 4  # d = 24
 RARE = K - 1

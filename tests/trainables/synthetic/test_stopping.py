@@ -9,9 +9,9 @@ import torch
 
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC, SyntheticSection, stopping, theory
-from trainables.synthetic.loop import member_for, setup_for
-from trainables.synthetic.student import Member, Pack, Setup
-from trainables.synthetic.trainable import spectrum
+from trainables.synthetic.problem import Member, Setup
+from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import member_for, setup_for, spectrum
 
 
 def first_settled(curve, rare=lambda t: 0.5, tolerance=0.01, every=10, n=100,
@@ -89,6 +89,7 @@ def test_a_plateau_would_stop_a_rule_without_the_optimum_but_not_the_population_
     assert checks.loss[early] > 1.01 * best and checks.steps[early] < checks.converged_at
 
 
+@pytest.mark.slow  # sampled members trained to convergence twice, thousands of steps
 def test_stop_steps_survive_a_checkpoint_exactly():
     setup = Setup(6, 6, 10, mode="sampled", batch_size=32, tolerance=0.05)
     members = [Member(0.1, 0.5, 0), Member(0.02, 2.0, 1)]

@@ -7,9 +7,9 @@ import torch
 
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC, SyntheticSection, theory
-from trainables.synthetic.loop import member_for, setup_for
-from trainables.synthetic.student import Member, Pack, Setup, block_schedule
-from trainables.synthetic.trainable import spectrum
+from trainables.synthetic.problem import Member, Setup
+from trainables.synthetic.student import Pack, block_schedule
+from trainables.synthetic.trainable import member_for, setup_for, spectrum
 
 SECTION = SyntheticSection(tasks=8, features_per_task=8)  # the defaults, a smaller problem
 

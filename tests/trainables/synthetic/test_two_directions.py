@@ -10,8 +10,10 @@ from sweeps.spec import load_spec
 from tests.conftest import REPO
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC
-from trainables.synthetic.loop import member_for, setup_for
 from trainables.synthetic.student import Pack
+from trainables.synthetic.trainable import member_for, setup_for
+
+pytestmark = pytest.mark.slow  # 2 x 2000 steps, every one measured and logged
 
 NAMES = ("rare/alignment", "rare/alignment_push", "rare/alignment_pull", "rare/injected")
 
@@ -52,7 +54,6 @@ def test_at_width_2_both_directions_are_held_and_neither_moves_the_alignment(tra
         assert size < 1e-2 * np.abs(narrow[f"rare/alignment_{part}"]).mean()
 
 
-@pytest.mark.slow
 def test_the_preset_runs_end_to_end_with_push_and_pull_at_every_step(ray_cluster, tmp_path,
                                                                      tracking_uri):
     """`sweeps run` on the preset (shortened): real Ray, real MLflow; every step of both
