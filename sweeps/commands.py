@@ -37,14 +37,15 @@ def validate(args: Namespace) -> int:
     console.print(f"[bold]{spec.name}[/]: valid {spec.trainable} sweep")
     console.print(f"  grid      {len(plan.points)} points = " + " x ".join(
         f"{len(getattr(spec.grid, a))} {a}" for a in AXES))
-    trials = packing.trials(spec, plan.points)
-    parts = [axes[PART] for axes in trials if PART in axes]
-    split = sum(part.startswith("1/") for part in parts)
-    console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
-        f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
-        if split else ")"))
-    if spec.search == "critical_width":
+    if spec.search == "critical_width":  # its trials: the points it trains, not the grid's
         console.print(f"  {critical_width.describe(spec, plan.points)}", highlight=False)
+    else:
+        trials = packing.trials(spec, plan.points)
+        parts = [axes[PART] for axes in trials if PART in axes]
+        split = sum(part.startswith("1/") for part in parts)
+        console.print(f"  trials    {len(trials)} (packing {packed} into each trial" + (
+            f"; {split} pack{'s' * (split > 1)} over pack_limit split into {len(parts)})"
+            if split else ")"))
     for line in spec.runs_as.describe(runs):
         console.print(f"  {line}")
     mode = ("local mode, in the trial's process" if place.local else
@@ -82,9 +83,15 @@ def _finished(result: api.SweepResult, args: Namespace) -> int:
     for line in ("Ray Tune's state:", f"  {result.storage.rstrip('/')}/{name}"):
         console.print(line, markup=False, highlight=False, soft_wrap=True)  # a path: whole
     if result.failed:
+        from tracking.query import open_reader, read_sweep
+
+        sweep = read_sweep(open_reader(result.tracking_uri), name)
+        for line in summary.undecided(sweep):  # a search's open cells, and what they wait on
+            console.print(line, markup=False, highlight=False)
         console.print(f"{len(result.failed)} grid points did not finish (failed, or "
-                      f"interrupted): see `sweeps status {name}`; `sweeps resume {name}` "
-                      "finishes them from their checkpoints.", markup=False, highlight=False)
+                      f"interrupted{', or undecided by the search' * bool(sweep.undecided)}): "
+                      f"see `sweeps status {name}`; `sweeps resume {name}` finishes them from "
+                      "their checkpoints.", markup=False, highlight=False)
     return 0 if result.ok else 1
 
 

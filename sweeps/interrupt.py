@@ -83,8 +83,8 @@ def line(sweep: str, snap) -> str:
     last look at the sweep (a `progress.Snapshot`, None before its first)."""
     if snap is None:
         return f"stopping: `sweeps resume {sweep}` finishes the sweep"
-    finished, running, _ = snap.counts
-    waiting = snap.total - finished - running
+    _, running, _ = snap.counts
+    waiting = snap.total - snap.decided - running
     rest = f" and the {waiting} not started" if waiting > 0 and running else ""
     them = "them" if running else f"the {waiting} not started"
     return (f"stopping: {running} point{'s' * (running != 1)} checkpointed, "

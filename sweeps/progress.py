@@ -12,6 +12,7 @@ line per finished trial and a progress line when the counts change.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import threading
@@ -31,7 +32,8 @@ from rich.text import Text
 from trainables import catalog
 from tracking.curves import Measure, width_order
 from tracking.errors import TrackingError
-from tracking.layout import AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, TRIAL_TAG, tag_seconds
+from tracking.layout import (AXES, HEARTBEAT_TAG, KIND_SWEEP, KIND_TRIAL, SEARCH_FILE,
+                             SEARCH_TAG, TRIAL_TAG, tag_seconds)
 from tracking.layout import axis_label, run_name, silent
 from tracking.query import Reader, RunRecord, read_sweep
 
@@ -96,6 +98,7 @@ class Snapshot:
     trials: list[Trial]
     measure_name: str
     heard_at: float | None = None  # the driver's last heartbeat (seconds; None: never)
+    inferred: int = 0  # a search's points decided without training: done, never run
 
     def count(self, state: str) -> int:
         return sum(p.state == state for t in self.trials for p in t.points)
@@ -112,7 +115,13 @@ class Snapshot:
     @property
     def done(self) -> float:
         """The sweep's share of training done, by steps where runs say how many."""
-        return sum(p.done for t in self.trials for p in t.points) / max(1, self.total)
+        trained = sum(p.done for t in self.trials for p in t.points)
+        return (trained + self.inferred) / max(1, self.total)
+
+    @property
+    def decided(self) -> int:
+        """Finished grid points and, for a search, the points it inferred."""
+        return self.count("FINISHED") + self.inferred
 
     @property
     def silent(self) -> bool:
@@ -148,7 +157,15 @@ def snapshot(reader: Reader, sweep: str, parent: RunRecord | None, planned: dict
                     status=parent.status if parent else None,
                     launched_at=tag_seconds(launched) if launched else None, trials=trials,
                     measure_name=measure.score if measure else "",
-                    heard_at=tag_seconds(heard) if heard else None)
+                    heard_at=tag_seconds(heard) if heard else None,
+                    inferred=_inferred(reader, parent))
+
+
+def _inferred(reader: Reader, parent: RunRecord | None) -> int:
+    """How many points a search has inferred so far (its `search.json`; a grid: none)."""
+    if parent is None or SEARCH_TAG not in parent.tags:
+        return 0
+    return json.loads(reader.artifact_text(parent.run_id, SEARCH_FILE))["inferred"]
 
 
 def _grid_order(run: RunRecord) -> tuple:
@@ -240,22 +257,25 @@ def finished_line(trial: Trial, sweep: str) -> str:
 
 
 def status_line(snap: Snapshot, left: float | None) -> str:
-    finished, running, failed = snap.counts
+    _, running, failed = snap.counts
     elapsed = time.time() - snap.launched_at if snap.launched_at else None
-    return (f"{snap.sweep}: {finished}/{snap.total} grid points finished, {running} running, "
-            f"{failed} failed" + (f", {snap.interrupted} interrupted" if snap.interrupted else "")
+    return (f"{snap.sweep}: {snap.decided}/{snap.total} grid points finished"
+            + (f" ({snap.inferred} inferred by the search)" if snap.inferred else "")
+            + f", {running} running, {failed} failed"
+            + (f", {snap.interrupted} interrupted" if snap.interrupted else "")
             + f" | {clock(elapsed)} elapsed, {clock(left)} left")
 
 
 def live_view(snap: Snapshot, left: float | None, width: int = 160) -> Group:
     """The bar and its counts on one line (the bar narrower, or the trial count on a line of
     its own, where the terminal is narrow), then a line per running trial."""
-    finished, running, failed = snap.counts
+    _, running, failed = snap.counts
     elapsed = time.time() - snap.launched_at if snap.launched_at else None
     active = [t for t in snap.trials if t.state == "RUNNING"]
     trouble = ", ".join(f"{n} point{'s' * (n != 1)} {what}" for n, what in
                         ((failed, "failed"), (snap.interrupted, "interrupted")) if n)
-    texts = [Text(snap.sweep, style="bold"), Text(f"{finished}/{snap.total} grid points"),
+    texts = [Text(snap.sweep, style="bold"), Text(f"{snap.decided}/{snap.total} grid points"
+                  + (f" ({snap.inferred} inferred)" if snap.inferred else "")),
              Text(f"{clock(elapsed)} elapsed, {clock(left)} left", style="cyan"),
              Text(f"{len(active)} trial{'s' * (len(active) != 1)} running"
                   + (f", {trouble}" if trouble else ""), style="red" if trouble else "dim")]
@@ -264,7 +284,7 @@ def live_view(snap: Snapshot, left: float | None, width: int = 160) -> Group:
     if below:
         room += len(texts[-1]) + 1
     head = Table.grid(padding=(0, 1))
-    head.add_row(texts[0], ProgressBar(total=snap.total, completed=finished,
+    head.add_row(texts[0], ProgressBar(total=snap.total, completed=snap.decided,
                                        width=max(BAR_MIN, min(BAR_MAX, room))),
                  *texts[1:-1 if below else None])
     lines = [head, Text("  ").append(texts[-1])] if below else [head]

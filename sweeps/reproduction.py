@@ -110,8 +110,8 @@ def plan(experiment: str, scale: str, out: Path, overrides: list[str], storage_:
 
 
 def sweep_state(spec: SweepSpec, storage_: str, tracking_uri: str) -> str:
-    """new: no state anywhere; finished: every grid point's run finished; interrupted: the
-    rest. A sweep of the same name started from another spec is refused: its runs would not
+    """new: no state anywhere; finished: every grid point's run finished (or, searched,
+    inferred from the others); interrupted: the rest. A sweep of the same name started from another spec is refused: its runs would not
     be this study's."""
     from sweeps.runner import STATE_FILE, Target, saved_spec
 
@@ -126,11 +126,13 @@ def sweep_state(spec: SweepSpec, storage_: str, tracking_uri: str) -> str:
         raise UserError(f"sweep {spec.name!r} in {storage_} was started from another spec "
                         "than this version's study: report from a fresh --storage and "
                         "--tracking-uri, or remove that sweep's folder and MLflow experiment")
+    from tracking.layout import INFERRED
     from tracking.query import open_reader, read_rows
 
     rows = read_rows(open_reader(tracking_uri), spec.name) if _tracked(spec.name,
                                                                         tracking_uri) else []
-    return FINISHED if rows and all(r.state == "FINISHED" for r in rows) else INTERRUPTED
+    return FINISHED if rows and all(r.state in ("FINISHED", INFERRED) for r in rows) \
+        else INTERRUPTED
 
 
 def _tracked(name: str, tracking_uri: str) -> bool:

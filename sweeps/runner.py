@@ -302,7 +302,7 @@ def build_tuner(spec: SweepSpec, target: Target, sweep, planned: list[PointPlan]
 
     trainable = tune.with_resources(tune.with_parameters(tune_trial, plan=sweep),
                                     sweep.placement.trial_resources())
-    space, searching = search.tune_settings(spec, planned, sweep)  # grid, or a Searcher
+    space, searching = search.tune_settings(spec, planned, sweep, max_concurrent(spec))
     path = f"{target.storage_path}/{spec.name}"
     if tune.Tuner.can_restore(path):
         try:
@@ -317,8 +317,7 @@ def build_tuner(spec: SweepSpec, target: Target, sweep, planned: list[PointPlan]
         param_space=space,
         # reuse_actors: a trial slot's process (torch, Ray Train and MLflow imported)
         # runs the next trial too, instead of a fresh process importing them again.
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent(spec),
-                                    reuse_actors=True, **searching,
+        tune_config=tune.TuneConfig(reuse_actors=True, **searching,  # grid, or a Searcher
                                     trial_name_creator=tune_trial_name,
                                     trial_dirname_creator=tune_trial_dirname),
         run_config=tune.RunConfig(
@@ -376,8 +375,8 @@ def record_counts(client, parent: str, snap: progress.Snapshot) -> None:
 
 
 def log_counts(client, parent: str, snap: progress.Snapshot) -> None:
-    """Finished, running and failed grid points, at step = seconds since the sweep first
-    started: its progress as a chart."""
+    """Finished, running and failed grid points (and a search's inferred ones), at step =
+    seconds since the sweep first started: its progress as a chart."""
     from mlflow.entities import Metric
 
     finished, running, failed = snap.counts
@@ -386,7 +385,7 @@ def log_counts(client, parent: str, snap: progress.Snapshot) -> None:
     client.log_batch(parent, metrics=[
         Metric(f"points/{name}", value, now, step) for name, value in
         (("finished", finished), ("running", running), ("failed", failed),
-         ("total", snap.total))])
+         ("inferred", snap.inferred), ("total", snap.total))])
 
 
 def quiet_tune():

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from ray.tune.search import Searcher
+
+from ray.tune.search import SearchGenerator, Searcher
 
 from sweeps import critical_width as cw
 from sweeps.critical_width import Geometry, costs
@@ -29,20 +30,29 @@ CRITICAL_WIDTH = "critical_width"
 
 class CriticalWidthSearcher(Searcher):
     """Suggests the next cell of the chain with the fewest points in flight (chains are
-    independent, so they fill the trial slots together); FINISHED once every cell is decided
-    and every contradiction judged."""
+    independent, so they fill the trial slots together), at most `limit` in flight; FINISHED
+    once every cell is decided and every contradiction judged, or left undecided by a point
+    whose trial failed. Such a point is retried on resume: Tune runs an errored trial again
+    (`resume_errored`), and the restored searcher waits for it (`set_state`).
+
+    It limits the trials in flight itself rather than through Tune's `ConcurrencyLimiter`,
+    which forgets a trial once it errored and so would not pass on the retried trial's end."""
 
     def __init__(self, geometry: Geometry, cost: list, trainable: str,
-                 tracking_uri: str, experiment_id: str, parent_run_id: str):
+                 tracking_uri: str, experiment_id: str, parent_run_id: str,
+                 limit: int | None = None):
         super().__init__()
         self.geometry, self.cost, self.trainable = geometry, cost, trainable
         self.tracking_uri, self.experiment_id = tracking_uri, experiment_id
-        self.parent_run_id = parent_run_id
+        self.parent_run_id, self.limit = parent_run_id, limit
         self.chains = [cw.Chain(len(geometry.widths), len(geometry.frequencies))
                        for _ in geometry.chains]
         self.pending: dict[str, tuple[int, cw.Cell]] = {}  # trial id -> (chain, cell)
+        self.errored: dict[str, tuple[int, cw.Cell]] = {}  # failed trials: retried on resume
 
     def suggest(self, trial_id: str):
+        if self.limit and len(self.pending) >= self.limit:
+            return None
         order = sorted(range(len(self.chains)), key=lambda c: sum(
             1 for chain, _ in self.pending.values() if chain == c))
         for c in order:
@@ -62,6 +72,8 @@ class CriticalWidthSearcher(Searcher):
         learned = None if error else self._verdict(self.geometry.point(c, cell))
         if learned is None:
             self.chains[c].fail(cell)
+            if error:  # Tune runs it again on resume; without a verdict it stays lost
+                self.errored[trial_id] = (c, cell)
         else:
             self.chains[c].record(cell, learned)
         self.publish()
@@ -101,10 +113,15 @@ class CriticalWidthSearcher(Searcher):
             logger.warning("could not record the search's state in MLflow: %s", err)
 
     def get_state(self) -> dict:
-        return {"chains": self.chains, "pending": self.pending}
+        return {"chains": self.chains, "pending": self.pending, "errored": self.errored}
 
     def set_state(self, state: dict) -> None:
+        """Restored on resume: the errored trials, which Tune runs again, are in flight."""
         self.chains, self.pending = state["chains"], state["pending"]
+        for trial_id, (c, cell) in state["errored"].items():
+            self.chains[c].failed.discard(cell)
+            self.pending[trial_id] = (c, cell)
+        self.errored = {}
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -115,16 +132,30 @@ class CriticalWidthSearcher(Searcher):
             self.set_state(pickle.load(f))
 
 
+class ResumedSearch(SearchGenerator):
+    """Tune's wrapper of a `Searcher`, but a restored one asks its searcher again instead of
+    restoring "finished": a search that ended with a failed point is finished for this run,
+    not for the resume that retries the point and decides the cells it left open."""
+
+    def set_state(self, state: dict) -> None:
+        super().set_state({**state, "finished": False})
+
+
 def summary(geometry: Geometry, chains: list[cw.Chain]) -> dict:
     """The search as `search.json` holds it: every decided cell with its source, N*(f) per
-    chain, every contradiction met and how it was judged."""
-    out = {"search": CRITICAL_WIDTH, "cells": [], "critical": [], "contradictions": []}
+    chain, every contradiction met and how it was judged, and every cell without a verdict:
+    a point whose trial failed (and no other verdict implies its), which leaves its N*(f)
+    open until `sweeps resume` trains it again, or one not trained yet (interrupted)."""
+    out = {"search": CRITICAL_WIDTH, "cells": [], "critical": [], "contradictions": [],
+           "undecided": []}
     for c, chain in enumerate(chains):
         task, seed = geometry.chains[c]
         for cell, (learned, source) in chain.verdicts().items():
+            key = geometry.point(c, cell).key
             if source is not None:
-                out["cells"].append({"key": geometry.point(c, cell).key, "learned": learned,
-                                     "source": source})
+                out["cells"].append({"key": key, "learned": learned, "source": source})
+            if learned is None:
+                out["undecided"].append({"key": key, "failed": source == cw.FAILED})
         out["critical"] += [{"task": task, "seed": seed, "frequency": f,
                              "width": None if i is None else geometry.widths[i]}
                             for f, i in zip(geometry.frequencies, chain.critical())]
@@ -139,21 +170,23 @@ def summary(geometry: Geometry, chains: list[cw.Chain]) -> dict:
     return out
 
 
-def tune_settings(spec, planned, sweep) -> tuple[dict, dict]:
+def tune_settings(spec, planned, sweep, limit: int | None) -> tuple[dict, dict]:
     """Tune's param space and TuneConfig settings for the spec's search: a grid over the
-    packed trials (`sweeps.packing`), or this searcher, one grid point per trial, Tune
-    creating trials until it says FINISHED (num_samples: at most every grid point)."""
+    packed trials (`sweeps.packing`), at most `limit` in flight, or this searcher, one grid
+    point per trial, Tune creating trials until it says FINISHED (num_samples: at most every
+    grid point), the searcher keeping to `limit` itself."""
     from ray import tune
 
     from sweeps import packing
 
     if spec.search != CRITICAL_WIDTH:
-        return {TRIAL_KEY: tune.grid_search(packing.trials(spec, planned))}, {}
+        return ({TRIAL_KEY: tune.grid_search(packing.trials(spec, planned))},
+                {"max_concurrent_trials": limit})
     geometry = Geometry.of(spec.grid)
     searcher = CriticalWidthSearcher(geometry, costs(geometry, spec.runs_as, planned),
                                      spec.trainable, sweep.tracking_uri, sweep.experiment_id,
-                                     sweep.parent_run_id)
-    return {}, {"search_alg": searcher, "num_samples": len(planned)}
+                                     sweep.parent_run_id, limit)
+    return {}, {"search_alg": ResumedSearch(searcher), "num_samples": len(planned)}
 
 
 def inferred(tracking_uri: str, sweep: str) -> set[str]:

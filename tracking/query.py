@@ -132,6 +132,8 @@ class Sweep:
     trainable: str | None
     planned: dict[str, dict]
     inferred: dict[str, bool] = field(default_factory=dict)  # key -> the search's verdict
+    undecided: dict[str, bool] = field(default_factory=dict)  # a search's cells without a
+    # verdict: key -> whether its trial failed (else: not trained yet, the search interrupted)
 
 
 def read_sweep(reader: Reader, sweep: str) -> Sweep:
@@ -143,11 +145,12 @@ def read_sweep(reader: Reader, sweep: str) -> Sweep:
     parent = parents[0] if parents else None
     plan = json.loads(reader.artifact_text(parent.run_id, PLAN_FILE)) if parent else {}
     searched = parent is not None and SEARCH_TAG in parent.tags
-    cells = json.loads(reader.artifact_text(parent.run_id, SEARCH_FILE))["cells"] \
-        if searched else []
+    search = json.loads(reader.artifact_text(parent.run_id, SEARCH_FILE)) if searched else {}
     return Sweep(sweep, experiment, parent, reader.runs(experiment, KIND_TRIAL),
                  plan.get("trainable"), {p["key"]: p["params"] for p in plan.get("points", [])},
-                 {c["key"]: c["learned"] for c in cells if c["source"] == "inferred"})
+                 {c["key"]: c["learned"] for c in search.get("cells", [])
+                  if c["source"] == "inferred"},
+                 {c["key"]: c["failed"] for c in search.get("undecided", [])})
 
 
 def sweep_rows(sweep: Sweep) -> list[Row]:

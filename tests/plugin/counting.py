@@ -4,6 +4,8 @@ step), rate = width x frequency unless set. Small enough to run end to end in a 
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
 from trainables.contract import FieldError, Grid, Resources, Strict, Trainable
@@ -16,6 +18,9 @@ class CountingSection(Strict):
     rate: float | None = Field(None, gt=0, description="loss decay rate (default: width x f)")
     flip: list[str] = Field([], description="grid-point keys whose final loss is reported as "
                                             "1 - loss: a planted non-monotone verdict")
+    fail: list[str] = Field([], description="grid-point keys whose training raises while the "
+                                            "file `fail_while` exists: a failure resume heals")
+    fail_while: str | None = None
 
 
 class Counting(Trainable):
@@ -50,6 +55,8 @@ def train_fn_per_worker(config: dict) -> None:
         tracker = worker.tracker([run.run_id for run in runs], checkpoint)
     for run in runs:
         section = CountingSection.model_validate(run.section)
+        if run.point.key in section.fail and os.path.exists(section.fail_while or ""):
+            raise RuntimeError(f"planted failure of {run.point.key}")
         for step in range(section.steps + 1):
             loss = 1.0 / (1.0 + section.rate * step)
             planted = step == section.steps and run.point.key in section.flip

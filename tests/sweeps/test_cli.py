@@ -72,6 +72,15 @@ def test_validate_prints_grid_size_and_resources(tmp_path, write_spec):
     assert written(tmp_path) == []
 
 
+def test_validate_of_a_search_says_how_many_points_it_trains_not_the_grids_trials(tmp_path,
+                                                                                 write_spec):
+    spec = write_spec(tiny_spec(search="critical_width"))
+    result = sweeps("validate", spec, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "search    critical_width, one point per trial: trains at most" in result.stdout
+    assert "trials    " not in result.stdout  # the grid's packed trials would not all run
+
+
 def test_status_of_unknown_sweep_exits_2(tmp_path):
     from tracking.runs import connect
 

@@ -118,3 +118,10 @@ def test_the_estimate_is_the_walk_over_every_boundary():
     assert len(counts) == 15  # C(4 + 2, 2) boundaries
     assert all(list(b) == sorted(b, reverse=True) for b in
                itertools.islice(cw.boundaries(4, 2, np.random.default_rng(0)), 15))
+
+
+def test_a_cost_estimate_that_dips_with_width_never_sends_the_search_past_narrower_points():
+    dipping = np.array([[1.0], [2.0], [3.0], [4.0], [0.1]])  # the widest "cheapest"
+    assert cw.probe(tuple(dipping[:, 0]), 0, 5) == 4  # the raw estimate would train it first
+    assert cw.envelope(dipping)[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 4.0]
+    assert cw.Chain(5, 1).next(set(), dipping)[0] < 4  # the envelope: a narrower one first

@@ -17,7 +17,8 @@ from mlflow.entities import Metric
 from sweeps import cli, progress, summary
 from tests.conftest import REPO, wait_for
 from tests.sweeps.test_fast_cli import PROBE
-from tracking.layout import HEARTBEAT_TAG, PLAN_FILE, TRIAL_TAG, iso_time
+from tracking.layout import (HEARTBEAT_TAG, PLAN_FILE, SEARCH_FILE, SEARCH_TAG, TRIAL_TAG,
+                             iso_time)
 from tracking.query import open_reader, read_sweep
 from tracking.runs import PlannedRun, connect, ensure_runs, experiment_id, start_sweep_run
 
@@ -75,6 +76,19 @@ def test_snapshot_counts_points_and_says_what_each_finished_trial_learned(sweep,
     assert [p.label for p in by_name["w12 complex"].points] == ["f=0.2", "f=0.02"]
     line = progress.finished_line(by_name["w2 complex"], "tiny")
     assert "learned 0 of 2 (theory: 2 of 2)" in line and line.startswith("+ w2 complex: 2 points")
+
+
+def test_a_searchs_inferred_points_count_as_finished(sweep, store_uri):
+    client, parent, _ = sweep  # as the searcher records them: search.json, and its tag
+    client.log_text(parent, json.dumps({"cells": [], "inferred": 1}), SEARCH_FILE)
+    client.set_tag(parent, SEARCH_TAG, "critical_width")
+    reader = open_reader(store_uri)
+    found = read_sweep(reader, "tiny")
+    snap = progress.snapshot(reader, "tiny", found.parent, found.planned, found.experiment_id)
+    assert snap.counts == (2, 2, 0) and snap.inferred == 1 and snap.decided == 3
+    assert snap.done == pytest.approx((1 + 1 + 0.5 + 0 + 1) / 4)
+    assert "tiny: 3/4 grid points finished (1 inferred by the search), 2 running" in \
+        progress.status_line(snap, None)
 
 
 def test_status_watch_follows_the_sweep_until_it_ends(sweep, tmp_path, store_uri):

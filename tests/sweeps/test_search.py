@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+import sweeps
 from sweeps import critical_width as cw
+from sweeps.reproduction import FINISHED, sweep_state
 from sweeps.spec import validate
 from tests.plugin.counting import COUNTING
 from tests.conftest import run_sweeps, sweeps_command, tiny_spec, wait_for
@@ -24,7 +26,7 @@ from trainables.synthetic import SYNTHETIC
 from trainables.synthetic.trainable import spectrum, theory
 from tracking.curves import critical_table, finished
 from tracking.layout import SEARCH_FILE
-from tracking.query import open_reader, read_rows
+from tracking.query import open_reader, read_rows, read_sweep
 
 WIDTHS, FREQUENCIES, STEPS = [1, 2, 3, 4, 5, 6, 7, 8], [0.05, 0.1, 0.2, 0.4], 6
 
@@ -50,7 +52,8 @@ def truth() -> dict:
 
 @pytest.mark.slow
 def test_a_searched_sweep_finds_the_grids_table_training_a_fraction(plugin, tmp_path,  # noqa: F811
-                                                                    write_spec, tracking_uri):
+                                                                    write_spec, tracking_uri,
+                                                                    monkeypatch):
     flags = ["--tracking-uri", tracking_uri, "--storage", tmp_path / "runs"]
     for name, search in (("grid", "grid"), ("searched", "critical_width")):
         ran = run_sweeps("run", write_spec(counting(name, search), f"{name}.yaml"), *flags,
@@ -63,6 +66,17 @@ def test_a_searched_sweep_finds_the_grids_table_training_a_fraction(plugin, tmp_
     assert len(finished(rows)) <= len(WIDTHS) + len(FREQUENCIES)  # runs: trained points only
     assert {r.state for r in rows} == {"FINISHED", "INFERRED"}
     assert "(L)" in ran.stdout and "(.)" in ran.stdout  # curves mark the inferred cells
+    assert "32/32 grid points finished (" in ran.stdout  # the view counts inferred ones done
+    # The fit reads a searched sweep as a grid one: every point counted, N* between the same
+    # two widths (interpolated by score in the grid, in log width beside an inferred cell).
+    registered = catalog.get  # the test's trainable, registered in this process too
+    monkeypatch.setattr(catalog, "get", lambda n: COUNTING if n == "counting" else registered(n))
+    fits = [sweeps.fit(name, tracking_uri=tracking_uri, log=False).fit
+            for name in ("grid", "searched")]
+    assert fits[1].missing == [] and fits[1].total == 32
+    brackets = [[(c.curve.task, c.curve.frequency, c.critical.below, c.critical.above)
+                 for c in fit.curves] for fit in fits]
+    assert brackets[0] == brackets[1] and len(brackets[0]) == len(FREQUENCIES)
 
 
 @pytest.mark.slow
@@ -96,6 +110,28 @@ def test_a_planted_non_monotone_point_is_retrained_around_and_reported(plugin, t
     near = {Point(WIDTHS[first[0] + di], FREQUENCIES[first[1] + dj], "up", 0).key
             for di, dj in ((-1, 0), (1, 0), (0, -1)) if 0 <= first[0] + di < len(WIDTHS)}
     assert near <= trained  # its neighbours were trained to judge it
+
+
+@pytest.mark.slow
+def test_a_failed_point_leaves_its_cells_undecided_until_resume_retries_it(
+        plugin, tmp_path, write_spec, tracking_uri):  # noqa: F811
+    # N*(0.05) = 4: no other verdict implies that point's, so the search cannot train around it.
+    failing = Point(4, 0.05, "up", 0).key
+    marker = tmp_path / "broken"
+    marker.touch()
+    spec = counting("failing", "critical_width", fail=[failing], fail_while=str(marker))
+    spec["failure"] = {"max_failures": 0}
+    flags = ["--tracking-uri", tracking_uri, "--storage", tmp_path / "runs"]
+    ran = run_sweeps("run", write_spec(spec), *flags, cwd=tmp_path, env=plugin)
+    assert ran.returncode == 1, ran.stderr
+    assert f"no verdict, as its trial failed (N*(f) open at its frequency): {failing}" \
+        in ran.stdout  # which cell, and why
+    assert read_sweep(open_reader(tracking_uri), "failing").undecided == {failing: True}
+    marker.unlink()  # the failure was transient: resume trains the point again
+    resumed = run_sweeps("resume", "failing", *flags, cwd=tmp_path, env=plugin)
+    assert resumed.returncode == 0, resumed.stderr
+    found, rows = table(tracking_uri, "failing")
+    assert found == truth() and {r.state for r in rows} == {"FINISHED", "INFERRED"}
 
 
 def theory_table(spec: dict) -> dict:
@@ -135,3 +171,11 @@ def test_a_killed_search_resumes_to_the_same_table(tmp_path, write_spec, trackin
     assert found == theory_table(spec)
     keys = [r.key for r in finished(rows)]
     assert len(keys) == len(set(keys)) < 18  # each trained once, not the whole grid
+    # Read like a grid sweep: the fit counts every point, the registry's trained models are
+    # the trained points', `sweeps reproduce` reuses it as finished, status says it is done.
+    result = sweeps.fit("tiny", tracking_uri=tracking_uri, log=False)
+    assert result.fit.missing == [] and result.trained_models == len(keys)
+    assert sweep_state(validate(spec), str(tmp_path / "runs"), tracking_uri) == FINISHED
+    status = run_sweeps("status", "tiny", "--tracking-uri", tracking_uri, cwd=tmp_path)
+    assert (f"tiny: finished, 18 of 18 points finished ({18 - len(keys)} inferred by the "
+            "search)") in status.stdout
