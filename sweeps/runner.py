@@ -267,7 +267,7 @@ def launch(spec: SweepSpec, target: Target, client) -> list[str]:
     tuner = build_tuner(spec, target, sweep, planned)
     errored, finished, stop = fit_watching(tuner, spec, target, client, experiment, parent,
                                            show)
-    finished |= search.inferred(target.tracking_uri, spec.name)  # a search's, never trained
+    finished |= search.inferred(spec, target.tracking_uri)  # a search's, never trained
     unfinished = [p.point.key for p in planned if p.point.key not in finished]
     # Not finished: failed, or (Ctrl-C: Tune stops, saves its state and returns) not run yet.
     client.set_terminated(parent, "FINISHED" if not unfinished else

@@ -189,8 +189,12 @@ def tune_settings(spec, planned, sweep, limit: int | None) -> tuple[dict, dict]:
     return {}, {"search_alg": ResumedSearch(searcher), "num_samples": len(planned)}
 
 
-def inferred(tracking_uri: str, sweep: str) -> set[str]:
-    """The grid points a search decided without training them: done, though never run."""
+def inferred(spec, tracking_uri: str) -> set[str]:
+    """The grid points a search decided without training them: done, though never run (none
+    for a grid, which reads no rows for it)."""
+    if spec.search != CRITICAL_WIDTH:
+        return set()
     from tracking.query import open_reader, read_rows
 
-    return {r.key for r in read_rows(open_reader(tracking_uri), sweep) if r.state == INFERRED}
+    return {r.key for r in read_rows(open_reader(tracking_uri), spec.name)
+            if r.state == INFERRED}
