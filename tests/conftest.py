@@ -14,6 +14,12 @@ from typing import Callable
 import pytest
 import yaml
 
+# Ray 2.60 turns token authentication on for a cluster once ~/.ray/auth_token exists (the first
+# local ray.init writes it), and a driver joining a `ray start` head must then send the token.
+# Whether the file exists differs between a fresh CI box and a developer's: the tests' clusters
+# (loopback only) and their drivers all run with it off, set before anything starts Ray.
+os.environ["RAY_AUTH_MODE"] = "disabled"
+
 from sweeps.runner import free_port  # noqa: F401  (the tests' servers take one too)
 
 REPO = Path(__file__).resolve().parents[1]
