@@ -5,7 +5,8 @@ trials (seconds, on a loaded laptop), and logs two more. Here SIGINT is ours: it
 line a person needs and asks Tune to stop through SIGUSR1, the signal Tune always listens to
 for the same graceful stop; Tune's paragraphs about it are kept off the screen. Grid points
 whose training was cut off are marked: their runs end KILLED with an `interrupted_at` tag, so
-neither `sweeps status` nor MLflow's UI shows them RUNNING. A second Ctrl-C skips the wait.
+neither `sweeps status` nor MLflow's UI shows them RUNNING. A second Ctrl-C skips the wait for
+Tune (resume then starts points from their last checkpoints); the runs are marked all the same.
 """
 
 from __future__ import annotations

@@ -349,7 +349,12 @@ def fit_watching(tuner, spec: SweepSpec, target: Target, client, experiment: str
     try:
         with quiet_tune(), interrupt.catching(
                 spec.name, watcher.say, lambda: interrupt.line(spec.name, watcher.last)) as stop:
-            results = tuner.fit()
+            try:
+                results = tuner.fit()
+            except KeyboardInterrupt:  # a second Ctrl-C: no wait for Tune, but no run left
+                interrupt.mark_interrupted(client, trial_runs(client, experiment), set())
+                client.set_terminated(parent, "KILLED")
+                raise
         errored = {p.key for r in results if r.error is not None
                    for p in unpack(r.config[TRIAL_KEY])}
         finished = settle_trial_runs(client, experiment, errored)

@@ -30,10 +30,12 @@ ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][A-Z0-9]|[=>7
 
 
 def in_terminal(args: list, cwd, timeout_s: float = 300, columns: int = 140,
-                interrupt_when: Callable[[], bool] | None = None) -> tuple[int, str]:
+                interrupt_when: Callable[[], bool] | None = None,
+                twice: bool = False) -> tuple[int, str]:
     """Run `python -m sweeps ARGS` with a pseudo-terminal of `columns` as its stdin, stdout
     and stderr; its exit code and everything it wrote. `interrupt_when`: once it holds, Ctrl-C
-    as a terminal sends it (SIGINT to the command's process group)."""
+    as a terminal sends it (SIGINT to the command's process group); `twice`: a second Ctrl-C
+    once the first one's line is on the screen."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     process = subprocess.Popen(
@@ -48,6 +50,9 @@ def in_terminal(args: list, cwd, timeout_s: float = 300, columns: int = 140,
             if interrupt_when is not None and process.poll() is None and interrupt_when():
                 os.killpg(process.pid, signal.SIGINT)
                 interrupt_when = None
+            elif twice and process.poll() is None and b"stopping: " in out:
+                os.killpg(process.pid, signal.SIGINT)
+                twice = False
             ready, _, _ = select.select([leader], [], [], 1.0)
             if ready:
                 try:
@@ -114,6 +119,25 @@ def test_at_80_columns_the_closing_table_and_lines_are_whole(tmp_path, write_spe
         == []
 
 
+# A fixed budget (no convergence stop) of ~15 s a trial: Ctrl-C lands while every point is
+# mid-training, however loaded the machine (points that stop once converged could finish within
+# the poll's second, and then nothing was left to mark)
+BUDGET_SPEC = tiny_spec(synthetic__steps=100_000, synthetic__log_every=1000,
+                        synthetic__checkpoint_every_s=0.3, synthetic__tolerance=0)
+
+
+def mid_training(client, db) -> Callable[[], bool]:
+    """Holds once a point has trained two log intervals and none has finished."""
+    from tests.test_resume import runs
+
+    def holds() -> bool:
+        found = runs(client) if db.exists() else []
+        return any(int(r.data.tags.get("last_step", -1)) >= 2000 for r in found) \
+            and all(r.info.status == "RUNNING" for r in found)
+
+    return holds
+
+
 @pytest.mark.slow
 def test_ctrl_c_says_one_line_exits_130_marks_points_interrupted_and_resume_finishes(
         tmp_path, write_spec):
@@ -121,19 +145,13 @@ def test_ctrl_c_says_one_line_exits_130_marks_points_interrupted_and_resume_fini
 
     from sweeps.interrupt import INTERRUPTED_TAG
     from tests.conftest import run_sweeps
-    from tests.test_resume import LOG_EVERY, long_spec, runs
+    from tests.test_resume import runs
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     flags = ["--storage", tmp_path / "runs", "--tracking-uri", uri]
-
-    def points_run() -> bool:  # some trained a while, none finished yet
-        found = [] if not (tmp_path / "mlflow.db").exists() else runs(client)
-        return any(int(r.data.tags.get("last_step", -1)) >= 3 * LOG_EVERY for r in found) \
-            and all(r.info.status == "RUNNING" for r in found)
-
-    code, screen = in_terminal(["run", write_spec(long_spec()), *flags], cwd=tmp_path,
-                               interrupt_when=points_run)
+    code, screen = in_terminal(["run", write_spec(BUDGET_SPEC), *flags], cwd=tmp_path,
+                               interrupt_when=mid_training(client, tmp_path / "mlflow.db"))
     assert code == 130, screen
     said = [line for line in screen_lines(screen) if line.startswith("stopping: ")]
     assert len(said) == 1, screen
@@ -155,4 +173,35 @@ def test_ctrl_c_says_one_line_exits_130_marks_points_interrupted_and_resume_fini
 
     resumed = run_sweeps("resume", "tiny", *flags, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert sorted(r.info.status for r in runs(client)) == ["FINISHED"] * 8
+    assert sorted(r.info.status for r in runs(client)) == ["FINISHED"] * 4
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once_marks_every_run_and_resume_finishes(tmp_path, write_spec):
+    from mlflow import MlflowClient
+
+    from sweeps.interrupt import INTERRUPTED_TAG
+    from tests.conftest import run_sweeps
+    from tests.test_resume import runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    flags = ["--storage", tmp_path / "runs", "--tracking-uri", uri]
+    code, screen = in_terminal(["run", write_spec(BUDGET_SPEC), *flags], cwd=tmp_path,
+                               interrupt_when=mid_training(client, tmp_path / "mlflow.db"),
+                               twice=True)
+    assert code == 130, screen
+    assert [noise for noise in NOISE if noise.lower() in screen.lower()] == [], screen
+    found = runs(client)
+    assert {r.info.status for r in found} <= {"FINISHED", "KILLED"}, screen  # none RUNNING
+    cut = [r for r in found if r.info.status == "KILLED"]
+    assert cut and all(INTERRUPTED_TAG in r.data.tags for r in cut)
+    experiment = client.get_experiment_by_name("tiny").experiment_id
+    parent, = client.search_runs([experiment], "tags.kind = 'sweep'")
+    assert parent.info.status == "KILLED"
+
+    resumed = run_sweeps("resume", "tiny", *flags, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    done = runs(client)  # one finished run per point: none lost, none twice
+    assert sorted(r.info.status for r in done) == ["FINISHED"] * 4
+    assert len({r.data.tags["trial_key"] for r in done}) == 4
