@@ -139,6 +139,8 @@ def status(args: Namespace) -> int:
                              numeric=True),
                tables.Column("run id", [r.run_id for r in rows])]
     _print_table(columns, 3, args)
+    for line in summary.undecided(sweep):  # a search's open cells, and what they wait on
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     _print_where(args.tracking_uri, args.name)
     return 0
 

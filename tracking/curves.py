@@ -155,15 +155,20 @@ def late_gain(steps, values, tail: float = 0.2, lower_is_better: bool = True) ->
     return float(gain if lower_is_better else -gain)
 
 
+OPEN = "?"  # N*(f) where a width narrower than any learned one has no verdict (failed, not run)
+
+
 def critical_table(rows: list[Row], measure: Measure) -> dict[tuple[str, int, float], str | None]:
     """N*(f) per (task, seed, frequency): the narrowest width learned, finished or inferred by
-    a search (None: none learned). A grid sweep and a search of it give the same table."""
+    a search (None: none learned; `OPEN`: a narrower width, or every one, has no verdict, so a
+    failed point never moves N* to the next width). A grid sweep and a search of it give the
+    same table."""
     table: dict[tuple[str, int, float], str | None] = {}
     for row in sorted(rows, key=lambda r: width_order(r.params["width"])):
         p = row.params
         key = (p["task"], int(p["seed"]), float(p["frequency"]))
         learned = row.inferred if row.state != "FINISHED" else \
             measure.learned(row.metrics[measure.score]) if measure.score in row.metrics else None
-        if table.get(key) is None:
-            table[key] = p["width"] if learned else None
+        if table.get(key) is None:  # no narrower width learned, none open
+            table[key] = OPEN if learned is None else p["width"] if learned else None
     return table

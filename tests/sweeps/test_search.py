@@ -24,7 +24,7 @@ from trainables import catalog
 from trainables.points import Point
 from trainables.synthetic import SYNTHETIC
 from trainables.synthetic.trainable import spectrum, theory
-from tracking.curves import critical_table, finished
+from tracking.curves import OPEN, critical_table, finished
 from tracking.layout import SEARCH_FILE
 from tracking.query import open_reader, read_rows, read_sweep
 
@@ -127,6 +127,10 @@ def test_a_failed_point_leaves_its_cells_undecided_until_resume_retries_it(
     assert f"no verdict, as its trial failed (N*(f) open at its frequency): {failing}" \
         in ran.stdout  # which cell, and why
     assert read_sweep(open_reader(tracking_uri), "failing").undecided == {failing: True}
+    status = run_sweeps("status", "failing", *flags, cwd=tmp_path)
+    assert f"no verdict, as its trial failed (N*(f) open at its frequency): {failing}" \
+        in status.stdout  # `status` names the open cell too
+    assert table(tracking_uri, "failing")[0][("up", 0, 0.05)] == OPEN  # not the next width
     marker.unlink()  # the failure was transient: resume trains the point again
     resumed = run_sweeps("resume", "failing", *flags, cwd=tmp_path, env=plugin)
     assert resumed.returncode == 0, resumed.stderr

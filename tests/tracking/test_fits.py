@@ -103,3 +103,27 @@ def test_late_gain_tells_a_flat_curve_from_a_falling_one():
     falling = late_gain(steps, 1.0 - steps / 200)  # from 0.6 at step 80 to 0.5 at 100
     assert falling == pytest.approx(0.1)
     assert late_gain(steps, steps / 100, lower_is_better=False) == pytest.approx(0.2)
+
+
+def test_critical_table_is_open_where_a_narrower_point_has_no_verdict():
+    from tracking.curves import OPEN, Measure, Row, critical_table
+
+    measure = Measure(loss="rare/loss", score="rare/loss", threshold=0.5, lower_is_better=True)
+
+    def row(width: int, frequency: float, state: str, loss: float | None = None,
+            inferred: bool | None = None) -> Row:
+        return Row(key=f"{width}-{frequency}", run_id="", state=state, step=1,
+                   params={"width": str(width), "frequency": frequency, "task": "complex",
+                           "seed": 0}, trainable="synthetic",
+                   metrics={} if loss is None else {"rare/loss": loss}, inferred=inferred)
+
+    rows = [row(4, 0.1, "FINISHED", 0.9), row(8, 0.1, "FINISHED", 0.1),  # N* = 8
+            row(4, 0.03, "FAILED"), row(8, 0.03, "FINISHED", 0.1),  # 4 could learn it too
+            row(4, 0.01, "FINISHED", 0.9), row(8, 0.01, "FINISHED", 0.9),  # none learned
+            row(4, 0.003, "INFERRED", inferred=False), row(8, 0.003, "SCHEDULED")]
+    table = critical_table(rows, measure)
+    assert table == {("complex", 0, 0.1): "8", ("complex", 0, 0.03): OPEN,
+                     ("complex", 0, 0.01): None, ("complex", 0, 0.003): OPEN}
+    # the failed point finished and learned: the next width no longer stands in for it
+    rows[2] = row(4, 0.03, "FINISHED", 0.2)
+    assert critical_table(rows, measure)[("complex", 0, 0.03)] == "4"
