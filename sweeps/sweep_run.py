@@ -67,6 +67,7 @@ def _git(*args: str) -> str:
 
 def open_sweep(client, spec: SweepSpec, planned: list[PointPlan]) -> tuple[str, str]:
     """The sweep's experiment (described) and its parent run, RUNNING from now; their ids."""
+    from tracking.curves import grid_params
     from tracking.runs import describe_experiment, experiment_id, start_sweep_run
 
     experiment = experiment_id(client, spec.name, create=True)
@@ -77,7 +78,8 @@ def open_sweep(client, spec: SweepSpec, planned: list[PointPlan]) -> tuple[str, 
         tags={"sweep": spec.name, "trainable": spec.trainable, "launched_at": now,
               HEARTBEAT_TAG: now, **code_version()},
         files={SPEC_FILE: yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
-               PLAN_FILE: json.dumps(as_json(spec, planned), indent=1)})
+               PLAN_FILE: json.dumps(as_json(spec, planned), indent=1)},
+        params=grid_params(p.params for p in planned))
     return experiment, parent
 
 

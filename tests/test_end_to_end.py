@@ -88,6 +88,7 @@ def check_parent_and_children(client, runs, spec_path, planned: dict) -> None:
     assert parent.info.start_time // 1000 <= heard <= parent.info.end_time / 1000
     description = client.get_experiment(experiment).tags
     assert "8 grid points" in description["mlflow.note.content"]
+    assert parent.data.params["grid.points"] == "8" and "grid.width" in parent.data.params
     assert description["mlflow.experimentKind"] == "custom_model_development"
     for run in runs:
         p = run.data.params

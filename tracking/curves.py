@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 from pydantic import BaseModel
 
-from tracking.layout import SIZE, size
+from tracking.layout import AXES, SIZE, size
 
 
 @dataclass
@@ -153,6 +154,19 @@ def late_gain(steps, values, tail: float = 0.2, lower_is_better: bool = True) ->
     start = np.searchsorted(steps, (1.0 - tail) * steps[-1])
     gain = values[min(start, len(values) - 1)] - values[-1]
     return float(gain if lower_is_better else -gain)
+
+
+def grid_params(planned: Iterable[dict]) -> dict[str, str]:
+    """A sweep's run params from its planned points' (`grid.width` = "4, 8, 16", ...): each
+    axis' values in order, and `grid.points`: how many."""
+    values, points = defaultdict(set), 0
+    for params in planned:
+        points += 1
+        for axis in AXES:
+            values[axis].add(str(params[axis]))
+    order = {"width": width_order, "frequency": lambda f: -float(f), "seed": int}
+    return {**{f"grid.{axis}": ", ".join(sorted(values[axis], key=order.get(axis, str)))
+               for axis in AXES}, "grid.points": str(points)}
 
 
 OPEN = "?"  # N*(f) where a width narrower than any learned one has no verdict (failed, not run)

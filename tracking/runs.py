@@ -207,18 +207,22 @@ def sweep_run(client: MlflowClient, experiment: str) -> Run | None:
 
 
 def start_sweep_run(client: MlflowClient, experiment: str, name: str, tags: dict,
-                    files: dict[str, str]) -> str:
+                    files: dict[str, str], params: dict[str, str]) -> str:
     """The sweep's parent run, made on its first start and RUNNING again on every resume,
-    with `files` (artifact name -> text: the spec, the plan) written into it."""
-    from mlflow.entities import RunStatus, RunTag
+    with `files` (artifact name -> text: the spec, the plan) written into it and `params`
+    (the grid's axes) recorded from the start."""
+    from mlflow.entities import Param, RunStatus, RunTag
 
     found = sweep_run(client, experiment)
     if found is None:
         run_id = client.create_run(experiment, run_name=name,
                                    tags={**tags, "kind": KIND_SWEEP}).info.run_id
+        client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
     else:
         run_id = found.info.run_id
-        client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()],
+                         params=[Param(k, v) for k, v in params.items()
+                                 if k not in found.data.params])  # a run older than them
         client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
     for artifact, text in files.items():
         client.log_text(run_id, text, artifact)

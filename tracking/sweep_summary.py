@@ -5,8 +5,8 @@ on the result and not on raw tags:
 - a description (`mlflow.note.content`, atop the run's page) with the headline: per task and
   frequency, the narrowest width that learned the rare task, and the fit's N*(f) where the
   sweep was fitted;
-- the grid axes as params (`grid.width` = "4, 8, 16", ...) and the time of this summary as an
-  ISO 8601 tag (`summarised_at`).
+- the time of this summary as an ISO 8601 tag (`summarised_at`).
+The grid axes are the run's params from its start (`tracking.curves.grid_params`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tracking.curves import Measure, Row, finished, width_order
-from tracking.layout import AXES, LEARNING_CURVES, NOTE, PLOTS, iso_time
+from tracking.layout import LEARNING_CURVES, NOTE, PLOTS, iso_time
 from tracking.query import Reader, Sweep, sweep_rows
 from tracking.style import STYLE, save
 
@@ -28,9 +28,8 @@ PANEL = (4.2, 3.2)  # inches per (task, frequency) panel
 
 
 def record_summary(client, reader: Reader, sweep: Sweep, measure: Measure, fit=None) -> None:
-    """The parent run's figure, description, grid params and summary time (module
-    docstring); `fit` a `SweepFit` or None. Nothing for a sweep without a parent run."""
-    from mlflow.entities import Param, RunTag
+    """The parent run's figure, description and summary time (module docstring); `fit` a `SweepFit` or None. Nothing for a sweep without a parent run."""
+    from mlflow.entities import RunTag
 
     if sweep.parent is None:
         return
@@ -47,21 +46,8 @@ def record_summary(client, reader: Reader, sweep: Sweep, measure: Measure, fit=N
 
             get_artifact_repository(client.get_run(parent).info.artifact_uri).log_artifacts(
                 folder, PLOTS)
-    client.log_batch(parent, params=[Param(k, v) for k, v in grid_params(sweep).items()
-                                     if k not in sweep.parent.params],
-                     tags=[RunTag(NOTE, headline(sweep.name, rows, measure, fit)),
-                           RunTag("summarised_at", iso_time(time.time()))])
-
-
-def grid_params(sweep: Sweep) -> dict[str, str]:
-    """`grid.<axis>`: the axis' values in order, and `grid.points`: how many."""
-    values = defaultdict(set)
-    for params in sweep.planned.values():
-        for axis in AXES:
-            values[axis].add(params[axis])
-    order = {"width": width_order, "frequency": lambda f: -float(f), "seed": int}
-    return {**{f"grid.{axis}": ", ".join(sorted(values[axis], key=order.get(axis, str)))
-               for axis in AXES}, "grid.points": str(len(sweep.planned))}
+    client.log_batch(parent, tags=[RunTag(NOTE, headline(sweep.name, rows, measure, fit)),
+                                   RunTag("summarised_at", iso_time(time.time()))])
 
 
 def learned_from(rows: list[Row], measure: Measure) -> dict[tuple[str, float], str | None]:

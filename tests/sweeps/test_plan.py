@@ -17,7 +17,7 @@ def test_the_worker_gets_the_plans_points_unchanged(tmp_path, store_uri):
     planned = plan(spec)
     client = connect(store_uri)
     experiment = experiment_id(client, spec.name, create=True)
-    parent = start_sweep_run(client, experiment, spec.name, tags={}, files={})
+    parent = start_sweep_run(client, experiment, spec.name, tags={}, files={}, params={})
     sweep = trial_plan(spec, Target(str(tmp_path / "runs"), store_uri), planned, experiment,
                        parent)
     assert all(sweep.points[p.point.key] is p for p in planned)  # no copy, no reshaping
@@ -32,3 +32,15 @@ def test_the_worker_gets_the_plans_points_unchanged(tmp_path, store_uri):
     for run in at_worker.points:  # the run records the plan's params, exactly
         assert runs[run.run_id].data.params == run.plan.params
         assert runs[run.run_id].data.tags["trial_key"] == run.point.key
+
+
+def test_the_sweeps_run_has_its_grid_axes_as_params_from_its_start(store_uri):
+    from sweeps.sweep_run import open_sweep
+
+    spec = validate(tiny_spec(grid__width=[12, 2], grid__seed=[1, 0]))
+    client = connect(store_uri)
+    _, parent = open_sweep(client, spec, plan(spec))
+    run = client.get_run(parent)  # before any trial: what MLflow shows while it trains
+    assert run.info.status == "RUNNING"
+    assert run.data.params == {"grid.width": "2, 12", "grid.frequency": "0.2, 0.02",
+                               "grid.task": "complex", "grid.seed": "0, 1", "grid.points": "8"}

@@ -51,7 +51,7 @@ def sweep(store_uri):
     plan = {"name": "tiny", "trainable": "synthetic", "trials": 2,
             "points": [{"key": key(*p), "params": params(*p)} for p in POINTS]}
     parent = start_sweep_run(client, experiment, "tiny", tags={"launched_at": "0"},
-                             files={PLAN_FILE: json.dumps(plan)})
+                             files={PLAN_FILE: json.dumps(plan)}, params={})
     runs = {}
     for width in (2, 12):
         runs |= ensure_runs(client, experiment, [

@@ -175,13 +175,15 @@ def test_rows_include_the_planned_points_whose_training_has_not_started(client, 
     points = plan(["w=1", "w=2", "w=3"])
     parent = start_sweep_run(client, experiment, "s", tags={"sweep": "s"}, files={
         PLAN_FILE: json.dumps({"name": "s", "trainable": "synthetic", "trials": 3, "points": [
-            {"key": p.key, "params": p.params} for p in points]})})
+            {"key": p.key, "params": p.params} for p in points]})}, params={"grid.points": "3"})
     started = ensure_runs(client, experiment, points[1:2], parent)
     rows = read_rows(open_reader(store_uri), "s")
     assert [(r.key, r.state, r.run_id) for r in rows] == [
         ("w=1", "SCHEDULED", ""), ("w=2", "RUNNING", started["w=2"]), ("w=3", "SCHEDULED", "")]
     assert client.get_run(started["w=2"]).data.tags["mlflow.parentRunId"] == parent
-    assert start_sweep_run(client, experiment, "s", tags={}, files={}) == parent  # a resume
+    assert start_sweep_run(client, experiment, "s", tags={}, files={},  # a resume
+                           params={"grid.points": "3", "grid.width": "1, 2, 3"}) == parent
+    assert client.get_run(parent).data.params == {"grid.points": "3", "grid.width": "1, 2, 3"}
 
 
 def test_unreachable_store_is_a_clear_error(tmp_path):
