@@ -120,6 +120,22 @@ def test_the_readme_stays_short_and_links_the_site():
     assert "docs/quickstart.md" in readme and "make demo" in readme and "make test" in readme
 
 
+def test_the_readmes_evidence_line_is_the_committed_reports():
+    """The README quotes one claim's verdict and evidence: word for word what the committed
+    synthetic report's claims.json says, so a regenerated report cannot leave it stale."""
+    import json
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## How a claim is judged", 1)[1].split("```\n", 2)[1]
+    quoted = " ".join(block.split())
+    claim_id = quoted.split()[0]
+    claims = json.loads((REPO / "docs/reproduce-synthetic/claims.json").read_text())
+    claim, = [c for c in claims if c["id"] == claim_id]
+    verdict = {True: "holds", False: "does not hold", None: "null"}[claim["holds"]]
+    assert quoted == " ".join(f"{claim_id} ({claim['claim']}): {verdict} "
+                              f"{claim['evidence']}".split())
+
+
 def quickstart_commands() -> list[str]:
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Quickstart", 1)[1]
