@@ -28,7 +28,8 @@ PANEL = (4.2, 3.2)  # inches per (task, frequency) panel
 
 
 def record_summary(client, reader: Reader, sweep: Sweep, measure: Measure, fit=None) -> None:
-    """The parent run's figure, description and summary time (module docstring); `fit` a `SweepFit` or None. Nothing for a sweep without a parent run."""
+    """The parent run's figure, description and summary time (module docstring); `fit` a
+    `SweepFit` or None. Nothing for a sweep without a parent run."""
     from mlflow.entities import RunTag
 
     if sweep.parent is None:
