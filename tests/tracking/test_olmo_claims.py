@@ -255,13 +255,21 @@ def test_the_floor_is_the_label_vocabulary_entropy():
     assert floor("cmp") == pytest.approx(LN2) and floor("add") == pytest.approx(math.log(100))
 
 
-def test_the_report_judges_o5_on_the_rows_cosine_with_injection_steps_marked():
-    from tracking.report.olmo import JUDGED_COSINE, Mechanism, cosines
+def test_the_report_judges_o5_on_the_rows_cosine_with_injection_steps_marked(tmp_path):
+    from tracking.report.olmo import COSINES, JUDGED_COSINE, Mechanism, cosines, interference
 
-    history = {"interference/cos_nontask_rows": [(4, 0.1), (8, -0.2), (16, 0.3)],
+    # 0.0 at step 32: a zero vector's guard (every row of that batch injected), no measurement
+    rows = [(4, 0.1), (8, -0.2), (16, 0.3), (32, 0.0)]
+    history = {**{key: [(4, 0.05), (16, 0.2)] for key in COSINES}, JUDGED_COSINE: rows,
                "rare/injected": [(step, 16.0 if step % 16 == 0 else 0.0)
-                                 for step in range(1, 17)]}
-    marked = cosines(Mechanism(16, {("4M", 0): history}), JUDGED_COSINE)
+                                 for step in range(1, 33)]}
+    mechanism = Mechanism(16, {("4M", 0): history}, {"4M": 6144})
+    marked = cosines(mechanism, JUDGED_COSINE)
     assert JUDGED_COSINE == "interference/cos_nontask_rows"
     assert marked[("4M", 0)] == [Cosine(4, 0.1, False), Cosine(8, -0.2, False),
                                  Cosine(16, 0.3, True)]
+    # Figure 9 draws and writes what O5 judges: the guard's zero in neither
+    figure = interference(mechanism, tmp_path)
+    drawn = [(row["step"], row["value"]) for row in figure.data
+             if row["metric"] == JUDGED_COSINE]
+    assert drawn == [(step, value) for step, value in rows if value != 0.0]

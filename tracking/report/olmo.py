@@ -37,7 +37,7 @@ COSINES = {"interference/cos_batch": r"$\cos(g, g_r)$",
 JUDGED_COSINE = "interference/cos_nontask_rows"
 TASK = {"cmp": r"$T_{\mathrm{CMP}}$", "add": r"$T_{\mathrm{ADD}}$"}
 REFERENCE = r"reference task ($R_{\mathrm{cmp}}$, $R_{\mathrm{add}}$)"
-History = list[tuple[int, float]]
+History = claims.History
 Run = tuple[str, int]  # (size, seed)
 
 
@@ -117,11 +117,16 @@ def cosines(mechanism: Mechanism, key: str) -> dict[Run, list[claims.Cosine]]:
     out = {}
     for run, h in mechanism.histories.items():
         injected = {step for step, value in h["rare/injected"] if value > 0}
-        # Exactly 0 is a zero vector, not a measurement (the cosine's guard): e.g. the rows
-        # variant where every row of the batch holds an instance (quick: N = 16 of 16 rows).
-        out[run] = [claims.Cosine(step, value, step in injected) for step, value in h[key]
-                    if value != 0.0]
+        out[run] = [claims.Cosine(step, value, step in injected)
+                    for step, value in measured(h[key])]
     return out
+
+
+def measured(history: History) -> History:
+    """A cosine's history without its exact zeros: a zero vector's guard value, not a
+    measurement (e.g. the rows variant where every row of the batch holds an instance,
+    quick's N = 16 of 16 rows). The claim, the figure and its CSV all read this."""
+    return [(step, value) for step, value in history if value != 0.0]
 
 
 # Reading ------------------------------------------------------------------------------------
@@ -461,8 +466,8 @@ def _mark_injections(ax, steps: list[int]) -> None:
 
 def _mechanism_rows(mechanism: Mechanism, keys) -> tuple[dict, ...]:
     return tuple(row for (size, seed), h in mechanism.histories.items() for key in keys
-                 for row in _history_rows(h[key], size, "", "cmp", seed, 1, key,
-                                          gap=mechanism.gap))
+                 for row in _history_rows(measured(h[key]) if key in COSINES else h[key],
+                                          size, "", "cmp", seed, 1, key, gap=mechanism.gap))
 
 
 def retention(mechanism: Mechanism, folder: Path) -> Figure:
@@ -531,7 +536,7 @@ def interference(mechanism: Mechanism, folder: Path) -> Figure:
             _empty(ax, "no measured run")
             continue
         for i, size in enumerate(sizes):
-            history = mechanism.first_seed(size)[key]
+            history = measured(mechanism.first_seed(size)[key])
             colour = LINES[i % len(LINES)]
             if history:
                 steps, values = zip(*history)
