@@ -21,6 +21,14 @@ wider point never counts as cheaper than a narrower one): an estimate that dips 
 send the search past the boundary to a wide point, whose verdict the narrower one would have
 implied. On the demo that envelope trained 41% of the grid's point-steps instead of 51%.
 
+The prediction (`guess`): where the trainable predicts every verdict before training (the
+synthetic theory; `Trainable.predict`), the search first trains the predicted boundary's
+corners (`corners`), cheapest first, each while no verdict so far decides it: if the
+prediction holds, they are the only points trained, exactly those any correct search must
+train. Where a verdict differs, the search goes on over the cells still undecided as it would
+without one. It only orders the training: every verdict is trained, and the boundary found is
+the same whatever the prediction (tested over every boundary and wrong predictions).
+
 Contradictions (noise near the boundary): two trained verdicts, learned at P and not at Q with
 P at most as wide and as frequent as Q. Rule: train P's and Q's grid neighbours (the four
 cells beside each), then each of the two is judged by majority: its own verdict is one vote
@@ -60,10 +68,13 @@ class Contradiction:
 
 @dataclass
 class Chain:
-    """The search of one (task, seed): the verdicts trained so far and what they imply."""
+    """The search of one (task, seed): the verdicts trained so far and what they imply.
+    `guess`: per frequency (rarest first) the predicted boundary, the index of the narrowest
+    width predicted learned (`widths`: none); None: no prediction."""
 
     widths: int
     frequencies: int
+    guess: tuple[int, ...] | None = None
     trained: dict[Cell, bool] = field(default_factory=dict)
     outliers: set[Cell] = field(default_factory=set)
     failed: set[Cell] = field(default_factory=set)
@@ -113,6 +124,11 @@ class Chain:
         if any(k.open for k in self.contradictions):
             return None
         undecided = self.undecided()
+        if self.guess is not None:
+            predicted = [c for c in predicted_corners(self.guess, self.widths) if undecided[c]]
+            if predicted:
+                free = [c for c in predicted if c not in pending]
+                return min(free, key=lambda c: (cost[c], c)) if free else None
         busy = {j for _, j in pending}
         for j in reversed(range(self.frequencies)):  # most frequent first: the cheapest N*
             rows = np.flatnonzero(undecided[:, j])
@@ -228,9 +244,29 @@ def _plan(cost: tuple[float, ...]):
     return expected, choice
 
 
-def simulate(truth: np.ndarray, cost: np.ndarray) -> list[Cell]:
+def corners(truth: np.ndarray) -> set[Cell]:
+    """A monotone boundary's certificate: the cells whose verdicts imply every other's and
+    whose own no other implies (the learned cells with no learned neighbour narrower or rarer,
+    the others with none wider or more frequent); any correct search trains all of them."""
+    pad = functools.partial(np.pad, mode="constant")
+    narrower = pad(truth, ((1, 0), (0, 0)), constant_values=False)[:-1]
+    rarer = pad(truth, ((0, 0), (1, 0)), constant_values=False)[:, :-1]
+    wider = pad(truth, ((0, 1), (0, 0)), constant_values=True)[1:]
+    frequent = pad(truth, ((0, 0), (0, 1)), constant_values=True)[:, 1:]
+    found = (truth & ~narrower & ~rarer) | (~truth & wider & frequent)
+    return {(int(i), int(j)) for i, j in zip(*np.nonzero(found))}
+
+
+@functools.lru_cache(maxsize=256)
+def predicted_corners(guess: tuple[int, ...], widths: int) -> tuple[Cell, ...]:
+    """The corners of a predicted boundary (`Chain.guess`), in order."""
+    return tuple(sorted(corners(staircase(list(guess), widths))))
+
+
+def simulate(truth: np.ndarray, cost: np.ndarray,
+             guess: tuple[int, ...] | None = None) -> list[Cell]:
     """The cells the search trains, one at a time, where `truth` is every cell's verdict."""
-    chain = Chain(*truth.shape)
+    chain = Chain(*truth.shape, guess=guess)
     order = []
     while (cell := chain.next(set(), cost)) is not None:
         order.append(cell)
@@ -246,7 +282,8 @@ def staircase(critical: list[int], widths: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Estimate:
     """Trained points of a search against the grid, over every monotone boundary (or a uniform
-    sample of them, where there are more than EXACT_LIMIT): worst case and mean."""
+    sample of them, where there are more than EXACT_LIMIT): worst case and mean; and where the
+    trainable predicts every boundary, those if the prediction holds."""
 
     points: int
     worst: int
@@ -254,6 +291,8 @@ class Estimate:
     worst_share: float  # of the grid's cost
     expected_share: float
     exact: bool
+    predicted: int | None = None
+    predicted_share: float | None = None
 
 
 def boundaries(widths: int, frequencies: int, rng: np.random.Generator):
@@ -269,25 +308,31 @@ def boundaries(widths: int, frequencies: int, rng: np.random.Generator):
         yield [int(b - k) for k, b in enumerate(bars)][::-1]
 
 
-def estimate(costs: list[np.ndarray], seed: int = 0) -> Estimate:
-    """`costs`: one (widths x frequencies) array per chain. Chains are searched independently,
-    so the worst case is the sum of theirs."""
+def estimate(costs: list[np.ndarray], guesses: list | None = None, seed: int = 0) -> Estimate:
+    """`costs`: one (widths x frequencies) array per chain; `guesses`: each chain's `guess`.
+    Chains are searched independently, so the worst case is the sum of theirs."""
     rng = np.random.default_rng(seed)
+    guesses = guesses or [None] * len(costs)
     worst = expected = worst_cost = expected_cost = 0.0
     exact = True
-    for cost in costs:
+    for cost, guess in zip(costs, guesses):
         w, f = cost.shape
         exact &= math.comb(w + f, f) <= EXACT_LIMIT
-        runs = [simulate(staircase(b, w), cost) for b in boundaries(w, f, rng)]
+        runs = [simulate(staircase(b, w), cost, guess) for b in boundaries(w, f, rng)]
         spent = [sum(cost[c] for c in cells) for cells in runs]
         worst += max(map(len, runs))
         expected += float(np.mean([len(r) for r in runs]))
         worst_cost += max(spent)
         expected_cost += float(np.mean(spent))
     total = float(sum(c.sum() for c in costs))
+    predicted = predicted_cost = None
+    if all(g is not None for g in guesses):
+        runs = [simulate(staircase(list(g), c.shape[0]), c, g) for c, g in zip(costs, guesses)]
+        predicted = sum(map(len, runs))
+        predicted_cost = sum(c[cell] for c, cells in zip(costs, runs) for cell in cells) / total
     return Estimate(points=sum(c.size for c in costs), worst=int(worst), expected=expected,
                     worst_share=worst_cost / total, expected_share=expected_cost / total,
-                    exact=exact)
+                    exact=exact, predicted=predicted, predicted_share=predicted_cost)
 
 
 @dataclass(frozen=True)
@@ -322,13 +367,40 @@ def costs(geometry: Geometry, trainable, planned) -> list[np.ndarray]:
     return out
 
 
+def guesses(geometry: Geometry, trainable, planned) -> list[tuple[int, ...] | None]:
+    """Per chain, each column's predicted boundary (`Chain.guess`) from the trainable's
+    prediction of every verdict (`Trainable.predict`): the narrowest width predicted learned;
+    None for a chain with a point the trainable cannot predict."""
+    predicted = [np.zeros((len(geometry.widths), len(geometry.frequencies)), bool)
+                 for _ in geometry.chains]
+    unknown = set()
+    for p in planned:
+        chain, cell = geometry.locate(p.point)
+        verdict = trainable.predict(trainable.section.model_validate(p.section), p.point)
+        if verdict is None:
+            unknown.add(chain)
+        predicted[chain][cell] = bool(verdict)
+    return [None if c in unknown else
+            tuple(int(np.argmax(column)) if column.any() else len(column) for column in table.T)
+            for c, table in enumerate(predicted)]
+
+
 def describe(spec, planned) -> str:
     """`sweeps validate`'s line on a searched sweep: trained points and their share of the
     grid's estimated compute (`Trainable.cost`), worst case and expected (`estimate`)."""
     geometry = Geometry.of(spec.grid)
-    e = estimate(costs(geometry, spec.runs_as, planned))
+    e = estimate(costs(geometry, spec.runs_as, planned), chain_guesses(spec, geometry, planned))
     over = "every monotone boundary" if e.exact else f"{SAMPLES} random monotone boundaries"
-    return (f"search    critical_width, one point per trial: trains at most {e.worst} and "
+    line = (f"search    critical_width, one point per trial: trains at most {e.worst} and "
             f"{e.expected:.1f} expected of the {e.points} points ({e.worst_share:.0%} and "
             f"{e.expected_share:.0%} of the grid's estimated compute; over {over}, uniform, "
             "without contradictions)")
+    if e.predicted is not None:
+        line += (f"; {e.predicted} ({e.predicted_share:.0%}) if the trainable's predicted "
+                 "N*(f) holds")
+    return line
+
+
+def chain_guesses(spec, geometry: Geometry, planned) -> list | None:
+    """The spec's prior: the trainable's predictions (`search_prior: trainable`) or none."""
+    return guesses(geometry, spec.runs_as, planned) if spec.search_prior == "trainable" else None

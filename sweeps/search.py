@@ -20,7 +20,7 @@ import pickle
 from ray.tune.search import SearchGenerator, Searcher
 
 from sweeps import critical_width as cw
-from sweeps.critical_width import Geometry, costs
+from sweeps.critical_width import Geometry, chain_guesses, costs
 from tracking.layout import INFERRED, KIND_TRIAL, SEARCH_FILE, SEARCH_TAG
 from trainables.points import TRIAL_KEY, Point
 
@@ -40,13 +40,13 @@ class CriticalWidthSearcher(Searcher):
 
     def __init__(self, geometry: Geometry, cost: list, trainable: str,
                  tracking_uri: str, experiment_id: str, parent_run_id: str,
-                 limit: int | None = None):
+                 limit: int | None = None, guesses: list | None = None):
         super().__init__()
         self.geometry, self.cost, self.trainable = geometry, cost, trainable
         self.tracking_uri, self.experiment_id = tracking_uri, experiment_id
         self.parent_run_id, self.limit = parent_run_id, limit
-        self.chains = [cw.Chain(len(geometry.widths), len(geometry.frequencies))
-                       for _ in geometry.chains]
+        self.chains = [cw.Chain(len(geometry.widths), len(geometry.frequencies), guess)
+                       for guess in guesses or [None] * len(geometry.chains)]
         self.pending: dict[str, tuple[int, cw.Cell]] = {}  # trial id -> (chain, cell)
         self.errored: dict[str, tuple[int, cw.Cell]] = {}  # failed trials: retried on resume
 
@@ -143,9 +143,10 @@ class ResumedSearch(SearchGenerator):
 
 def summary(geometry: Geometry, chains: list[cw.Chain]) -> dict:
     """The search as `search.json` holds it: every decided cell with its source, N*(f) per
-    chain, every contradiction met and how it was judged, and every cell without a verdict:
-    a point whose trial failed (and no other verdict implies its), which leaves its N*(f)
-    open until `sweeps resume` trains it again, or one not trained yet (interrupted)."""
+    chain (beside the trainable's prediction, where it has one), every contradiction met and
+    how it was judged, and every cell without a verdict: a point whose trial failed (and no
+    other verdict implies its), which leaves its N*(f) open until `sweeps resume` trains it
+    again, or one not trained yet (interrupted)."""
     out = {"search": CRITICAL_WIDTH, "cells": [], "critical": [], "contradictions": [],
            "undecided": []}
     for c, chain in enumerate(chains):
@@ -156,9 +157,10 @@ def summary(geometry: Geometry, chains: list[cw.Chain]) -> dict:
                 out["cells"].append({"key": key, "learned": learned, "source": source})
             if learned is None:
                 out["undecided"].append({"key": key, "failed": source == cw.FAILED})
+        guess = chain.guess or [None] * len(geometry.frequencies)
         out["critical"] += [{"task": task, "seed": seed, "frequency": f,
-                             "width": None if i is None else geometry.widths[i]}
-                            for f, i in zip(geometry.frequencies, chain.critical())]
+                             "width": width(geometry, i), "predicted": width(geometry, g)}
+                            for f, i, g in zip(geometry.frequencies, chain.critical(), guess)]
         out["contradictions"] += [{
             "task": task, "seed": seed,
             "learned": geometry.point(c, k.learned).key,
@@ -168,6 +170,11 @@ def summary(geometry: Geometry, chains: list[cw.Chain]) -> dict:
     out["trained"] = sum(cell["source"] in (cw.TRAINED, cw.OUTLIER) for cell in out["cells"])
     out["inferred"] = sum(cell["source"] == cw.INFERRED for cell in out["cells"])
     return out
+
+
+def width(geometry: Geometry, index: int | None):
+    """A column's boundary as a width: None where unknown or past the widest."""
+    return geometry.widths[index] if index is not None and index < len(geometry.widths) else None
 
 
 def tune_settings(spec, planned, sweep, limit: int | None) -> tuple[dict, dict]:
@@ -185,7 +192,8 @@ def tune_settings(spec, planned, sweep, limit: int | None) -> tuple[dict, dict]:
     geometry = Geometry.of(spec.grid)
     searcher = CriticalWidthSearcher(geometry, costs(geometry, spec.runs_as, planned),
                                      spec.trainable, sweep.tracking_uri, sweep.experiment_id,
-                                     sweep.parent_run_id, limit)
+                                     sweep.parent_run_id, limit,
+                                     chain_guesses(spec, geometry, planned))
     return {}, {"search_alg": ResumedSearch(searcher), "num_samples": len(planned)}
 
 

@@ -40,6 +40,11 @@ class SweepSpec(Strict):
     search: Literal["grid", "critical_width"] = Field(
         "grid", description="grid (train every point) or critical_width (per task and seed, "
                             "train only the points that decide N*(f); sweeps/search.py)")
+    search_prior: Literal["trainable", "uniform"] = Field(
+        "trainable", description="critical_width: where it probes first: trainable (the "
+                                 "trainable's predicted N*(f) where it has one, the synthetic "
+                                 "theory's; else uniform) or uniform (every boundary alike); "
+                                 "only the order, every verdict is trained")
 
     @property
     def runs_as(self) -> Trainable:

@@ -227,6 +227,13 @@ class Trainable(ABC):
         default."""
         return float(self.horizon(params) or 1)
 
+    def predict(self, section: Strict, point: Point) -> bool | None:
+        """The trainable's own prediction of a resolved point's verdict ("learned") before it
+        trains, from a theory of its problem; None where it has none (the default). A
+        critical-width search probes the predicted boundary first; it never records a
+        prediction as a verdict."""
+        return None
+
     def for_grid(self, section: Strict, grid) -> Strict:
         """The section with the defaults that every point of `grid` shares filled in (values
         that depend on the whole grid), before `resolve` fills each point's own. Unchanged by

@@ -78,7 +78,10 @@ def test_validate_of_a_search_says_how_many_points_it_trains_not_the_grids_trial
     result = sweeps("validate", spec, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "search    critical_width, one point per trial: trains at most" in result.stdout
+    assert "if the trainable's predicted N*(f) holds" in result.stdout  # the theory's
     assert "trials    " not in result.stdout  # the grid's packed trials would not all run
+    uniform = sweeps("validate", spec, "--set", "search_prior=uniform", cwd=tmp_path)
+    assert uniform.returncode == 0 and "predicted" not in uniform.stdout
 
 
 def test_status_of_unknown_sweep_exits_2(tmp_path):

@@ -1,6 +1,8 @@
 """The critical-width search's boundary logic, without Ray: the walk trains only what its
 verdicts do not decide, every inferred cell is what a full grid would say, contradictions are
-met, judged by majority and kept out of the inference, and the estimate counts what it trains."""
+met, judged by majority and kept out of the inference, the estimate counts what it trains, and
+a predicted boundary only orders the training: right, it trains the least any search must;
+wrong, it finds the same boundary."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ def grid_critical(truth: np.ndarray) -> list[int | None]:
             for j in range(truth.shape[1])]
 
 
-def run(truth: np.ndarray, cost: np.ndarray) -> cw.Chain:
-    chain = cw.Chain(*truth.shape)
+def run(truth: np.ndarray, cost: np.ndarray, guess=None) -> cw.Chain:
+    chain = cw.Chain(*truth.shape, guess)
     while (cell := chain.next(set(), cost)) is not None:
         assert cell not in chain.trained  # never a point twice
         chain.record(cell, bool(truth[cell]))
@@ -125,3 +127,68 @@ def test_a_cost_estimate_that_dips_with_width_never_sends_the_search_past_narrow
     assert cw.probe(tuple(dipping[:, 0]), 0, 5) == 4  # the raw estimate would train it first
     assert cw.envelope(dipping)[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 4.0]
     assert cw.Chain(5, 1).next(set(), dipping)[0] < 4  # the envelope: a narrower one first
+
+
+STEEP = np.add.outer(np.arange(1, W + 1) ** 2, np.zeros(F)) + 1.0  # wider costs more
+
+
+def needed(truth: np.ndarray) -> set:
+    """The cells no other cell's verdict implies, by brute force over every pair."""
+    cells = list(itertools.product(*map(range, truth.shape)))
+    return {c for c in cells if not any(o != c and truth[o] == truth[c]
+                                        and cw.implies(o, bool(truth[o]), c) for o in cells)}
+
+
+def test_the_corners_are_the_cells_no_other_verdict_implies_and_every_search_trains_them():
+    for critical in cw.boundaries(W, F, np.random.default_rng(0)):
+        truth = cw.staircase(critical, W)
+        assert cw.corners(truth) == needed(truth)
+        assert cw.corners(truth) <= set(cw.simulate(truth, STEEP))  # uniform trains them too
+
+
+def test_a_right_prediction_trains_only_the_corners():
+    fewer = 0
+    for critical in cw.boundaries(W, F, np.random.default_rng(0)):
+        truth = cw.staircase(critical, W)
+        trained = cw.simulate(truth, STEEP, tuple(critical))
+        assert sorted(trained) == sorted(cw.corners(truth))  # each once, nothing else
+        fewer += len(trained) < len(cw.simulate(truth, STEEP))
+    assert fewer > 0  # ... where the search without it trains more
+
+
+def test_a_wrong_prediction_finds_the_same_boundary():
+    boundaries = list(cw.boundaries(4, F, np.random.default_rng(0)))  # every pair of them
+    steep = STEEP[:4]
+    for critical, guess in itertools.product(boundaries, boundaries):
+        truth = cw.staircase(critical, 4)
+        chain = run(truth, steep, tuple(guess))
+        assert chain.done(set()) and not chain.contradictions
+        assert all(chain.verdicts()[c][0] == bool(truth[c]) for c in chain.verdicts())
+        assert chain.critical() == grid_critical(truth)
+
+
+def test_the_estimate_counts_what_a_right_prediction_trains():
+    guess = (6, 4, 3)
+    e = cw.estimate([STEEP, STEEP], [guess, None])
+    assert e.predicted is None  # a chain without a prediction: no such line
+    e = cw.estimate([STEEP, STEEP], [guess, guess])
+    corners = cw.corners(cw.staircase(list(guess), W))
+    assert e.predicted == 2 * len(corners)
+    assert e.predicted_share == pytest.approx(sum(STEEP[c] for c in corners) / STEEP.sum())
+
+
+def test_the_synthetic_prediction_is_the_theorys_critical_width():
+    from sweeps.plan import plan
+    from sweeps.spec import load_spec
+    from trainables.synthetic.trainable import spectrum, theory
+
+    spec = load_spec(cw.__file__.replace("critical_width.py", "presets/demo.yaml"))
+    planned = plan(spec)
+    geometry = cw.Geometry.of(spec.grid)
+    for (task, seed), guess in zip(geometry.chains, cw.guesses(geometry, spec.runs_as, planned)):
+        for f, index in zip(geometry.frequencies, guess):
+            p = next(p for p in planned if (p.point.task, p.point.frequency) == (task, f))
+            section = spec.runs_as.section.model_validate(p.section)
+            n_star = theory.critical_width(spectrum(section, p.point),
+                                           section.learned_threshold)
+            assert geometry.widths[index] == min(w for w in geometry.widths if w >= n_star)

@@ -58,6 +58,8 @@ BROKEN = [
     ({"resources__max_concurrent_trials": 0}, "resources.max_concurrent_trials", ">= 1"),
     ({"failure__max_failures": -1}, "failure.max_failures", ">= 0"),
     ({"olmoo": {}}, "olmoo", "unknown field"),
+    ({"search": "bisect"}, "search", "'grid' or 'critical_width'"),
+    ({"search_prior": "theory"}, "search_prior", "'trainable' or 'uniform'"),
 ]
 
 

@@ -155,6 +155,11 @@ class Synthetic(Trainable):
         d, width = int(params["tasks"]) * int(params["features_per_task"]), int(params["width"])
         return self.horizon(params) * d * (width ** 2 + 2 * d)
 
+    def predict(self, section: SyntheticSection, point: Point) -> bool:
+        """The theory's verdict, `theory/rare/learned`: the width's optimum, where both modes'
+        runs converge, holds the rare task's loss at or under the threshold."""
+        return theory_metrics(section, point)["theory/rare/learned"] == 1.0
+
     def resolve(self, section: SyntheticSection, point: Point) -> SyntheticSection:
         """lr: `Setup.lr`, which does not depend on the width; steps: the cap, 3x
         the theory's expected steps (1x with `tolerance: 0`, a fixed budget); log_every:
