@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,8 +142,8 @@ def search_report(tracking_uri: str, name: str, folder) -> dict:
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name).experiment_id
     (parent,) = client.search_runs([experiment], "tags.kind = 'sweep'")
-    return json.loads(open(client.download_artifacts(parent.info.run_id, SEARCH_FILE,
-                                                     str(folder))).read())
+    return json.loads(Path(client.download_artifacts(parent.info.run_id, SEARCH_FILE,
+                                                     str(folder))).read_text())
 
 
 def theory_table(spec: dict) -> dict:
