@@ -1,6 +1,8 @@
 """The critical-width search against the full grid on one spec (default the demo): both run to
 the end, one after the other, then their N*(f) tables compared row by row and the search's share
-of the grid's point-steps (the sum of every trained point's last step) and wall time printed.
+of the grid's point-steps (the sum of every trained point's last step) and wall time printed,
+beside the floor: the share of the corners of the grid's own verdicts
+(`sweeps.critical_width.corners`), which every correct search trains whatever its order.
 
     .venv/bin/python -m bench.critical_width [--spec sweeps/presets/demo.yaml] [--out DIR]
 """
@@ -12,10 +14,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
+from sweeps.critical_width import conflicts, corners
 from trainables import catalog
-from tracking.curves import critical_table, finished
+from tracking.curves import critical_table, finished, width_order
 from tracking.query import open_reader, read_rows
 
 
@@ -26,6 +32,29 @@ def run(spec: str, out: Path, name: str, search: str) -> tuple[float, list]:
                     f"search={search}", "--storage", str(out / "runs"), "--tracking-uri", uri],
                    check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - start, read_rows(open_reader(uri), name)
+
+
+def floor(rows: list, measure) -> tuple[int, int] | None:
+    """The corners of the grid's verdicts, per (task, seed): their count and point-steps; None
+    where the grid's verdicts are not monotone (no staircase, so no corners)."""
+    chains = defaultdict(dict)
+    for r in finished(rows):
+        p = r.params
+        chains[p["task"], p["seed"]][p["width"], float(p["frequency"])] = r
+    points = steps = 0
+    for cells in chains.values():
+        widths = sorted({w for w, _ in cells}, key=width_order)
+        frequencies = sorted({f for _, f in cells})
+        at = {(widths.index(w), frequencies.index(f)): r for (w, f), r in cells.items()}
+        verdicts = {c: measure.learned(r.metrics[measure.score]) for c, r in at.items()}
+        if len(at) < len(widths) * len(frequencies) or conflicts(verdicts):
+            return None
+        truth = np.zeros((len(widths), len(frequencies)), bool)
+        for cell, learned in verdicts.items():
+            truth[cell] = learned
+        found = corners(truth)
+        points, steps = points + len(found), steps + sum(at[c].step for c in found)
+    return points, steps
 
 
 def main() -> None:
@@ -47,6 +76,10 @@ def main() -> None:
     print(f"trained points: {trained} of {len(grid)} ({trained / len(grid):.1%})")
     print(f"point-steps: {steps[1]} of {steps[0]} ({steps[1] / steps[0]:.1%})")
     print(f"wall time: {search_s:.0f} s of {grid_s:.0f} s ({search_s / grid_s:.1%})")
+    least = floor(grid, measure)
+    print("floor (the grid's corners, trained by every correct search): " + (
+        "none, the grid's verdicts are not monotone" if least is None else
+        f"{least[0]} points, {least[1]} point-steps ({least[1] / steps[0]:.1%})"))
 
 
 if __name__ == "__main__":
