@@ -36,9 +36,11 @@ def run(spec: str, out: Path, name: str, search: str) -> tuple[float, list]:
 
 def floor(rows: list, measure) -> tuple[int, int] | None:
     """The corners of the grid's verdicts, per (task, seed): their count and point-steps; None
-    where the grid's verdicts are not monotone (no staircase, so no corners)."""
+    where a point did not finish or the verdicts are not monotone (no staircase, no corners)."""
+    if len(finished(rows)) < len(rows):
+        return None
     chains = defaultdict(dict)
-    for r in finished(rows):
+    for r in rows:
         p = r.params
         chains[p["task"], p["seed"]][p["width"], float(p["frequency"])] = r
     points = steps = 0
@@ -47,7 +49,7 @@ def floor(rows: list, measure) -> tuple[int, int] | None:
         frequencies = sorted({f for _, f in cells})
         at = {(widths.index(w), frequencies.index(f)): r for (w, f), r in cells.items()}
         verdicts = {c: measure.learned(r.metrics[measure.score]) for c, r in at.items()}
-        if len(at) < len(widths) * len(frequencies) or conflicts(verdicts):
+        if conflicts(verdicts):
             return None
         truth = np.zeros((len(widths), len(frequencies)), bool)
         for cell, learned in verdicts.items():
@@ -78,7 +80,7 @@ def main() -> None:
     print(f"wall time: {search_s:.0f} s of {grid_s:.0f} s ({search_s / grid_s:.1%})")
     least = floor(grid, measure)
     print("floor (the grid's corners, trained by every correct search): " + (
-        "none, the grid's verdicts are not monotone" if least is None else
+        "none: a grid point did not finish, or its verdicts are not monotone" if least is None else
         f"{least[0]} points, {least[1]} point-steps ({least[1] / steps[0]:.1%})"))
 
 
