@@ -14,14 +14,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from sweeps.critical_width import conflicts, corners
+from sweeps.critical_width import Geometry, conflicts, corners
+from sweeps.spec import load_spec
 from trainables import catalog
-from tracking.curves import critical_table, finished, width_order
+from tracking.curves import critical_table, finished
 from tracking.query import open_reader, read_rows
 
 
@@ -34,26 +34,21 @@ def run(spec: str, out: Path, name: str, search: str) -> tuple[float, list]:
     return time.monotonic() - start, read_rows(open_reader(uri), name)
 
 
-def floor(rows: list, measure) -> tuple[int, int] | None:
+def floor(rows: list, measure, geometry: Geometry) -> tuple[int, int] | None:
     """The corners of the grid's verdicts, per (task, seed): their count and point-steps; None
     where a point did not finish or the verdicts are not monotone (no staircase, no corners)."""
-    if len(finished(rows)) < len(rows):
-        return None
-    chains = defaultdict(dict)
-    for r in rows:
-        p = r.params
-        chains[p["task"], p["seed"]][p["width"], float(p["frequency"])] = r
+    by_key = {r.key: r for r in finished(rows)}
+    shape = (len(geometry.widths), len(geometry.frequencies))
     points = steps = 0
-    for cells in chains.values():
-        widths = sorted({w for w, _ in cells}, key=width_order)
-        frequencies = sorted({f for _, f in cells})
-        at = {(widths.index(w), frequencies.index(f)): r for (w, f), r in cells.items()}
-        verdicts = {c: measure.learned(r.metrics[measure.score]) for c, r in at.items()}
-        if conflicts(verdicts):
+    for chain in range(len(geometry.chains)):
+        at = {cell: by_key.get(geometry.point(chain, cell).key) for cell in np.ndindex(shape)}
+        if None in at.values():
             return None
-        truth = np.zeros((len(widths), len(frequencies)), bool)
-        for cell, learned in verdicts.items():
-            truth[cell] = learned
+        truth = np.zeros(shape, bool)
+        for cell, row in at.items():
+            truth[cell] = measure.learned(row.metrics[measure.score])
+        if conflicts(dict(np.ndenumerate(truth))):
+            return None
         found = corners(truth)
         points, steps = points + len(found), steps + sum(at[c].step for c in found)
     return points, steps
@@ -78,7 +73,7 @@ def main() -> None:
     print(f"trained points: {trained} of {len(grid)} ({trained / len(grid):.1%})")
     print(f"point-steps: {steps[1]} of {steps[0]} ({steps[1] / steps[0]:.1%})")
     print(f"wall time: {search_s:.0f} s of {grid_s:.0f} s ({search_s / grid_s:.1%})")
-    least = floor(grid, measure)
+    least = floor(grid, measure, Geometry.of(load_spec(args.spec).grid))
     print("floor (the grid's corners, trained by every correct search): " + (
         "none: a grid point did not finish, or its verdicts are not monotone" if least is None else
         f"{least[0]} points, {least[1]} point-steps ({least[1] / steps[0]:.1%})"))
